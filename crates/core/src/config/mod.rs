@@ -1,0 +1,86 @@
+//! Policy config: YAML → raw serde structs → validated, compiled groups.
+//!
+//! [`parse`] reports every problem it can find at once, each with file:line:column, the field
+//! path (`groups[1].behavior.scale_down.stabilization`) and what was expected. Unknown fields
+//! are errors. The core does no IO: callers pass the file's text and name.
+
+mod problems;
+pub mod raw;
+mod structure;
+mod validate;
+pub mod yaml;
+
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+
+pub use problems::{ConfigError, Problem};
+pub use raw::{RawSource, RawTarget};
+
+use crate::behavior::Behavior;
+use crate::strategy::Strategy;
+
+/// Metrics a group sees when it has no `source`: what `simulate` provides.
+pub const SIMULATED_METRICS: [&str; 2] = ["request_rate", "utilization"];
+
+/// A validated config file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub groups: Vec<Group>,
+}
+
+impl Config {
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| &*g.name == name)
+    }
+
+    pub fn group_names(&self) -> Vec<&str> {
+        self.groups.iter().map(|g| &*g.name).collect()
+    }
+}
+
+/// A validated scaling group: everything `decide` needs, compiled.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: Arc<str>,
+    pub min: u32,
+    pub max: u32,
+    pub evaluation_interval: SignedDuration,
+    pub strategies: Vec<Strategy>,
+    pub behavior: Behavior,
+    pub dry_run: bool,
+    pub enabled: bool,
+    pub source: Option<RawSource>,
+    pub target: Option<RawTarget>,
+}
+
+/// Parse and validate a config file's text. `file` is only used in messages.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let (value, locations) = yaml::parse(text).map_err(|e| ConfigError {
+        problems: vec![Problem {
+            file: file.to_string(),
+            location: e.location,
+            path: e.path,
+            message: e.message,
+        }],
+    })?;
+    let (raw_groups, mut found) = structure::check(value);
+    let (groups, semantic) = validate::groups(&raw_groups);
+    found.extend(semantic);
+    if found.is_empty() {
+        return Ok(Config { groups });
+    }
+    let problems = found
+        .into_iter()
+        .map(|(path, message)| Problem {
+            file: file.to_string(),
+            location: locations.find(&path),
+            path,
+            message,
+        })
+        .collect();
+    Err(ConfigError { problems })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,367 @@
+//! The config file as written: serde structs that mirror the YAML one to one.
+//!
+//! Values that need parsing (durations, time zones, cron and business-hours specs, step sizes)
+//! stay strings here so that a bad value does not stop deserialization: `validate` checks them
+//! all and reports every problem at once. Doc comments here are the user reference: they feed
+//! `scalepilot schema`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A scalepilot policy file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The scaling groups: each one is a thing that is scaled, with its own policy.
+    pub groups: Vec<RawGroup>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One scaling group.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    /// Unique name (letters, digits, `-`, `_`, `.`).
+    pub name: String,
+    /// Fewest replicas. 0 allows scale to zero (then use an absolute metric, such as a request
+    /// rate, so that scale-from-zero has something to go on).
+    pub min: u32,
+    /// Most replicas.
+    pub max: u32,
+    /// How often the group is evaluated, e.g. "15s", "1m". Default "15s".
+    #[serde(default)]
+    pub evaluation_interval: Option<String>,
+    /// Strategies; the largest recommendation wins (Kubernetes HPA semantics).
+    pub strategies: Vec<RawStrategy>,
+    /// Safety rules between recommendation and action.
+    #[serde(default)]
+    pub behavior: RawBehavior,
+    /// Decide and record, never act.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// A disabled group is not evaluated.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Where the group's metrics come from. Without a source, the group sees the metrics that
+    /// `simulate` provides: `request_rate` (req/s) and `utilization` (%).
+    #[serde(default)]
+    pub source: Option<RawSource>,
+    /// What is scaled.
+    #[serde(default)]
+    pub target: Option<RawTarget>,
+}
+
+/// A tolerance, one value for both directions or one per direction.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawTolerance {
+    /// The same relative band both ways, e.g. 0.1 = ±10 %.
+    Both(f64),
+    /// Separate bands.
+    PerDirection {
+        /// Band above the target before scaling up (default 0.1).
+        #[serde(default)]
+        up: Option<f64>,
+        /// Band below the target before scaling down (default 0.1).
+        #[serde(default)]
+        down: Option<f64>,
+    },
+}
+
+/// A strategy: one way of turning observations into a recommended replica count.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawStrategy {
+    /// Keep a metric at a target. Either `target` (value form: desired = ceil(current × value /
+    /// target), e.g. utilization 70 %) or `target_per_replica` (per-replica form: desired =
+    /// ceil(total / target_per_replica), e.g. 50 req/s per instance).
+    TargetTracking {
+        /// Metric name (must be provided by the group's source).
+        metric: String,
+        /// Target value of the metric (value form).
+        #[serde(default)]
+        target: Option<f64>,
+        /// Target amount of the metric per replica (per-replica form).
+        #[serde(default)]
+        target_per_replica: Option<f64>,
+        /// No change while |value/target − 1| stays within this band. Default 0.1.
+        #[serde(default)]
+        tolerance: Option<RawTolerance>,
+    },
+    /// Step scaling on upper/lower bounds of one or more metrics.
+    Threshold {
+        /// The metrics and their bounds. Any metric above its upper bound votes up; scaling down
+        /// needs every metric below its lower bound.
+        metrics: Vec<RawThresholdMetric>,
+        /// Step up: a count ("2") or a percentage of the current count ("50%"). Default 1.
+        #[serde(default)]
+        scale_up_by: Option<RawStep>,
+        /// Step down: a count or a percentage. Default 1.
+        #[serde(default)]
+        scale_down_by: Option<RawStep>,
+        /// Act only when the confidence (0..1) reaches this. Default 0 (any crossing acts).
+        #[serde(default)]
+        min_confidence: Option<f64>,
+    },
+    /// Time windows in an IANA time zone that set min/max/fixed replicas while active.
+    Schedule {
+        /// IANA time zone, e.g. "Asia/Dhaka", "America/New_York". Default "UTC".
+        #[serde(default)]
+        timezone: Option<String>,
+        /// The windows; while several are active the largest min and smallest max apply.
+        windows: Vec<RawWindow>,
+    },
+}
+
+/// A step size: a replica count or a percentage string such as "50%".
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawStep {
+    /// Replicas.
+    Count(u32),
+    /// "N%" of the current count (rounded up, at least 1).
+    Text(String),
+}
+
+/// One metric of a threshold strategy.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholdMetric {
+    /// Metric name (cpu, memory, request_rate, queue_length, error_rate, latency_p95, …).
+    pub metric: String,
+    /// How samples in the window are combined: avg, max or p95. Default avg.
+    #[serde(default)]
+    pub aggregation: Option<String>,
+    /// Aggregation window, e.g. "5m". Default "0s": the latest value only.
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Above this, vote to scale up.
+    #[serde(default)]
+    pub upper: Option<f64>,
+    /// Below this, vote to scale down.
+    #[serde(default)]
+    pub lower: Option<f64>,
+    /// Weight in the confidence score. Default 1.
+    #[serde(default)]
+    pub weight: Option<f64>,
+}
+
+/// A schedule window: business hours or a cron start with a duration.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    /// Optional label used in reasons.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Business hours such as "Mon-Fri 09:00-17:00" or "Sat,Sun 10:00-14:00"; an end before
+    /// the start runs past midnight ("Fri 22:00-02:00").
+    #[serde(default)]
+    pub business_hours: Option<String>,
+    /// A 5-field cron expression for the window's start, e.g. "0 18 * * FRI".
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// How long a cron window lasts, e.g. "2h". Required with `cron`.
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// Raise the minimum while active.
+    #[serde(default)]
+    pub min: Option<u32>,
+    /// Lower the maximum while active.
+    #[serde(default)]
+    pub max: Option<u32>,
+    /// Pin the count while active (sets min and max).
+    #[serde(default)]
+    pub replicas: Option<u32>,
+}
+
+/// What stands between the combined recommendation and the action.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBehavior {
+    /// Rules for scaling up. Defaults: no stabilization, at most max(4 pods, 100 %) per 15 s.
+    #[serde(default)]
+    pub scale_up: Option<RawDirection>,
+    /// Rules for scaling down. Defaults: 300 s stabilization, at most 100 % per 15 s.
+    #[serde(default)]
+    pub scale_down: Option<RawDirection>,
+    /// General cooldown: after any scaling action, no action of either kind for this long.
+    #[serde(default)]
+    pub cooldown: Option<String>,
+    /// After this many consecutive evaluations with a missing or failed metric, go to a fixed
+    /// count. Without it, missing data only ever holds.
+    #[serde(default)]
+    pub fallback: Option<RawFallback>,
+    /// Scale only inside these hours; outside them the count holds (min/max still apply).
+    #[serde(default)]
+    pub business_hours_only: Option<RawBusinessHours>,
+}
+
+/// Rules for one direction.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDirection {
+    /// Act on the most conservative recommendation of this window (max for down, min for up).
+    #[serde(default)]
+    pub stabilization: Option<String>,
+    /// Rate policies (Kubernetes autoscaling/v2 semantics).
+    #[serde(default)]
+    pub policies: Option<Vec<RawRatePolicy>>,
+    /// How policies combine: max (the largest change allowed), min, or disabled (no scaling
+    /// in this direction). Default max.
+    #[serde(default)]
+    pub select: Option<String>,
+    /// After a scaling action in this direction, no further action in this direction for this long.
+    #[serde(default)]
+    pub cooldown: Option<String>,
+    /// At most this many replicas per action.
+    #[serde(default)]
+    pub max_step: Option<u32>,
+}
+
+/// A rate policy: at most `value` pods or percent per `period`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRatePolicy {
+    /// "pods" or "percent".
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Pods or percent allowed per period.
+    pub value: u32,
+    /// The period, e.g. "15s", "1m".
+    pub period: String,
+}
+
+/// Fixed count to use while metrics keep failing.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFallback {
+    /// Consecutive failed evaluations before the fallback applies.
+    pub after: u32,
+    /// Replica count to go to.
+    pub replicas: u32,
+}
+
+/// Hours inside which scaling is allowed.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBusinessHours {
+    /// IANA time zone. Default "UTC".
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// One or more specs such as "Mon-Fri 09:00-17:00".
+    pub hours: Vec<String>,
+}
+
+/// Where a group's metrics come from.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawSource {
+    /// PromQL instant queries over Prometheus' HTTP API.
+    Prometheus {
+        /// Base URL, e.g. "http://127.0.0.1:9090".
+        url: String,
+        /// Metric name → PromQL query returning one number.
+        queries: BTreeMap<String, String>,
+        /// Request timeout. Default "5s".
+        #[serde(default)]
+        timeout: Option<String>,
+    },
+    /// GET a URL and pick numbers with JSON pointers.
+    HttpJson {
+        /// The URL to GET.
+        url: String,
+        /// Metric name → JSON pointer, e.g. "/stats/qps".
+        metrics: BTreeMap<String, String>,
+        /// Request timeout. Default "5s".
+        #[serde(default)]
+        timeout: Option<String>,
+    },
+    /// Scrape each instance's /metrics (Prometheus text format) and compute rates.
+    PrometheusText {
+        /// Metric name → counter or gauge name in the exposition.
+        metrics: BTreeMap<String, String>,
+        /// Path scraped on each instance. Default "/metrics".
+        #[serde(default)]
+        path: Option<String>,
+    },
+    /// Fixed values (tests, dry runs).
+    Static {
+        /// Metric name → value.
+        values: BTreeMap<String, f64>,
+    },
+    /// Replay a trace file (`timestamp_seconds,value`) as `request_rate` and `utilization`.
+    Trace {
+        /// Path of the CSV file.
+        file: String,
+        /// Time compression: 60 plays a minute of trace per second. Default 1.
+        #[serde(default)]
+        speedup: Option<f64>,
+        /// Capacity of one replica in req/s, used to derive `utilization`.
+        #[serde(default)]
+        capacity_per_replica: Option<f64>,
+    },
+}
+
+/// What a group scales.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawTarget {
+    /// Local processes started from a command with `{port}` substituted.
+    ProcessPool {
+        /// Command line, e.g. "scalepilot backend --port {port}".
+        command: String,
+        /// Port range "20000-20100".
+        ports: String,
+        /// Health check path. Default "/healthz".
+        #[serde(default)]
+        health_path: Option<String>,
+        /// Health check interval. Default "10s".
+        #[serde(default)]
+        health_interval: Option<String>,
+    },
+    /// An HAProxy backend kept equal to a pool's healthy instances.
+    Haproxy {
+        /// Runtime API socket: a unix path or "host:port".
+        admin_socket: String,
+        /// Backend name in HAProxy.
+        backend: String,
+    },
+    /// A Docker Compose service.
+    Compose {
+        /// Path of the compose file.
+        file: String,
+        /// Service name.
+        service: String,
+    },
+    /// A Terraform variable holding the count.
+    Terraform {
+        /// Working directory of the configuration.
+        dir: String,
+        /// Name of the count variable.
+        variable: String,
+    },
+    /// An AWS (or compatible) auto scaling group.
+    AwsAsg {
+        /// Auto scaling group name.
+        name: String,
+        /// Region. Default "us-east-1".
+        #[serde(default)]
+        region: Option<String>,
+        /// Endpoint override (e.g. a local moto server).
+        #[serde(default)]
+        endpoint: Option<String>,
+    },
+    /// Run a command with the desired count in `SCALEPILOT_DESIRED` (and `SCALEPILOT_GROUP`).
+    Command {
+        /// The command line.
+        command: String,
+        /// Timeout. Default "60s".
+        #[serde(default)]
+        timeout: Option<String>,
+    },
+}

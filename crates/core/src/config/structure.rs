@@ -1,0 +1,151 @@
+//! Structural check: the JSON value of the file → raw structs, collecting several errors.
+//!
+//! serde stops at the first error. To report more than one, each group is deserialized on
+//! its own, and an unknown field (the usual typo) is removed and the group tried again, so
+//! every typo in a group is reported; any other structural error ends that group's check.
+
+use serde_json::Value;
+use serde_path_to_error::{Path, Segment};
+
+use super::raw::RawGroup;
+
+/// Path segments as our field-path syntax: `groups[1].behavior.scale_up`.
+fn render(prefix: &str, path: &Path) -> String {
+    let mut s = prefix.to_string();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => s.push_str(&format!("[{index}]")),
+            Segment::Map { key } => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(key);
+            }
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    s
+}
+
+/// The name in "unknown field `x`, expected …".
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// Make serde's wording speak config rather than Rust.
+fn humanize(message: &str) -> String {
+    if message.contains("untagged enum RawTolerance") {
+        return "expected a number such as 0.1, or a mapping with `up` and/or `down`".into();
+    }
+    if message.contains("untagged enum RawStep") {
+        return "expected a replica count such as 2 or a percentage such as \"50%\"".into();
+    }
+    message
+        .replace(
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        )
+        .replace("expected f64", "expected a number")
+        .replace("expected a boolean", "expected true or false")
+        .replace("expected struct ", "expected a mapping (")
+        .replace("Raw", "")
+}
+
+/// Remove the object key at `path` + `field` from `value`.
+fn remove(value: &mut Value, path: &Path, field: &str) -> bool {
+    let mut node = value;
+    let segs: Vec<&Segment> = path.iter().collect();
+    // serde_path_to_error may or may not have pushed the unknown key itself.
+    let segs = match segs.last() {
+        Some(Segment::Map { key }) if key == field => &segs[..segs.len() - 1],
+        _ => &segs[..],
+    };
+    for seg in segs {
+        node = match (seg, node) {
+            (Segment::Seq { index }, Value::Array(a)) => match a.get_mut(*index) {
+                Some(n) => n,
+                None => return false,
+            },
+            (Segment::Map { key }, Value::Object(o)) => match o.get_mut(key) {
+                Some(n) => n,
+                None => return false,
+            },
+            (Segment::Enum { .. } | Segment::Unknown, n) => n,
+            _ => return false,
+        };
+    }
+    match node {
+        Value::Object(o) => o.remove(field).is_some(),
+        _ => false,
+    }
+}
+
+/// Deserialize the groups; return the good ones with their index, and (path, message) problems.
+pub(super) fn check(value: Value) -> (Vec<(usize, RawGroup)>, Vec<(String, String)>) {
+    let mut problems = Vec::new();
+    let mut groups = Vec::new();
+    let Value::Object(mut top) = value else {
+        problems.push((
+            String::new(),
+            "expected a mapping with `groups:` at the top".into(),
+        ));
+        return (groups, problems);
+    };
+    for key in top.keys() {
+        if key != "groups" {
+            problems.push((
+                key.clone(),
+                format!("unknown field `{key}`, expected `groups`"),
+            ));
+        }
+    }
+    let list = match top.remove("groups") {
+        Some(Value::Array(list)) => list,
+        Some(Value::Null) | None => {
+            problems.push((
+                "groups".into(),
+                "missing field `groups`: expected a list of scaling groups".into(),
+            ));
+            return (groups, problems);
+        }
+        Some(_) => {
+            problems.push(("groups".into(), "expected a list of scaling groups".into()));
+            return (groups, problems);
+        }
+    };
+    if list.is_empty() {
+        problems.push((
+            "groups".into(),
+            "no groups: expected at least one scaling group".into(),
+        ));
+    }
+    for (i, mut item) in list.into_iter().enumerate() {
+        let prefix = format!("groups[{i}]");
+        // Bounded: each retry removes one key, and a file has finitely many.
+        for _ in 0..100 {
+            match serde_path_to_error::deserialize::<_, RawGroup>(item.clone()) {
+                Ok(g) => {
+                    groups.push((i, g));
+                    break;
+                }
+                Err(e) => {
+                    let message = e.inner().to_string();
+                    let field = unknown_field(&message).map(str::to_string);
+                    let mut path = render(&prefix, e.path());
+                    if let Some(f) = &field {
+                        if !path.ends_with(&format!(".{f}")) {
+                            path = format!("{path}.{f}");
+                        }
+                    }
+                    problems.push((path, humanize(&message)));
+                    match field {
+                        Some(f) if remove(&mut item, e.path(), &f) => continue,
+                        _ => break,
+                    }
+                }
+            }
+        }
+    }
+    (groups, problems)
+}

@@ -1,0 +1,842 @@
+//! Semantic checks: raw groups → validated groups, collecting every problem with its path.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use croner::parser::CronParser;
+use jiff::SignedDuration;
+
+use super::raw::*;
+use super::{Group, SIMULATED_METRICS};
+use crate::behavior::{Behavior, DirectionRules, Fallback, RateKind, RatePolicy, Select};
+use crate::hours::{BusinessHours, HoursSpec, zone};
+use crate::strategy::{
+    Aggregation, Goal, Schedule, ScheduleWindow, Step, Strategy, TargetTracking, Threshold,
+    ThresholdMetric, When,
+};
+
+/// Collects (path, message) problems.
+#[derive(Default)]
+struct Ctx {
+    problems: Vec<(String, String)>,
+}
+
+impl Ctx {
+    fn err(&mut self, path: &str, message: impl Into<String>) {
+        self.problems.push((path.to_string(), message.into()));
+    }
+
+    /// A non-negative duration such as "90s", "5m", "1h30m"; `default` when absent.
+    fn duration(
+        &mut self,
+        path: &str,
+        text: Option<&str>,
+        default: SignedDuration,
+    ) -> SignedDuration {
+        let Some(text) = text else { return default };
+        match text.trim().parse::<SignedDuration>() {
+            Ok(d) if d.is_negative() => {
+                self.err(path, format!("duration \"{text}\" is negative"));
+                default
+            }
+            Ok(d) => d,
+            Err(_) => {
+                self.err(
+                    path,
+                    format!("invalid duration \"{text}\": expected a duration such as \"90s\", \"5m\" or \"1h30m\""),
+                );
+                default
+            }
+        }
+    }
+
+    fn positive_duration(
+        &mut self,
+        path: &str,
+        text: Option<&str>,
+        default: SignedDuration,
+    ) -> SignedDuration {
+        let d = self.duration(path, text, default);
+        if d.is_zero() && text.is_some() {
+            self.err(path, "must be longer than 0s");
+        }
+        d
+    }
+
+    fn zone(&mut self, path: &str, name: Option<&str>) -> (Arc<str>, jiff::tz::TimeZone) {
+        let name = name.unwrap_or("UTC");
+        match zone(name) {
+            Ok(tz) => (name.into(), tz),
+            Err(e) => {
+                self.err(path, e);
+                (name.into(), jiff::tz::TimeZone::UTC)
+            }
+        }
+    }
+
+    fn fraction(&mut self, path: &str, v: f64, what: &str) {
+        if !(0.0..1.0).contains(&v) {
+            self.err(
+                path,
+                format!("{what} {v} is out of range: expected 0 ≤ {what} < 1 (0.1 = 10 %)"),
+            );
+        }
+    }
+}
+
+pub(super) fn groups(raw: &[(usize, RawGroup)]) -> (Vec<Group>, Vec<(String, String)>) {
+    let mut ctx = Ctx::default();
+    let mut names = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, g) in raw {
+        let p = format!("groups[{i}]");
+        if g.name.is_empty()
+            || !g
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            ctx.err(
+                &format!("{p}.name"),
+                format!(
+                    "invalid group name \"{}\": use letters, digits, `-`, `_` and `.`",
+                    g.name
+                ),
+            );
+        } else if !names.insert(g.name.clone()) {
+            ctx.err(
+                &format!("{p}.name"),
+                format!("duplicate group name \"{}\"", g.name),
+            );
+        }
+        out.push(group(&mut ctx, &p, g));
+    }
+    (out, ctx.problems)
+}
+
+fn group(ctx: &mut Ctx, p: &str, g: &RawGroup) -> Group {
+    if g.min > g.max {
+        ctx.err(
+            &format!("{p}.min"),
+            format!("min {} is greater than max {}", g.min, g.max),
+        );
+    }
+    if g.max == 0 {
+        ctx.err(&format!("{p}.max"), "max must be at least 1");
+    }
+    let evaluation_interval = ctx.positive_duration(
+        &format!("{p}.evaluation_interval"),
+        g.evaluation_interval.as_deref(),
+        SignedDuration::from_secs(15),
+    );
+    if let Some(source) = &g.source {
+        check_source(ctx, &format!("{p}.source"), source);
+    }
+    if let Some(target) = &g.target {
+        check_target(ctx, &format!("{p}.target"), target);
+    }
+    let metrics = available_metrics(g.source.as_ref());
+    if g.strategies.is_empty() {
+        ctx.err(
+            &format!("{p}.strategies"),
+            "no strategies: expected at least one",
+        );
+    }
+    let strategies = g
+        .strategies
+        .iter()
+        .enumerate()
+        .map(|(j, s)| strategy(ctx, &format!("{p}.strategies[{j}]"), s, &metrics, g))
+        .collect();
+    let behavior = behavior(ctx, &format!("{p}.behavior"), &g.behavior, g);
+    Group {
+        name: g.name.as_str().into(),
+        min: g.min,
+        max: g.max,
+        evaluation_interval,
+        strategies,
+        behavior,
+        dry_run: g.dry_run,
+        enabled: g.enabled,
+        source: g.source.clone(),
+        target: g.target.clone(),
+    }
+}
+
+/// The metric names a group's source provides.
+fn available_metrics(source: Option<&RawSource>) -> Vec<String> {
+    match source {
+        None | Some(RawSource::Trace { .. }) => {
+            SIMULATED_METRICS.iter().map(|s| s.to_string()).collect()
+        }
+        Some(RawSource::Prometheus { queries, .. }) => queries.keys().cloned().collect(),
+        Some(RawSource::HttpJson { metrics, .. })
+        | Some(RawSource::PrometheusText { metrics, .. }) => metrics.keys().cloned().collect(),
+        Some(RawSource::Static { values }) => values.keys().cloned().collect(),
+    }
+}
+
+fn check_metric(ctx: &mut Ctx, path: &str, metric: &str, available: &[String]) {
+    if !available.iter().any(|m| m == metric) {
+        ctx.err(
+            path,
+            format!(
+                "unknown metric `{metric}`: the group's source provides {}",
+                if available.is_empty() {
+                    "no metrics".to_string()
+                } else {
+                    available
+                        .iter()
+                        .map(|m| format!("`{m}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+        );
+    }
+}
+
+fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &RawGroup) -> Strategy {
+    match s {
+        RawStrategy::TargetTracking {
+            metric,
+            target,
+            target_per_replica,
+            tolerance,
+        } => {
+            check_metric(ctx, &format!("{p}.metric"), metric, metrics);
+            let goal = match (target, target_per_replica) {
+                (Some(t), None) => Goal::Value(*t),
+                (None, Some(t)) => Goal::PerReplica(*t),
+                (Some(_), Some(_)) => {
+                    ctx.err(p, "set either `target` or `target_per_replica`, not both");
+                    Goal::Value(1.0)
+                }
+                (None, None) => {
+                    ctx.err(
+                        p,
+                        "missing `target` (value form) or `target_per_replica` (per-replica form)",
+                    );
+                    Goal::Value(1.0)
+                }
+            };
+            let t = match goal {
+                Goal::Value(t) | Goal::PerReplica(t) => t,
+            };
+            if t <= 0.0 {
+                let field = if target.is_some() {
+                    "target"
+                } else {
+                    "target_per_replica"
+                };
+                ctx.err(
+                    &format!("{p}.{field}"),
+                    format!("{field} must be greater than 0, got {t}"),
+                );
+            }
+            let (up, down) = match tolerance {
+                None => (0.1, 0.1),
+                Some(RawTolerance::Both(v)) => (*v, *v),
+                Some(RawTolerance::PerDirection { up, down }) => {
+                    (up.unwrap_or(0.1), down.unwrap_or(0.1))
+                }
+            };
+            let tp = format!("{p}.tolerance");
+            match tolerance {
+                Some(RawTolerance::PerDirection { .. }) => {
+                    ctx.fraction(&format!("{tp}.up"), up, "tolerance");
+                    ctx.fraction(&format!("{tp}.down"), down, "tolerance");
+                }
+                _ => ctx.fraction(&tp, up, "tolerance"),
+            }
+            Strategy::TargetTracking(TargetTracking {
+                metric: metric.as_str().into(),
+                goal,
+                tolerance_up: up,
+                tolerance_down: down,
+            })
+        }
+        RawStrategy::Threshold {
+            metrics: ms,
+            scale_up_by,
+            scale_down_by,
+            min_confidence,
+        } => {
+            if ms.is_empty() {
+                ctx.err(&format!("{p}.metrics"), "no metrics: expected at least one");
+            }
+            let list = ms
+                .iter()
+                .enumerate()
+                .map(|(k, m)| threshold_metric(ctx, &format!("{p}.metrics[{k}]"), m, metrics))
+                .collect();
+            let min_confidence = min_confidence.unwrap_or(0.0);
+            if !(0.0..=1.0).contains(&min_confidence) {
+                ctx.err(
+                    &format!("{p}.min_confidence"),
+                    format!("min_confidence {min_confidence} is out of range: expected 0 to 1"),
+                );
+            }
+            Strategy::Threshold(Threshold {
+                metrics: list,
+                scale_up_by: step(ctx, &format!("{p}.scale_up_by"), scale_up_by.as_ref()),
+                scale_down_by: step(ctx, &format!("{p}.scale_down_by"), scale_down_by.as_ref()),
+                min_confidence,
+            })
+        }
+        RawStrategy::Schedule { timezone, windows } => {
+            let (zone_name, tz) = ctx.zone(&format!("{p}.timezone"), timezone.as_deref());
+            if windows.is_empty() {
+                ctx.err(&format!("{p}.windows"), "no windows: expected at least one");
+            }
+            let windows = windows
+                .iter()
+                .enumerate()
+                .filter_map(|(k, w)| window(ctx, &format!("{p}.windows[{k}]"), w, g))
+                .collect();
+            Strategy::Schedule(Schedule {
+                zone_name,
+                timezone: tz,
+                windows,
+            })
+        }
+    }
+}
+
+fn threshold_metric(
+    ctx: &mut Ctx,
+    p: &str,
+    m: &RawThresholdMetric,
+    metrics: &[String],
+) -> ThresholdMetric {
+    check_metric(ctx, &format!("{p}.metric"), &m.metric, metrics);
+    let aggregation = match m.aggregation.as_deref().unwrap_or("avg") {
+        "avg" => Aggregation::Avg,
+        "max" => Aggregation::Max,
+        "p95" => Aggregation::P95,
+        other => {
+            ctx.err(
+                &format!("{p}.aggregation"),
+                format!("unknown aggregation `{other}`, expected one of `avg`, `max`, `p95`"),
+            );
+            Aggregation::Avg
+        }
+    };
+    let window = ctx.duration(
+        &format!("{p}.window"),
+        m.window.as_deref(),
+        SignedDuration::ZERO,
+    );
+    if m.upper.is_none() && m.lower.is_none() {
+        ctx.err(p, "set `upper`, `lower` or both");
+    }
+    if let (Some(u), Some(l)) = (m.upper, m.lower) {
+        if l >= u {
+            ctx.err(
+                &format!("{p}.lower"),
+                format!("lower {l} must be below upper {u}"),
+            );
+        }
+    }
+    let weight = m.weight.unwrap_or(1.0);
+    if weight <= 0.0 {
+        ctx.err(
+            &format!("{p}.weight"),
+            format!("weight must be greater than 0, got {weight}"),
+        );
+    }
+    ThresholdMetric {
+        metric: m.metric.as_str().into(),
+        aggregation,
+        window,
+        upper: m.upper,
+        lower: m.lower,
+        weight: weight.max(f64::MIN_POSITIVE),
+    }
+}
+
+fn step(ctx: &mut Ctx, p: &str, s: Option<&RawStep>) -> Step {
+    match s {
+        None => Step::Count(1),
+        Some(RawStep::Count(0)) => {
+            ctx.err(p, "step must be at least 1");
+            Step::Count(1)
+        }
+        Some(RawStep::Count(n)) => Step::Count(*n),
+        Some(RawStep::Text(t)) => {
+            match t.trim().strip_suffix('%').map(|n| n.trim().parse::<f64>()) {
+                Some(Ok(v)) if v > 0.0 && v <= 1000.0 => Step::Percent(v),
+                Some(Ok(v)) => {
+                    ctx.err(p, format!("percentage {v}% is out of range: expected more than 0% and at most 1000%"));
+                    Step::Count(1)
+                }
+                _ => {
+                    ctx.err(p, format!("invalid step \"{t}\": expected a replica count such as 2 or a percentage such as \"50%\""));
+                    Step::Count(1)
+                }
+            }
+        }
+    }
+}
+
+fn window(ctx: &mut Ctx, p: &str, w: &RawWindow, g: &RawGroup) -> Option<ScheduleWindow> {
+    let when = match (&w.business_hours, &w.cron) {
+        (Some(h), None) => {
+            if w.duration.is_some() {
+                ctx.err(
+                    &format!("{p}.duration"),
+                    "`duration` only applies to `cron` windows",
+                );
+            }
+            match HoursSpec::parse(h) {
+                Ok(spec) => Some(When::Hours(spec)),
+                Err(e) => {
+                    ctx.err(&format!("{p}.business_hours"), e);
+                    None
+                }
+            }
+        }
+        (None, Some(c)) => {
+            let cron = CronParser::new().parse(c);
+            if let Err(e) = &cron {
+                ctx.err(
+                    &format!("{p}.cron"),
+                    format!("invalid cron expression \"{c}\": {e}"),
+                );
+            }
+            let duration = match &w.duration {
+                Some(d) => {
+                    ctx.positive_duration(&format!("{p}.duration"), Some(d), SignedDuration::ZERO)
+                }
+                None => {
+                    ctx.err(p, "a `cron` window needs a `duration` such as \"2h\"");
+                    SignedDuration::ZERO
+                }
+            };
+            cron.ok().map(|cron| When::Cron {
+                cron: Box::new(cron),
+                duration,
+            })
+        }
+        (Some(_), Some(_)) => {
+            ctx.err(p, "set either `business_hours` or `cron`, not both");
+            None
+        }
+        (None, None) => {
+            ctx.err(p, "missing `business_hours` or `cron`");
+            None
+        }
+    };
+    let (min, max) = match (w.replicas, w.min, w.max) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            ctx.err(
+                &format!("{p}.replicas"),
+                "`replicas` pins the count: do not combine it with `min`/`max`",
+            );
+            (None, None)
+        }
+        (Some(r), None, None) => (Some(r), Some(r)),
+        (None, None, None) => {
+            ctx.err(p, "a window needs `min`, `max` or `replicas`");
+            (None, None)
+        }
+        (None, min, max) => (min, max),
+    };
+    if let (Some(a), Some(b)) = (w.min, w.max) {
+        if a > b {
+            ctx.err(
+                &format!("{p}.min"),
+                format!("min {a} is greater than max {b}"),
+            );
+        }
+    }
+    for (field, v) in [("min", w.min), ("max", w.max), ("replicas", w.replicas)] {
+        if let Some(v) = v {
+            if v < g.min || v > g.max {
+                ctx.err(
+                    &format!("{p}.{field}"),
+                    format!(
+                        "{field} {v} is outside the group's range {}..={}",
+                        g.min, g.max
+                    ),
+                );
+            }
+        }
+    }
+    let label = w
+        .name
+        .clone()
+        .or_else(|| w.business_hours.clone())
+        .or_else(|| w.cron.as_ref().map(|c| format!("cron \"{c}\"")))
+        .unwrap_or_default();
+    Some(ScheduleWindow {
+        label: label.into(),
+        when: when?,
+        min,
+        max,
+    })
+}
+
+fn behavior(ctx: &mut Ctx, p: &str, b: &RawBehavior, g: &RawGroup) -> Behavior {
+    let scale_up = direction(
+        ctx,
+        &format!("{p}.scale_up"),
+        b.scale_up.as_ref(),
+        DirectionRules::default_up(),
+        true,
+    );
+    let scale_down = direction(
+        ctx,
+        &format!("{p}.scale_down"),
+        b.scale_down.as_ref(),
+        DirectionRules::default_down(),
+        false,
+    );
+    let cooldown = ctx.duration(
+        &format!("{p}.cooldown"),
+        b.cooldown.as_deref(),
+        SignedDuration::ZERO,
+    );
+    let fallback = b.fallback.as_ref().map(|f| {
+        if f.after == 0 {
+            ctx.err(&format!("{p}.fallback.after"), "after must be at least 1");
+        }
+        if f.replicas < g.min || f.replicas > g.max {
+            ctx.err(
+                &format!("{p}.fallback.replicas"),
+                format!(
+                    "replicas {} is outside the group's range {}..={}",
+                    f.replicas, g.min, g.max
+                ),
+            );
+        }
+        Fallback {
+            after: f.after.max(1),
+            replicas: f.replicas,
+        }
+    });
+    let business_hours_only = b.business_hours_only.as_ref().map(|h| {
+        let (zone_name, timezone) = ctx.zone(
+            &format!("{p}.business_hours_only.timezone"),
+            h.timezone.as_deref(),
+        );
+        if h.hours.is_empty() {
+            ctx.err(
+                &format!("{p}.business_hours_only.hours"),
+                "no hours: expected at least one spec",
+            );
+        }
+        let specs = h
+            .hours
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| match HoursSpec::parse(s) {
+                Ok(spec) => Some(spec),
+                Err(e) => {
+                    ctx.err(&format!("{p}.business_hours_only.hours[{k}]"), e);
+                    None
+                }
+            })
+            .collect();
+        BusinessHours {
+            timezone,
+            zone_name: zone_name.to_string(),
+            specs,
+        }
+    });
+    Behavior {
+        scale_up,
+        scale_down,
+        cooldown,
+        fallback,
+        business_hours_only,
+    }
+}
+
+fn direction(
+    ctx: &mut Ctx,
+    p: &str,
+    d: Option<&RawDirection>,
+    defaults: DirectionRules,
+    up: bool,
+) -> DirectionRules {
+    let Some(d) = d else { return defaults };
+    let stabilization = ctx.duration(
+        &format!("{p}.stabilization"),
+        d.stabilization.as_deref(),
+        defaults.stabilization,
+    );
+    if stabilization > SignedDuration::from_hours(1) {
+        ctx.err(
+            &format!("{p}.stabilization"),
+            "stabilization longer than 1h: expected at most \"1h\"",
+        );
+    }
+    let policies = match &d.policies {
+        None => defaults.policies,
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(k, rp)| rate_policy(ctx, &format!("{p}.policies[{k}]"), rp, up))
+            .collect(),
+    };
+    let select = match d.select.as_deref() {
+        None | Some("max") => Select::Max,
+        Some("min") => Select::Min,
+        Some("disabled") => Select::Disabled,
+        Some(other) => {
+            ctx.err(
+                &format!("{p}.select"),
+                format!("unknown select `{other}`, expected one of `max`, `min`, `disabled`"),
+            );
+            Select::Max
+        }
+    };
+    let cooldown = ctx.duration(
+        &format!("{p}.cooldown"),
+        d.cooldown.as_deref(),
+        defaults.cooldown,
+    );
+    if d.max_step == Some(0) {
+        ctx.err(
+            &format!("{p}.max_step"),
+            "max_step must be at least 1 (use `select: disabled` to stop scaling)",
+        );
+    }
+    DirectionRules {
+        stabilization,
+        policies,
+        select,
+        cooldown,
+        max_step: d.max_step,
+    }
+}
+
+fn rate_policy(ctx: &mut Ctx, p: &str, rp: &RawRatePolicy, up: bool) -> Option<RatePolicy> {
+    let kind = match rp.kind.as_str() {
+        "pods" => RateKind::Pods,
+        "percent" => RateKind::Percent,
+        other => {
+            ctx.err(
+                &format!("{p}.type"),
+                format!("unknown policy type `{other}`, expected `pods` or `percent`"),
+            );
+            return None;
+        }
+    };
+    if rp.value == 0 {
+        ctx.err(&format!("{p}.value"), "value must be at least 1");
+    }
+    if kind == RateKind::Percent && !up && rp.value > 100 {
+        ctx.err(
+            &format!("{p}.value"),
+            format!(
+                "a scale-down percentage cannot exceed 100, got {}",
+                rp.value
+            ),
+        );
+    }
+    let period = ctx.positive_duration(
+        &format!("{p}.period"),
+        Some(&rp.period),
+        SignedDuration::from_secs(15),
+    );
+    if period > SignedDuration::from_mins(30) {
+        ctx.err(
+            &format!("{p}.period"),
+            "period longer than 30m: expected at most \"30m\"",
+        );
+    }
+    Some(RatePolicy {
+        kind,
+        value: rp.value,
+        period,
+    })
+}
+
+fn check_url(ctx: &mut Ctx, path: &str, url: &str) {
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "http://".len()
+    {
+        ctx.err(
+            path,
+            format!("invalid URL \"{url}\": expected http:// or https://"),
+        );
+    }
+}
+
+fn check_source(ctx: &mut Ctx, p: &str, s: &RawSource) {
+    let five = SignedDuration::from_secs(5);
+    match s {
+        RawSource::Prometheus {
+            url,
+            queries,
+            timeout,
+        } => {
+            check_url(ctx, &format!("{p}.url"), url);
+            if queries.is_empty() {
+                ctx.err(
+                    &format!("{p}.queries"),
+                    "no queries: expected metric name → PromQL",
+                );
+            }
+            for (name, q) in queries {
+                if q.trim().is_empty() {
+                    ctx.err(&format!("{p}.queries.{name}"), "empty PromQL query");
+                }
+            }
+            ctx.positive_duration(&format!("{p}.timeout"), timeout.as_deref(), five);
+        }
+        RawSource::HttpJson {
+            url,
+            metrics,
+            timeout,
+        } => {
+            check_url(ctx, &format!("{p}.url"), url);
+            if metrics.is_empty() {
+                ctx.err(
+                    &format!("{p}.metrics"),
+                    "no metrics: expected metric name → JSON pointer",
+                );
+            }
+            for (name, ptr) in metrics {
+                if !ptr.is_empty() && !ptr.starts_with('/') {
+                    ctx.err(
+                        &format!("{p}.metrics.{name}"),
+                        format!("invalid JSON pointer \"{ptr}\": expected it to start with `/`, e.g. \"/stats/qps\""),
+                    );
+                }
+            }
+            ctx.positive_duration(&format!("{p}.timeout"), timeout.as_deref(), five);
+        }
+        RawSource::PrometheusText { metrics, path } => {
+            if metrics.is_empty() {
+                ctx.err(
+                    &format!("{p}.metrics"),
+                    "no metrics: expected metric name → exposition name",
+                );
+            }
+            if let Some(path_) = path {
+                if !path_.starts_with('/') {
+                    ctx.err(
+                        &format!("{p}.path"),
+                        format!("path \"{path_}\" must start with `/`"),
+                    );
+                }
+            }
+        }
+        RawSource::Static { values } => {
+            if values.is_empty() {
+                ctx.err(
+                    &format!("{p}.values"),
+                    "no values: expected metric name → number",
+                );
+            }
+        }
+        RawSource::Trace {
+            file,
+            speedup,
+            capacity_per_replica,
+        } => {
+            if file.trim().is_empty() {
+                ctx.err(&format!("{p}.file"), "empty file path");
+            }
+            if speedup.is_some_and(|s| s <= 0.0) {
+                ctx.err(&format!("{p}.speedup"), "speedup must be greater than 0");
+            }
+            if capacity_per_replica.is_some_and(|c| c <= 0.0) {
+                ctx.err(
+                    &format!("{p}.capacity_per_replica"),
+                    "capacity_per_replica must be greater than 0",
+                );
+            }
+        }
+    }
+}
+
+fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
+    match t {
+        RawTarget::ProcessPool {
+            command,
+            ports,
+            health_path,
+            health_interval,
+        } => {
+            if !command.contains("{port}") {
+                ctx.err(&format!("{p}.command"), "the command must contain `{port}`");
+            }
+            let range = ports.split_once('-').and_then(|(a, b)| {
+                Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+            });
+            match range {
+                Some((a, b)) if a >= 1024 && a <= b => {}
+                _ => ctx.err(
+                    &format!("{p}.ports"),
+                    format!("invalid port range \"{ports}\": expected \"FIRST-LAST\" with 1024 ≤ FIRST ≤ LAST ≤ 65535"),
+                ),
+            }
+            if health_path.as_deref().is_some_and(|h| !h.starts_with('/')) {
+                ctx.err(
+                    &format!("{p}.health_path"),
+                    "health_path must start with `/`",
+                );
+            }
+            ctx.positive_duration(
+                &format!("{p}.health_interval"),
+                health_interval.as_deref(),
+                SignedDuration::from_secs(10),
+            );
+        }
+        RawTarget::Haproxy {
+            admin_socket,
+            backend,
+        } => {
+            if admin_socket.trim().is_empty() {
+                ctx.err(&format!("{p}.admin_socket"), "empty admin socket");
+            }
+            if backend.trim().is_empty() {
+                ctx.err(&format!("{p}.backend"), "empty backend name");
+            }
+        }
+        RawTarget::Compose { file, service } => {
+            if file.trim().is_empty() {
+                ctx.err(&format!("{p}.file"), "empty file path");
+            }
+            if service.trim().is_empty() {
+                ctx.err(&format!("{p}.service"), "empty service name");
+            }
+        }
+        RawTarget::Terraform { dir, variable } => {
+            if dir.trim().is_empty() {
+                ctx.err(&format!("{p}.dir"), "empty directory");
+            }
+            if variable.trim().is_empty() {
+                ctx.err(&format!("{p}.variable"), "empty variable name");
+            }
+        }
+        RawTarget::AwsAsg {
+            name,
+            region,
+            endpoint,
+        } => {
+            if name.trim().is_empty() {
+                ctx.err(&format!("{p}.name"), "empty auto scaling group name");
+            }
+            if region.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                ctx.err(&format!("{p}.region"), "empty region");
+            }
+            if let Some(e) = endpoint {
+                check_url(ctx, &format!("{p}.endpoint"), e);
+            }
+        }
+        RawTarget::Command { command, timeout } => {
+            if command.trim().is_empty() {
+                ctx.err(&format!("{p}.command"), "empty command");
+            }
+            ctx.positive_duration(
+                &format!("{p}.timeout"),
+                timeout.as_deref(),
+                SignedDuration::from_secs(60),
+            );
+        }
+    }
+}

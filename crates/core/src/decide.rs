@@ -1,0 +1,368 @@
+//! The pure decision function shared by the live engine and the simulator.
+//!
+//! Order: bounds (group ∩ target limits, moved by active schedules) → strategies → combine
+//! (largest wins) → missing data (hold, or fallback after N failures) → business hours →
+//! out-of-bounds fix → stabilization → rate policies → max step → cooldowns → min/max clamp →
+//! dry-run. Every rule that changes the count is recorded in the decision.
+
+use std::collections::VecDeque;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::behavior::{DirectionRules, rate_limit_down, rate_limit_up, stabilize};
+use crate::config::Group;
+use crate::decision::{Decision, Limit, Rule};
+use crate::observation::Observation;
+use crate::state::{GroupState, Sample};
+use crate::strategy::Strategy;
+
+/// Decide what `group` should do now, updating `state` in place.
+///
+/// Pure: the result depends only on the arguments. Callers that must not lose the old state
+/// on a failed action clone it first.
+pub fn decide(
+    group: &Group,
+    obs: &Observation,
+    state: &mut GroupState,
+    now: Timestamp,
+) -> Decision {
+    let current = obs.current_replicas;
+    prune(group, state, now);
+    record_samples(group, obs, state, now);
+
+    // Bounds: the group's, moved by active schedule windows, then the target's own limits.
+    let (mut min, mut max) = (group.min, group.max);
+    let mut strategies = Vec::with_capacity(group.strategies.len());
+    let mut recommended: Option<u32> = None;
+    let mut missing = false;
+    for s in &group.strategies {
+        let outcome = match s {
+            Strategy::TargetTracking(t) => t.evaluate(obs, current),
+            Strategy::Threshold(t) => t.evaluate(obs, &state.metric_history, current, now),
+            Strategy::Schedule(sc) => {
+                let (outcome, lo, hi) = sc.evaluate(now);
+                if let Some(lo) = lo {
+                    min = min.max(lo);
+                }
+                if let Some(hi) = hi {
+                    max = max.min(hi);
+                }
+                outcome
+            }
+        };
+        missing |= outcome.missing_data;
+        if let Some(r) = outcome.replicas {
+            recommended = Some(recommended.map_or(r, |x| x.max(r)));
+        }
+        strategies.push(outcome);
+    }
+    if min > max {
+        max = min;
+    }
+    if let Some(limits) = obs.target_limits {
+        // The target's own limits are hard: they win over the group's and the schedule's.
+        if let Some(tmax) = limits.max {
+            max = max.min(tmax);
+            min = min.min(tmax);
+        }
+        if let Some(tmin) = limits.min {
+            min = min.max(tmin);
+            max = max.max(tmin);
+        }
+    }
+
+    let mut limits = Vec::new();
+    let mut apply = |rule: Rule, from: u32, to: u32, detail: String| {
+        if from != to {
+            limits.push(Limit {
+                rule,
+                from,
+                to,
+                detail,
+            });
+        }
+        to
+    };
+
+    state.consecutive_failures = if missing {
+        state.consecutive_failures.saturating_add(1)
+    } else {
+        0
+    };
+    let mut desired = recommended.unwrap_or(current);
+    let mut skip_rules = false;
+    let fallback = group
+        .behavior
+        .fallback
+        .filter(|f| missing && state.consecutive_failures >= f.after);
+    if let Some(f) = fallback {
+        desired = apply(
+            Rule::Fallback,
+            desired,
+            f.replicas,
+            format!(
+                "{} evaluations in a row with missing metrics: fallback",
+                state.consecutive_failures
+            ),
+        );
+        skip_rules = true;
+    } else if missing && desired < current {
+        desired = apply(
+            Rule::MissingData,
+            desired,
+            current,
+            "a metric is missing: never scale down on missing data".into(),
+        );
+    }
+
+    if let Some(bh) = &group.behavior.business_hours_only {
+        if !bh.contains(now) {
+            desired = apply(
+                Rule::BusinessHours,
+                desired,
+                current,
+                format!("outside business hours ({})", bh.zone_name),
+            );
+            skip_rules = true;
+        }
+    }
+
+    if current < min || current > max {
+        // Like the HPA: a count outside the bounds goes straight to the nearest bound.
+        let to = current.clamp(min, max);
+        desired = apply(
+            Rule::OutOfBounds,
+            desired,
+            to,
+            format!("current {current} is outside {min}..={max}"),
+        );
+        skip_rules = true;
+    }
+
+    if !skip_rules {
+        let b = &group.behavior;
+        let stabilized = stabilize(
+            &mut state.recommendations,
+            desired,
+            current,
+            now,
+            b.scale_up.stabilization,
+            b.scale_down.stabilization,
+        );
+        desired = apply(
+            Rule::Stabilization,
+            desired,
+            stabilized,
+            window_detail(desired, current, b),
+        );
+        if desired > current {
+            let limit = rate_limit_up(&b.scale_up, current, &state.scale_events, now).max(current);
+            if desired > limit {
+                desired = apply(
+                    Rule::RateLimit,
+                    desired,
+                    limit,
+                    policy_detail(&b.scale_up, "up"),
+                );
+            }
+            desired = max_step(&b.scale_up, current, desired, true, &mut apply);
+            desired = cooldown(state, now, current, desired, true, &mut apply);
+        } else if desired < current {
+            let limit =
+                rate_limit_down(&b.scale_down, current, &state.scale_events, now).min(current);
+            if desired < limit {
+                desired = apply(
+                    Rule::RateLimit,
+                    desired,
+                    limit,
+                    policy_detail(&b.scale_down, "down"),
+                );
+            }
+            desired = max_step(&b.scale_down, current, desired, false, &mut apply);
+            desired = cooldown(state, now, current, desired, false, &mut apply);
+        }
+    }
+    let clamped = desired.clamp(min, max);
+    desired = apply(
+        Rule::MinMax,
+        desired,
+        clamped,
+        format!("bounds {min}..={max}"),
+    );
+
+    let scale = desired != current && !group.dry_run;
+    if scale {
+        let b = &group.behavior;
+        state.scale_events.push_back(crate::state::ScaleEvent {
+            at: now,
+            change: desired as i64 - current as i64,
+        });
+        let dir = if desired > current {
+            &b.scale_up
+        } else {
+            &b.scale_down
+        };
+        let until = |d: SignedDuration| (!d.is_zero()).then(|| now + d);
+        if desired > current {
+            state.cooldowns.scale_up_until = until(dir.cooldown).or(state.cooldowns.scale_up_until);
+        } else {
+            state.cooldowns.scale_down_until =
+                until(dir.cooldown).or(state.cooldowns.scale_down_until);
+        }
+        state.cooldowns.any_until = until(b.cooldown).or(state.cooldowns.any_until);
+    }
+    state.last_evaluated = Some(now);
+    let limited_by = limits.last().map(|l| l.rule);
+    Decision {
+        group: group.name.clone(),
+        at: now,
+        current_replicas: current,
+        ready_replicas: obs.ready_replicas.unwrap_or(current),
+        recommended_replicas: recommended,
+        desired_replicas: desired,
+        scale,
+        dry_run: group.dry_run,
+        min,
+        max,
+        strategies,
+        limits,
+        limited_by,
+    }
+}
+
+fn window_detail(desired: u32, current: u32, b: &crate::behavior::Behavior) -> String {
+    if desired < current {
+        format!(
+            "largest recommendation of the last {:#}",
+            b.scale_down.stabilization
+        )
+    } else {
+        format!(
+            "smallest recommendation of the last {:#}",
+            b.scale_up.stabilization
+        )
+    }
+}
+
+fn policy_detail(rules: &DirectionRules, dir: &str) -> String {
+    let parts: Vec<String> = rules
+        .policies
+        .iter()
+        .map(|p| {
+            let unit = match p.kind {
+                crate::behavior::RateKind::Pods => " pods",
+                crate::behavior::RateKind::Percent => "%",
+            };
+            format!("{}{unit} per {:#}", p.value, p.period)
+        })
+        .collect();
+    format!(
+        "scale-{dir} policies [{}] select {:?}",
+        parts.join(", "),
+        rules.select
+    )
+    .to_lowercase()
+}
+
+fn max_step(
+    rules: &DirectionRules,
+    current: u32,
+    desired: u32,
+    up: bool,
+    apply: &mut impl FnMut(Rule, u32, u32, String) -> u32,
+) -> u32 {
+    let Some(step) = rules.max_step else {
+        return desired;
+    };
+    let to = if up {
+        desired.min(current.saturating_add(step))
+    } else {
+        desired.max(current.saturating_sub(step))
+    };
+    apply(
+        Rule::MaxStep,
+        desired,
+        to,
+        format!("at most {step} replicas per action"),
+    )
+}
+
+fn cooldown(
+    state: &GroupState,
+    now: Timestamp,
+    current: u32,
+    desired: u32,
+    up: bool,
+    apply: &mut impl FnMut(Rule, u32, u32, String) -> u32,
+) -> u32 {
+    let c = &state.cooldowns;
+    let (dir_until, name) = if up {
+        (c.scale_up_until, "scale-up")
+    } else {
+        (c.scale_down_until, "scale-down")
+    };
+    if let Some(until) = dir_until.filter(|u| now < *u) {
+        return apply(
+            Rule::Cooldown,
+            desired,
+            current,
+            format!("{name} cooldown until {until}"),
+        );
+    }
+    if let Some(until) = c.any_until.filter(|u| now < *u) {
+        return apply(
+            Rule::Cooldown,
+            desired,
+            current,
+            format!("general cooldown until {until}"),
+        );
+    }
+    desired
+}
+
+/// Drop history no rule can look at any more.
+fn prune(group: &Group, state: &mut GroupState, now: Timestamp) {
+    let (recs, events) = group.behavior.history_horizon();
+    pop_older(&mut state.recommendations, now - recs, |r| r.at);
+    pop_older(&mut state.scale_events, now - events, |e| e.at);
+    for s in &group.strategies {
+        for (metric, window) in s.windowed_metrics() {
+            if let Some(h) = state.metric_history.get_mut(metric) {
+                pop_older(h, now - window, |x| x.at);
+            }
+        }
+    }
+    let c = &mut state.cooldowns;
+    for slot in [
+        &mut c.scale_up_until,
+        &mut c.scale_down_until,
+        &mut c.any_until,
+    ] {
+        if slot.is_some_and(|u| u <= now) {
+            *slot = None;
+        }
+    }
+}
+
+/// Pop entries at or before `cutoff`: windows count only entries strictly newer than it.
+fn pop_older<T>(q: &mut VecDeque<T>, cutoff: Timestamp, at: impl Fn(&T) -> Timestamp) {
+    while q.front().is_some_and(|x| at(x) <= cutoff) {
+        q.pop_front();
+    }
+}
+
+fn record_samples(group: &Group, obs: &Observation, state: &mut GroupState, now: Timestamp) {
+    for s in &group.strategies {
+        for (metric, _) in s.windowed_metrics() {
+            if let Some(value) = obs.metric(metric) {
+                let h = state.metric_history.entry(metric.to_string()).or_default();
+                if h.back().is_none_or(|x| x.at < now) {
+                    h.push_back(Sample { at: now, value });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

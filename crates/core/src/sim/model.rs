@@ -1,0 +1,239 @@
+//! The benchmark's capacity model (see the README's "Simulation model").
+//!
+//! Time advances in ticks of min(15 s, step). Per tick: replicas whose startup finished become
+//! ready; the policy is evaluated when due (every eval interval from the start of the range)
+//! on the exact mean rate of the last `window` seconds; then the tick is accounted with the
+//! new counts. Added replicas cost from the moment they are asked for and serve after
+//! `startup`; removals are immediate, pending (newest) first.
+
+use std::collections::VecDeque;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::policy::{Controller, SimPolicy};
+use super::report::{PolicyResult, Series};
+use super::trace::Trace;
+use crate::decide::decide;
+use crate::observation::Observation;
+use crate::state::GroupState;
+
+/// Parameters of one simulation run.
+#[derive(Debug, Clone)]
+pub struct SimParams {
+    /// Range [from, to) in trace seconds.
+    pub from: i64,
+    pub to: i64,
+    /// Requests/s one ready replica serves.
+    pub capacity: f64,
+    /// Seconds from asking for a replica to it serving.
+    pub startup: i64,
+    /// Observation window in seconds.
+    pub window: i64,
+    /// Wall-clock time of trace second 0 (schedules and business hours use it).
+    pub epoch: Timestamp,
+    /// Chart buckets wanted; 0 = no series.
+    pub chart_points: usize,
+}
+
+impl SimParams {
+    /// min(15 s, step).
+    pub fn tick(&self, trace: &Trace) -> i64 {
+        trace.step.clamp(1, 15)
+    }
+}
+
+/// Replicas needed for rate `r`, with a tolerance against floating-point noise.
+fn needed(r: f64, c: f64, min: u32) -> u32 {
+    ((r / c - 1e-9).ceil().max(0.0) as u32).max(min)
+}
+
+struct Account {
+    unserved: f64,
+    demand: f64,
+    cost: f64,
+    oracle_cost: f64,
+    underprov_ticks: u64,
+    ticks: u64,
+    actions: u64,
+}
+
+impl Account {
+    fn tick(&mut self, trace: &Trace, t: i64, tick: i64, ready: u32, total: u32, c: f64, min: u32) {
+        let mut unserved = 0.0;
+        trace.pieces(t, t + tick, |r, len| {
+            let len = len as f64;
+            unserved += (r - ready as f64 * c).max(0.0) * len;
+            self.demand += r * len;
+            self.oracle_cost += needed(r, c, min) as f64 * len;
+        });
+        self.cost += total as f64 * tick as f64;
+        self.unserved += unserved;
+        self.ticks += 1;
+        // Ignore floating-point dust: a few ulps of a request is not a missed request.
+        if unserved > 1e-9 * c * tick as f64 {
+            self.underprov_ticks += 1;
+        }
+    }
+}
+
+/// Run one policy over the trace.
+pub fn simulate(
+    trace: &Trace,
+    params: &SimParams,
+    policy: &SimPolicy,
+    progress: &mut dyn FnMut(u64),
+) -> PolicyResult {
+    let tick = params.tick(trace);
+    let c = params.capacity;
+    let min = policy.min();
+    let n_ticks = ((params.to - params.from) / tick).max(0) as u64;
+    let bucket = if params.chart_points > 0 {
+        (n_ticks / params.chart_points as u64).max(1)
+    } else {
+        u64::MAX
+    };
+    let mut series = (params.chart_points > 0).then(Series::default);
+    let mut acc = Account {
+        unserved: 0.0,
+        demand: 0.0,
+        cost: 0.0,
+        oracle_cost: 0.0,
+        underprov_ticks: 0,
+        ticks: 0,
+        actions: 0,
+    };
+    // Oracle count per tick: the largest need of the pieces inside the tick.
+    let tick_need = |t: i64| {
+        let mut n = min;
+        trace.pieces(t, t + tick, |r, _| n = n.max(needed(r, c, min)));
+        n
+    };
+    let peak_need = if matches!(policy.controller, Controller::StaticPeak) {
+        (0..n_ticks)
+            .map(|k| tick_need(params.from + k as i64 * tick))
+            .max()
+            .unwrap_or(min)
+    } else {
+        0
+    };
+
+    let r0 = trace.rate(params.from);
+    let (group, eval) = match &policy.controller {
+        Controller::Group {
+            group,
+            eval_interval,
+        } => (Some(group.as_ref()), (*eval_interval).max(1)),
+        _ => (None, tick),
+    };
+    let mut ready: u32 = needed(r0, c, min);
+    if let Some(g) = group {
+        ready = ready.min(g.max.max(min));
+    }
+    let mut pending: VecDeque<(i64, u32)> = VecDeque::new();
+    let mut pending_total: u32 = 0;
+    let mut state = GroupState::default();
+    let mut obs = Observation {
+        current_replicas: ready,
+        ..Observation::default()
+    };
+
+    for k in 0..n_ticks {
+        let t = params.from + k as i64 * tick;
+        let s = t - params.from;
+        if k % 65_536 == 0 {
+            progress(k);
+        }
+        let before = ready + pending_total;
+        match &policy.controller {
+            Controller::Oracle => ready = tick_need(t),
+            Controller::StaticPeak => ready = peak_need,
+            Controller::Group { .. } => {
+                while let Some(&(at, n)) = pending.front() {
+                    if at > t {
+                        break;
+                    }
+                    ready += n;
+                    pending_total -= n;
+                    pending.pop_front();
+                }
+            }
+        }
+        if let Some(g) = group.filter(|_| s % eval == 0) {
+            let observed = if s == 0 {
+                trace.rate(t)
+            } else {
+                trace.mean((t - params.window).max(params.from), t)
+            };
+            let current = ready + pending_total;
+            obs.current_replicas = current;
+            obs.ready_replicas = Some(ready);
+            obs.metrics.insert("request_rate".into(), observed);
+            if ready > 0 {
+                obs.metrics
+                    .insert("utilization".into(), observed / (ready as f64 * c) * 100.0);
+            } else {
+                obs.metrics.remove("utilization");
+            }
+            let now = params.epoch + SignedDuration::from_secs(t);
+            let d = decide(g, &obs, &mut state, now);
+            let desired = d.desired_replicas;
+            if desired > current {
+                let add = desired - current;
+                if params.startup == 0 {
+                    ready += add;
+                } else {
+                    pending.push_back((t + params.startup, add));
+                    pending_total += add;
+                }
+            } else if desired < current {
+                let mut remove = current - desired;
+                while remove > 0 {
+                    let Some(last) = pending.back_mut() else {
+                        break;
+                    };
+                    let take = last.1.min(remove);
+                    last.1 -= take;
+                    pending_total -= take;
+                    remove -= take;
+                    if last.1 == 0 {
+                        pending.pop_back();
+                    }
+                }
+                ready -= remove;
+            }
+        }
+        let total = ready + pending_total;
+        if total != before {
+            acc.actions += 1;
+        }
+        acc.tick(trace, t, tick, ready, total, c, min);
+        if let Some(series) = series.as_mut() {
+            let b = (k / bucket * bucket) as f64 * tick as f64;
+            series.push(b, trace.rate(t) / c, ready as f64, total as f64);
+        }
+    }
+    progress(n_ticks);
+
+    PolicyResult {
+        policy: policy.name.clone(),
+        cost_ratio: if acc.oracle_cost > 0.0 {
+            acc.cost / acc.oracle_cost
+        } else {
+            f64::NAN
+        },
+        unserved_pct: if acc.demand > 0.0 {
+            100.0 * acc.unserved / acc.demand
+        } else {
+            0.0
+        },
+        underprov_time_pct: if acc.ticks > 0 {
+            100.0 * acc.underprov_ticks as f64 / acc.ticks as f64
+        } else {
+            0.0
+        },
+        actions: acc.actions,
+        replica_hours: acc.cost / 3600.0,
+        oracle_replica_hours: acc.oracle_cost / 3600.0,
+        series,
+    }
+}

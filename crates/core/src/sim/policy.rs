@@ -1,0 +1,98 @@
+//! Policies the simulator can run: user groups, the Kubernetes HPA, the oracle, static peak.
+
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+
+use crate::behavior::Behavior;
+use crate::config::Group;
+use crate::strategy::{Goal, Strategy, TargetTracking};
+
+/// How a simulated policy chooses its replica count.
+#[derive(Debug, Clone)]
+pub enum Controller {
+    /// A group run through `decide`, evaluated every `eval_interval` seconds.
+    Group {
+        group: Box<Group>,
+        eval_interval: i64,
+    },
+    /// Clairvoyant: max(min, ceil(r/c)) at every tick, ready at once.
+    Oracle,
+    /// The oracle's maximum, all the time.
+    StaticPeak,
+}
+
+/// A named policy for a simulation run.
+#[derive(Debug, Clone)]
+pub struct SimPolicy {
+    pub name: String,
+    pub controller: Controller,
+}
+
+impl SimPolicy {
+    /// The Kubernetes HPA on an External metric of type AverageValue: the observed request
+    /// rate with a target of 0.7·c per replica, tolerance 0.1, the autoscaling/v2 default
+    /// behavior, min 1 and no max. It runs through the same `decide` as user policies.
+    pub fn hpa(capacity: f64, eval_interval: i64) -> SimPolicy {
+        let group = Group {
+            name: Arc::from("hpa"),
+            min: 1,
+            max: u32::MAX,
+            evaluation_interval: SignedDuration::from_secs(eval_interval),
+            strategies: vec![Strategy::TargetTracking(TargetTracking {
+                metric: Arc::from("request_rate"),
+                goal: Goal::PerReplica(0.7 * capacity),
+                tolerance_up: 0.1,
+                tolerance_down: 0.1,
+            })],
+            behavior: Behavior::default(),
+            dry_run: false,
+            enabled: true,
+            source: None,
+            target: None,
+        };
+        SimPolicy {
+            name: "hpa".into(),
+            controller: Controller::Group {
+                group: Box::new(group),
+                eval_interval,
+            },
+        }
+    }
+
+    pub fn oracle() -> SimPolicy {
+        SimPolicy {
+            name: "oracle".into(),
+            controller: Controller::Oracle,
+        }
+    }
+
+    pub fn static_peak() -> SimPolicy {
+        SimPolicy {
+            name: "static-peak".into(),
+            controller: Controller::StaticPeak,
+        }
+    }
+
+    /// A user group; simulated as if live (its `dry_run` flag is ignored: the point is to
+    /// see what it would do).
+    pub fn group(group: Group, eval_interval: i64) -> SimPolicy {
+        let mut group = group;
+        group.dry_run = false;
+        SimPolicy {
+            name: group.name.to_string(),
+            controller: Controller::Group {
+                group: Box::new(group),
+                eval_interval,
+            },
+        }
+    }
+
+    /// The policy's minimum count (the oracle baseline uses the same minimum).
+    pub fn min(&self) -> u32 {
+        match &self.controller {
+            Controller::Group { group, .. } => group.min,
+            Controller::Oracle | Controller::StaticPeak => 1,
+        }
+    }
+}

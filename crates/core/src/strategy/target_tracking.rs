@@ -1,0 +1,136 @@
+//! Target tracking: keep a metric at a target, like the Kubernetes HPA.
+//!
+//! Value form: desired = ceil(current × value / target) (e.g. utilization 70 %).
+//! Per-replica form: desired = ceil(total / target_per_replica) (e.g. 50 req/s per instance;
+//! the seeds' "QPS per instance" dynamic mode). Inside the tolerance band nothing changes.
+
+use std::sync::Arc;
+
+use crate::decision::{Reason, StrategyOutcome};
+use crate::observation::Observation;
+
+#[derive(Debug, Clone)]
+pub struct TargetTracking {
+    pub metric: Arc<str>,
+    pub goal: Goal,
+    /// Relative band above the target tolerated before scaling up.
+    pub tolerance_up: f64,
+    /// Relative band below the target tolerated before scaling down.
+    pub tolerance_down: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Goal {
+    Value(f64),
+    PerReplica(f64),
+}
+
+impl TargetTracking {
+    pub fn evaluate(&self, obs: &Observation, current: u32) -> StrategyOutcome {
+        let Some(value) = obs.metric(&self.metric) else {
+            return StrategyOutcome {
+                kind: "target_tracking",
+                replicas: None,
+                missing_data: true,
+                reason: Reason::Missing {
+                    metric: self.metric.clone(),
+                    error: obs.metric_errors.get(&*self.metric).cloned(),
+                },
+            };
+        };
+        let (target, per_replica, ratio, raw) = match self.goal {
+            Goal::Value(target) => {
+                let ratio = value / target;
+                (target, false, ratio, current as f64 * ratio)
+            }
+            Goal::PerReplica(target) => {
+                let ratio = if current == 0 {
+                    if value > 0.0 { f64::INFINITY } else { 1.0 }
+                } else {
+                    value / (target * current as f64)
+                };
+                (target, true, ratio, value / target)
+            }
+        };
+        let (within, tolerance) = if ratio >= 1.0 {
+            (ratio - 1.0 <= self.tolerance_up, self.tolerance_up)
+        } else {
+            (1.0 - ratio <= self.tolerance_down, self.tolerance_down)
+        };
+        let desired = if within {
+            current
+        } else {
+            raw.max(0.0).ceil().min(u32::MAX as f64) as u32
+        };
+        StrategyOutcome {
+            kind: "target_tracking",
+            replicas: Some(desired),
+            missing_data: false,
+            reason: Reason::TargetTracking {
+                metric: self.metric.clone(),
+                value,
+                target,
+                per_replica,
+                current,
+                ratio,
+                tolerance,
+                within_tolerance: within,
+                desired,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tt(goal: Goal) -> TargetTracking {
+        TargetTracking {
+            metric: "m".into(),
+            goal,
+            tolerance_up: 0.1,
+            tolerance_down: 0.1,
+        }
+    }
+
+    fn obs(v: f64) -> Observation {
+        let mut o = Observation::default();
+        o.metrics.insert("m".into(), v);
+        o
+    }
+
+    #[test]
+    fn value_form_scales_proportionally() {
+        let s = tt(Goal::Value(70.0));
+        assert_eq!(s.evaluate(&obs(140.0), 4).replicas, Some(8));
+        assert_eq!(s.evaluate(&obs(35.0), 4).replicas, Some(2));
+        assert_eq!(s.evaluate(&obs(75.0), 4).replicas, Some(4)); // ratio 1.07: inside the band
+    }
+
+    #[test]
+    fn per_replica_form_divides_the_total() {
+        let s = tt(Goal::PerReplica(50.0));
+        assert_eq!(s.evaluate(&obs(1001.0), 3).replicas, Some(21));
+        assert_eq!(s.evaluate(&obs(160.0), 3).replicas, Some(3)); // ratio 1.067
+        assert_eq!(s.evaluate(&obs(120.0), 0).replicas, Some(3)); // scale from zero
+        assert_eq!(s.evaluate(&obs(0.0), 0).replicas, Some(0));
+    }
+
+    #[test]
+    fn per_direction_tolerance() {
+        let mut s = tt(Goal::Value(100.0));
+        s.tolerance_down = 0.5;
+        assert_eq!(s.evaluate(&obs(60.0), 10).replicas, Some(10));
+        assert_eq!(s.evaluate(&obs(111.0), 10).replicas, Some(12));
+    }
+
+    #[test]
+    fn missing_metric_has_no_opinion() {
+        let s = tt(Goal::Value(70.0));
+        let out = s.evaluate(&Observation::default(), 4);
+        assert!(out.missing_data);
+        assert_eq!(out.replicas, None);
+        assert_eq!(out.reason.to_string(), "metric m is missing");
+    }
+}

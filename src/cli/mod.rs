@@ -1,0 +1,67 @@
+//! Subcommands. Each file holds one command's arguments and its run function.
+
+mod decide;
+mod schema;
+mod simulate;
+mod validate;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use scalepilot_core::config::{self, Config};
+
+/// scalepilot: a self-hosted autoscaler. Write a scaling policy in YAML, check it, ask it what
+/// it would do, and replay real traffic traces through it before it goes live.
+#[derive(Debug, Parser)]
+#[command(name = "scalepilot", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Validate(validate::Args),
+    Schema(schema::Args),
+    Decide(decide::Args),
+    Simulate(simulate::Args),
+}
+
+pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Schema(a) => schema::run(a),
+        Command::Decide(a) => decide::run(a),
+        Command::Simulate(a) => simulate::run(a),
+    }
+}
+
+/// Read and validate a config file; problems come back as one error listing all of them.
+fn load_config(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    Ok(config::parse(&text, &path.display().to_string())?)
+}
+
+/// Seconds from "90", "90s", "5m", "28d".
+fn parse_seconds(s: &str) -> std::result::Result<i64, String> {
+    if let Ok(n) = s.trim().parse::<i64>() {
+        return if n >= 0 {
+            Ok(n)
+        } else {
+            Err(format!("{s} is negative"))
+        };
+    }
+    let d: jiff::SignedDuration = s.trim().parse().map_err(|_| {
+        format!("`{s}` is not a duration: expected seconds or e.g. \"90s\", \"5m\", \"28d\"")
+    })?;
+    if d.is_negative() {
+        return Err(format!("{s} is negative"));
+    }
+    if d.subsec_nanos() != 0 {
+        return Err(format!("{s}: whole seconds only"));
+    }
+    Ok(d.as_secs())
+}

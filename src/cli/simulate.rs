@@ -1,0 +1,315 @@
+//! `scalepilot simulate`: replay a trace through policies and compare cost and unserved load.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use jiff::Timestamp;
+use scalepilot_core::sim::{PolicyResult, SimParams, SimPolicy, Trace, simulate};
+use serde::Serialize;
+
+/// Replay a load trace through policies and report cost and unserved load against a
+/// clairvoyant oracle (model: README, "Simulation model").
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Trace CSV (`timestamp_seconds,value`, a count per interval) or a folder holding
+    /// trace.csv and meta.json.
+    #[arg(long)]
+    trace: PathBuf,
+    /// Start of the range, trace seconds (or a duration such as "7d").
+    #[arg(long, value_parser = super::parse_seconds)]
+    from: Option<i64>,
+    /// End of the range (exclusive).
+    #[arg(long, value_parser = super::parse_seconds)]
+    to: Option<i64>,
+    /// Size capacity so that the range's peak rate needs this many replicas.
+    #[arg(long, default_value_t = 40, conflicts_with = "capacity")]
+    peak_replicas: u32,
+    /// Requests/s one replica serves (instead of --peak-replicas).
+    #[arg(long)]
+    capacity: Option<f64>,
+    /// Time from asking for a replica to it serving.
+    #[arg(long, default_value = "60s", value_parser = super::parse_seconds)]
+    startup: i64,
+    /// Evaluation interval. Built-in policies default to 15s; config groups use their own
+    /// `evaluation_interval` unless this is given.
+    #[arg(long, value_parser = super::parse_seconds)]
+    eval_interval: Option<i64>,
+    /// Policies observe the mean rate over this window.
+    #[arg(long, default_value = "60s", value_parser = super::parse_seconds)]
+    window: i64,
+    /// Built-in policy: hpa, oracle or static-peak (repeatable). Default: all three when no
+    /// --config is given, else hpa and oracle beside the config's groups.
+    #[arg(long = "policy", value_parser = ["hpa", "oracle", "static-peak"])]
+    policies: Vec<String>,
+    /// Policy file whose groups are simulated (repeatable).
+    #[arg(long = "config")]
+    configs: Vec<PathBuf>,
+    /// Only these groups of the config files (repeatable; default: every enabled group).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// Wall-clock time of trace second 0 for schedules (default: meta.json `start_utc`).
+    #[arg(long)]
+    start: Option<Timestamp>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Write an SVG chart of demand, ready and desired replicas per policy.
+    #[arg(long)]
+    chart: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    trace: &'a str,
+    from: i64,
+    to: i64,
+    capacity_per_replica: f64,
+    startup_seconds: i64,
+    window_seconds: i64,
+    tick_seconds: i64,
+    results: &'a [PolicyResult],
+}
+
+struct Meta {
+    name: String,
+    step: Option<i64>,
+    start: Option<Timestamp>,
+}
+
+fn read_meta(dir: &Path, fallback_name: String) -> Result<Meta> {
+    let path = dir.join("meta.json");
+    let mut meta = Meta {
+        name: fallback_name,
+        step: None,
+        start: None,
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(meta);
+    };
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("invalid JSON in {}", path.display()))?;
+    if let Some(n) = v["name"].as_str() {
+        meta.name = n.to_string();
+    }
+    meta.step = v["resolution_seconds"].as_i64();
+    // "1995-07-01T04:00:00Z (= …)" or "2014-04-10 00:04:00 (naive …)": the leading date-time, as UTC.
+    if let Some(s) = v["start_utc"].as_str() {
+        let head: String = s.chars().take(19).collect::<String>().replace(' ', "T");
+        meta.start = format!("{head}Z").parse().ok();
+    }
+    Ok(meta)
+}
+
+fn load_trace(path: &Path) -> Result<(Trace, Meta)> {
+    let (csv, dir) = if path.is_dir() {
+        (path.join("trace.csv"), path.to_path_buf())
+    } else {
+        (
+            path.to_path_buf(),
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        )
+    };
+    let fallback = if path.is_dir() {
+        path.file_name()
+    } else {
+        csv.parent()
+            .and_then(Path::file_name)
+            .filter(|_| csv.file_name().is_some_and(|f| f == "trace.csv"))
+            .or(csv.file_stem())
+    }
+    .map(|s| s.to_string_lossy().into_owned())
+    .unwrap_or_else(|| "trace".into());
+    let meta = read_meta(&dir, fallback)?;
+    let text = std::fs::read_to_string(&csv)
+        .with_context(|| format!("cannot read trace {}", csv.display()))?;
+    let trace = Trace::parse(&text, meta.step)
+        .with_context(|| format!("invalid trace {}", csv.display()))?;
+    Ok((trace, meta))
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let (trace, meta) = load_trace(&args.trace)?;
+    let from = args.from.unwrap_or(trace.first);
+    let to = args.to.unwrap_or(trace.end());
+    if to <= from {
+        bail!("empty range: --from {from} is not before --to {to}");
+    }
+    for &(after, secs) in &trace.gaps {
+        if after + trace.step < to && after + trace.step + secs > from {
+            eprintln!(
+                "warning: {} has no rows for {secs} s after t={after}; simulated as zero demand (use --from/--to to avoid it)",
+                meta.name
+            );
+        }
+    }
+    let capacity = match args.capacity {
+        Some(c) if c > 0.0 => c,
+        Some(c) => bail!("--capacity must be greater than 0, got {c}"),
+        None => {
+            if args.peak_replicas == 0 {
+                bail!("--peak-replicas must be at least 1");
+            }
+            let peak = trace.peak(from, to);
+            if peak <= 0.0 {
+                bail!(
+                    "the trace has no load in [{from}, {to}): cannot size capacity from its peak"
+                );
+            }
+            peak / args.peak_replicas as f64
+        }
+    };
+    let builtin_eval = args.eval_interval.unwrap_or(15);
+    if builtin_eval == 0 {
+        bail!("--eval-interval must be at least 1s");
+    }
+    let mut names = args.policies.clone();
+    if names.is_empty() {
+        names = if args.configs.is_empty() {
+            vec!["hpa".into(), "oracle".into(), "static-peak".into()]
+        } else {
+            vec!["hpa".into(), "oracle".into()]
+        };
+    }
+    let mut policies: Vec<SimPolicy> = names
+        .iter()
+        .map(|n| match n.as_str() {
+            "hpa" => SimPolicy::hpa(capacity, builtin_eval),
+            "oracle" => SimPolicy::oracle(),
+            _ => SimPolicy::static_peak(),
+        })
+        .collect();
+    let mut wanted: Vec<&str> = args.groups.iter().map(String::as_str).collect();
+    for path in &args.configs {
+        let config = super::load_config(path)?;
+        for g in config.groups {
+            let picked = if args.groups.is_empty() {
+                g.enabled
+            } else {
+                args.groups.iter().any(|n| **n == *g.name)
+            };
+            if !picked {
+                continue;
+            }
+            wanted.retain(|n| **n != *g.name);
+            let eval = args
+                .eval_interval
+                .unwrap_or_else(|| g.evaluation_interval.as_secs().max(1));
+            policies.push(SimPolicy::group(g, eval));
+        }
+    }
+    if !wanted.is_empty() {
+        return Err(anyhow!(
+            "no group named {} in the --config files",
+            wanted.join(", ")
+        ));
+    }
+    let params = SimParams {
+        from,
+        to,
+        capacity,
+        startup: args.startup,
+        window: args.window,
+        epoch: args.start.or(meta.start).unwrap_or(Timestamp::UNIX_EPOCH),
+        chart_points: if args.chart.is_some() { 1500 } else { 0 },
+    };
+    let tick = params.tick(&trace);
+    let ticks = ((to - from) / tick) as u64;
+    let bar =
+        (std::io::stderr().is_terminal() && ticks * policies.len() as u64 > 500_000).then(|| {
+            let bar = indicatif::ProgressBar::new(ticks * policies.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg:12} [{bar:40}] {percent:>3}% {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+    let mut results = Vec::with_capacity(policies.len());
+    for (i, p) in policies.iter().enumerate() {
+        if let Some(b) = &bar {
+            b.set_message(p.name.clone());
+        }
+        let base = i as u64 * ticks;
+        let r = simulate(&trace, &params, p, &mut |done| {
+            if let Some(b) = &bar {
+                b.set_position(base + done);
+            }
+        });
+        results.push(r);
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(path) = &args.chart {
+        crate::chart::write(path, &meta.name, tick, &results)
+            .with_context(|| format!("cannot write chart {}", path.display()))?;
+    }
+    if args.json {
+        let out = Output {
+            trace: &meta.name,
+            from,
+            to,
+            capacity_per_replica: capacity,
+            startup_seconds: args.startup,
+            window_seconds: args.window,
+            tick_seconds: tick,
+            results: &results,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print_table(&meta.name, from, to, capacity, &results);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(name: &str, from: i64, to: i64, capacity: f64, results: &[PolicyResult]) {
+    println!("trace {name}, range [{from}, {to}) s, capacity {capacity:.4} req/s per replica");
+    let header = [
+        "policy",
+        "cost_ratio",
+        "unserved_%",
+        "underprov_time_%",
+        "actions",
+        "replica_h",
+        "oracle_h",
+    ];
+    let rows: Vec<[String; 7]> = results
+        .iter()
+        .map(|r| {
+            [
+                r.policy.clone(),
+                format!("{:.3}", r.cost_ratio),
+                format!("{:.3}", r.unserved_pct),
+                format!("{:.2}", r.underprov_time_pct),
+                r.actions.to_string(),
+                format!("{:.1}", r.replica_hours),
+                format!("{:.1}", r.oracle_replica_hours),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == 0 {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
+            .collect();
+        println!("{}", parts.join("  "));
+    };
+    line(header.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

@@ -1,0 +1,48 @@
+//! `scalepilot validate FILE...`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use scalepilot_core::config;
+
+/// Check policy files: exit 0 when all are valid, else print every problem
+/// (file:line:column: field.path: what was expected) and exit 1.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Config files to check.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let mut ok = true;
+    for path in &args.files {
+        let name = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{name}: cannot read: {e}");
+                ok = false;
+                continue;
+            }
+        };
+        match config::parse(&text, &name) {
+            Ok(c) => println!(
+                "{name}: ok ({} groups: {})",
+                c.groups.len(),
+                c.group_names().join(", ")
+            ),
+            Err(e) => {
+                ok = false;
+                eprintln!("{e}");
+                eprintln!("{name}: {} problem(s)", e.problems.len());
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
