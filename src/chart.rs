@@ -10,6 +10,7 @@ use scalepilot_core::sim::PolicyResult;
 const DEMAND: RGBColor = RGBColor(120, 120, 120);
 const READY: RGBColor = RGBColor(31, 119, 180);
 const DESIRED: RGBColor = RGBColor(255, 127, 14);
+const SHORT: RGBColor = RGBColor(214, 39, 40);
 
 pub(crate) fn write(path: &Path, trace: &str, _tick: i64, results: &[PolicyResult]) -> Result<()> {
     let panels: Vec<&PolicyResult> = results.iter().filter(|r| r.series.is_some()).collect();
@@ -22,7 +23,7 @@ pub(crate) fn write(path: &Path, trace: &str, _tick: i64, results: &[PolicyResul
     let (title, body) = root.split_vertically(50);
     title
         .titled(
-            &format!("scalepilot simulate: {trace} (grey: demand in replicas, blue: ready, orange: desired)"),
+            &format!("scalepilot simulate: {trace} (grey: demand in replicas, blue: ready, orange: desired, red: shortfall)"),
             ("sans-serif", 20),
         )
         .map_err(|e| anyhow!("{e}"))?;
@@ -54,6 +55,14 @@ pub(crate) fn write(path: &Path, trace: &str, _tick: i64, results: &[PolicyResul
             .y_desc("replicas")
             .light_line_style(WHITE.mix(0.0))
             .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+        // Shortfall first, as a filled area under the lines: where red shows, load went unserved.
+        chart
+            .draw_series(AreaSeries::new(
+                hours.iter().copied().zip(s.shortfall.iter().copied()),
+                0.0,
+                SHORT.mix(0.6),
+            ))
             .map_err(|e| anyhow!("{e}"))?;
         let series = [
             (&s.demand, DEMAND),

@@ -75,6 +75,8 @@ pub enum Reason {
         target: f64,
         per_replica: bool,
         current: u32,
+        /// Replicas the value form scales: ready ones (current when none is ready).
+        base: u32,
         ratio: f64,
         tolerance: f64,
         within_tolerance: bool,
@@ -124,6 +126,7 @@ impl fmt::Display for Reason {
                 target,
                 per_replica,
                 current,
+                base,
                 ratio,
                 tolerance,
                 within_tolerance,
@@ -142,7 +145,7 @@ impl fmt::Display for Reason {
                 } else if *per_replica {
                     write!(f, " → ceil({value:.3}/{target}) = {desired}")
                 } else {
-                    write!(f, " → ceil({current}×{value:.3}/{target}) = {desired}")
+                    write!(f, " → ceil({base} ready×{value:.3}/{target}) = {desired}")
                 }
             }
             Reason::Threshold {

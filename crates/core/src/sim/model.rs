@@ -125,10 +125,11 @@ pub fn simulate(
         } => (Some(group.as_ref()), (*eval_interval).max(1)),
         _ => (None, tick),
     };
-    let mut ready: u32 = needed(r0, c, min);
-    if let Some(g) = group {
-        ready = ready.min(g.max.max(min));
-    }
+    let mut ready: u32 = match &policy.controller {
+        Controller::Group { group, .. } => needed(r0, c, min).min(group.max.max(min)),
+        Controller::Oracle => tick_need(params.from),
+        Controller::StaticPeak => peak_need,
+    };
     let mut pending: VecDeque<(i64, u32)> = VecDeque::new();
     let mut pending_total: u32 = 0;
     let mut state = GroupState::default();

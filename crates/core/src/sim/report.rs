@@ -21,8 +21,9 @@ pub struct PolicyResult {
     pub series: Option<Series>,
 }
 
-/// Time series in buckets: demand in replicas' worth (r/c), ready and desired replicas.
-/// Each bucket keeps the worst case (demand max, ready min, desired max) so lag stays visible.
+/// Time series in buckets of equal length: the bucket's mean demand in replicas' worth (r/c),
+/// mean ready and desired (ready + starting) replicas, and the bucket's largest shortfall
+/// max(0, r/c − ready), which marks where a policy lagged even when a bucket spans hours.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
     /// Bucket start, seconds since the start of the range.
@@ -30,20 +31,35 @@ pub struct Series {
     pub demand: Vec<f64>,
     pub ready: Vec<f64>,
     pub desired: Vec<f64>,
+    pub shortfall: Vec<f64>,
+    count: Vec<f64>,
 }
 
 impl Series {
     pub(crate) fn push(&mut self, bucket_start: f64, demand: f64, ready: f64, desired: f64) {
-        if self.t.last() == Some(&bucket_start) {
-            let i = self.t.len() - 1;
-            self.demand[i] = self.demand[i].max(demand);
-            self.ready[i] = self.ready[i].min(ready);
-            self.desired[i] = self.desired[i].max(desired);
-        } else {
+        if self.t.last() != Some(&bucket_start) {
             self.t.push(bucket_start);
-            self.demand.push(demand);
-            self.ready.push(ready);
-            self.desired.push(desired);
+            for v in [
+                &mut self.demand,
+                &mut self.ready,
+                &mut self.desired,
+                &mut self.shortfall,
+                &mut self.count,
+            ] {
+                v.push(0.0);
+            }
+        }
+        let i = self.t.len() - 1;
+        // Running means, so the series never needs a second pass.
+        self.count[i] += 1.0;
+        let n = self.count[i];
+        self.shortfall[i] = self.shortfall[i].max(demand - ready);
+        for (v, x) in [
+            (&mut self.demand, demand),
+            (&mut self.ready, ready),
+            (&mut self.desired, desired),
+        ] {
+            v[i] += (x - v[i]) / n;
         }
     }
 }

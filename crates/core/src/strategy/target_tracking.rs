@@ -1,6 +1,8 @@
 //! Target tracking: keep a metric at a target, like the Kubernetes HPA.
 //!
-//! Value form: desired = ceil(current × value / target) (e.g. utilization 70 %).
+//! Value form: desired = ceil(ready × value / target) (e.g. utilization 70 %): the value is an
+//! average over the ready replicas, so it scales the ready count (as the HPA does for resource
+//! metrics); with no replica ready yet it scales the current count.
 //! Per-replica form: desired = ceil(total / target_per_replica) (e.g. 50 req/s per instance;
 //! the seeds' "QPS per instance" dynamic mode). Inside the tolerance band nothing changes.
 
@@ -38,10 +40,11 @@ impl TargetTracking {
                 },
             };
         };
+        let base = obs.ready_replicas.filter(|r| *r > 0).unwrap_or(current);
         let (target, per_replica, ratio, raw) = match self.goal {
             Goal::Value(target) => {
                 let ratio = value / target;
-                (target, false, ratio, current as f64 * ratio)
+                (target, false, ratio, base as f64 * ratio)
             }
             Goal::PerReplica(target) => {
                 let ratio = if current == 0 {
@@ -72,6 +75,7 @@ impl TargetTracking {
                 target,
                 per_replica,
                 current,
+                base,
                 ratio,
                 tolerance,
                 within_tolerance: within,
@@ -106,6 +110,10 @@ mod tests {
         assert_eq!(s.evaluate(&obs(140.0), 4).replicas, Some(8));
         assert_eq!(s.evaluate(&obs(35.0), 4).replicas, Some(2));
         assert_eq!(s.evaluate(&obs(75.0), 4).replicas, Some(4)); // ratio 1.07: inside the band
+        // The value is an average over ready replicas: 2 ready at 140 % of target → 4.
+        let mut o = obs(140.0);
+        o.ready_replicas = Some(2);
+        assert_eq!(s.evaluate(&o, 4).replicas, Some(4));
     }
 
     #[test]
