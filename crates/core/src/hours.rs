@@ -226,4 +226,71 @@ mod tests {
                 .contains("unknown time zone")
         );
     }
+
+    /// Wall-clock (weekday Monday=0, minute of day) from the zone's UTC offset by plain
+    /// arithmetic, independent of the civil-time conversion under test.
+    fn manual_local(ts: Timestamp, tz: &TimeZone) -> (usize, i64) {
+        let local = ts.as_second() + tz.to_offset(ts).seconds() as i64;
+        let days = local.div_euclid(86_400);
+        // 1970-01-01 was a Thursday (Monday = 0 → 3).
+        let weekday = (days + 3).rem_euclid(7) as usize;
+        (weekday, local.rem_euclid(86_400) / 60)
+    }
+
+    /// `secs`, or (with `near`) a time within ±36 h of the zone's next DST change after it,
+    /// so that the hours around the changes are well covered.
+    fn instant(secs: i64, tz: &TimeZone, near: Option<i64>) -> Timestamp {
+        let ts = Timestamp::from_second(secs).unwrap();
+        match (near, tz.following(ts).next()) {
+            (Some(d), Some(tr)) => tr.timestamp() + jiff::SignedDuration::from_secs(d),
+            _ => ts,
+        }
+    }
+
+    const ZONES: [&str; 5] = [
+        "America/New_York",
+        "Europe/Berlin",
+        "Australia/Melbourne",
+        "Asia/Dhaka",
+        "America/Santiago",
+    ];
+
+    proptest::proptest! {
+        /// Business hours agree with offset arithmetic at any instant of 2025-2027 in zones
+        /// with northern, southern and no DST, including the hours around each change.
+        #[test]
+        fn business_hours_match_offset_arithmetic(secs in 1_735_689_600i64..1_830_297_600, z in 0usize..5, near in proptest::option::of(-129_600i64..129_600)) {
+            let tz = zone(ZONES[z]).unwrap();
+            let ts = instant(secs, &tz, near);
+            let (wd, minute) = manual_local(ts, &tz);
+            let day = HoursSpec::parse("Mon-Fri 09:00-17:00").unwrap();
+            proptest::prop_assert_eq!(day.contains(ts, &tz), wd < 5 && (540..1020).contains(&minute));
+            let night = HoursSpec::parse("Sat 22:00-06:00").unwrap();
+            let expect = (wd == 5 && minute >= 1320) || (wd == 6 && minute < 360);
+            proptest::prop_assert_eq!(night.contains(ts, &tz), expect);
+        }
+
+        /// A cron window "0 9 * * MON-FRI" lasting 1h is active exactly in the local 09:00
+        /// hour on weekdays, on both sides of DST changes.
+        #[test]
+        fn cron_window_matches_offset_arithmetic(secs in 1_735_689_600i64..1_830_297_600, z in 0usize..5, near in proptest::option::of(-129_600i64..129_600)) {
+            use crate::strategy::{Schedule, ScheduleWindow, When};
+            let tz = zone(ZONES[z]).unwrap();
+            let cron = croner::parser::CronParser::new().parse("0 9 * * MON-FRI").unwrap();
+            let s = Schedule {
+                zone_name: ZONES[z].into(),
+                timezone: tz.clone(),
+                windows: vec![ScheduleWindow {
+                    label: "w".into(),
+                    when: When::Cron { cron: Box::new(cron), duration: jiff::SignedDuration::from_hours(1) },
+                    min: Some(3),
+                    max: None,
+                }],
+            };
+            let ts = instant(secs, &tz, near);
+            let (wd, minute) = manual_local(ts, &tz);
+            let active = s.evaluate(ts).1 == Some(3);
+            proptest::prop_assert_eq!(active, wd < 5 && (540..600).contains(&minute));
+        }
+    }
 }

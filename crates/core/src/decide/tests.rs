@@ -1,1 +1,284 @@
+//! Rule-by-rule tests of `decide`, and property tests of its invariants.
+
 use super::*;
+use crate::config;
+use crate::decision::Rule;
+use crate::observation::Limits;
+use proptest::prelude::*;
+
+fn group(yaml: &str) -> Group {
+    config::parse(yaml, "test.yaml")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .groups
+        .remove(0)
+}
+
+/// A per-replica target-tracking group on `request_rate` (target 10/replica) with extra YAML
+/// spliced into the group.
+fn tt(extra: &str) -> Group {
+    group(&format!(
+        "groups:\n  - name: g\n    min: 1\n    max: 50\n    strategies:\n      - kind: target_tracking\n        metric: request_rate\n        target_per_replica: 10\n{extra}"
+    ))
+}
+
+fn obs(rate: Option<f64>, current: u32) -> Observation {
+    let mut o = Observation {
+        current_replicas: current,
+        ..Observation::default()
+    };
+    if let Some(r) = rate {
+        o.metrics.insert("request_rate".into(), r);
+    }
+    o
+}
+
+fn t(s: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + s).unwrap()
+}
+
+#[test]
+fn scale_up_is_immediate_and_rate_limited() {
+    let g = tt("");
+    let mut st = GroupState::default();
+    // Wants 30 from 2: default policies allow max(2 + 4, 2 × 2) = 6.
+    let d = decide(&g, &obs(Some(300.0), 2), &mut st, t(0));
+    assert_eq!(d.recommended_replicas, Some(30));
+    assert_eq!(d.desired_replicas, 6);
+    assert_eq!(d.limited_by, Some(Rule::RateLimit));
+    assert!(d.scale);
+    // 15 s later the period restarts from 6: up to 12.
+    let d = decide(&g, &obs(Some(300.0), 6), &mut st, t(15));
+    assert_eq!(d.desired_replicas, 12);
+}
+
+#[test]
+fn scale_down_waits_for_the_stabilization_window() {
+    let g = tt("");
+    let mut st = GroupState::default();
+    decide(&g, &obs(Some(100.0), 10), &mut st, t(0));
+    let d = decide(&g, &obs(Some(20.0), 10), &mut st, t(60));
+    assert_eq!(d.desired_replicas, 10);
+    assert_eq!(d.limited_by, Some(Rule::Stabilization));
+    // The 10 from t=0 expires at t=300 exactly; the later 2s remain.
+    let d = decide(&g, &obs(Some(20.0), 10), &mut st, t(300));
+    assert_eq!(d.desired_replicas, 2);
+}
+
+#[test]
+fn missing_metric_holds_and_never_scales_down() {
+    let g = tt("    behavior:\n      scale_down: {stabilization: 0s}\n");
+    let mut st = GroupState::default();
+    let d = decide(&g, &obs(None, 8), &mut st, t(0));
+    assert_eq!(d.desired_replicas, 8);
+    assert!(!d.scale);
+    assert_eq!(st.consecutive_failures, 1);
+    let mut o = obs(None, 8);
+    o.metric_errors.insert("request_rate".into(), "timeout after 5s".into());
+    let d = decide(&g, &o, &mut st, t(15));
+    assert!(d.summary().contains("metric request_rate failed: timeout after 5s"), "{}", d.summary());
+    assert_eq!(st.consecutive_failures, 2);
+    // A good reading resets the count.
+    decide(&g, &obs(Some(80.0), 8), &mut st, t(30));
+    assert_eq!(st.consecutive_failures, 0);
+}
+
+#[test]
+fn fallback_after_n_failures() {
+    let g = tt("    behavior:\n      fallback: {after: 3, replicas: 12}\n");
+    let mut st = GroupState::default();
+    for i in 0..2 {
+        let d = decide(&g, &obs(None, 4), &mut st, t(i * 15));
+        assert_eq!(d.desired_replicas, 4);
+    }
+    let d = decide(&g, &obs(None, 4), &mut st, t(30));
+    assert_eq!(d.desired_replicas, 12);
+    assert_eq!(d.limited_by, Some(Rule::Fallback));
+}
+
+#[test]
+fn cooldowns_block_the_next_action() {
+    let g = tt("    behavior:\n      scale_up: {cooldown: 2m}\n      cooldown: 30s\n      scale_down: {stabilization: 0s}\n");
+    let mut st = GroupState::default();
+    assert_eq!(decide(&g, &obs(Some(40.0), 2), &mut st, t(0)).desired_replicas, 4);
+    // General cooldown blocks the scale-down at t=15.
+    let d = decide(&g, &obs(Some(10.0), 4), &mut st, t(15));
+    assert_eq!((d.desired_replicas, d.limited_by), (4, Some(Rule::Cooldown)));
+    // Scale-up cooldown still blocks at t=60; the scale-down is allowed again.
+    assert_eq!(decide(&g, &obs(Some(80.0), 4), &mut st, t(60)).desired_replicas, 4);
+    assert_eq!(decide(&g, &obs(Some(10.0), 4), &mut st, t(75)).desired_replicas, 1);
+    assert_eq!(decide(&g, &obs(Some(80.0), 1), &mut st, t(120)).desired_replicas, 5);
+}
+
+#[test]
+fn max_step_caps_each_action() {
+    let g = tt("    behavior:\n      scale_up: {max_step: 3}\n");
+    let d = decide(&g, &obs(Some(500.0), 10), &mut GroupState::default(), t(0));
+    assert_eq!((d.desired_replicas, d.limited_by), (13, Some(Rule::MaxStep)));
+}
+
+#[test]
+fn target_limits_narrow_the_group_bounds() {
+    let g = tt("");
+    let mut o = obs(Some(1000.0), 10);
+    o.target_limits = Some(Limits {
+        min: Some(2),
+        max: Some(12),
+    });
+    let d = decide(&g, &o, &mut GroupState::default(), t(0));
+    assert_eq!((d.desired_replicas, d.max), (12, 12));
+    assert_eq!(d.limited_by, Some(Rule::MinMax));
+}
+
+#[test]
+fn out_of_bounds_goes_straight_to_the_bound() {
+    let g = tt("");
+    let d = decide(&g, &obs(Some(10.0), 80), &mut GroupState::default(), t(0));
+    assert_eq!((d.desired_replicas, d.limited_by), (50, Some(Rule::OutOfBounds)));
+}
+
+#[test]
+fn scale_to_zero_and_back() {
+    let g = group(
+        "groups:\n  - name: g\n    min: 0\n    max: 5\n    strategies:\n      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}\n    behavior:\n      scale_down: {stabilization: 0s}\n",
+    );
+    let mut st = GroupState::default();
+    assert_eq!(decide(&g, &obs(Some(0.0), 2), &mut st, t(0)).desired_replicas, 0);
+    assert_eq!(decide(&g, &obs(Some(25.0), 0), &mut st, t(15)).desired_replicas, 3);
+}
+
+#[test]
+fn dry_run_decides_but_does_not_act_or_record_events() {
+    let g = tt("    dry_run: true\n");
+    let mut st = GroupState::default();
+    let d = decide(&g, &obs(Some(100.0), 2), &mut st, t(0));
+    assert_eq!(d.desired_replicas, 6);
+    assert!(!d.scale && d.dry_run);
+    assert!(st.scale_events.is_empty());
+    assert!(d.summary().starts_with("2 → 6 (dry run)"), "{}", d.summary());
+}
+
+#[test]
+fn business_hours_gate_holds_outside_hours() {
+    let g = tt("    behavior:\n      business_hours_only: {timezone: Asia/Dhaka, hours: [\"Mon-Fri 09:00-17:00\"]}\n");
+    // Mon 2026-11-23 04:00 UTC = 10:00 Dhaka: inside.
+    let inside: Timestamp = "2026-11-23T04:00:00Z".parse().unwrap();
+    let outside: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+    let d = decide(&g, &obs(Some(100.0), 2), &mut GroupState::default(), inside);
+    assert_eq!(d.desired_replicas, 6);
+    let d = decide(&g, &obs(Some(100.0), 2), &mut GroupState::default(), outside);
+    assert_eq!((d.desired_replicas, d.limited_by), (2, Some(Rule::BusinessHours)));
+}
+
+#[test]
+fn schedule_raises_the_minimum_while_active() {
+    let g = group(
+        "groups:\n  - name: g\n    min: 1\n    max: 30\n    strategies:\n      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}\n      - kind: schedule\n        timezone: America/New_York\n        windows:\n          - {business_hours: \"Mon-Fri 09:00-17:00\", min: 8}\n",
+    );
+    // Mon 2026-11-23 15:00 UTC = 10:00 EST.
+    let d = decide(&g, &obs(Some(10.0), 2), &mut GroupState::default(), "2026-11-23T15:00:00Z".parse().unwrap());
+    assert_eq!(d.min, 8);
+    assert_eq!((d.desired_replicas, d.limited_by), (8, Some(Rule::OutOfBounds)));
+    let d = decide(&g, &obs(Some(10.0), 2), &mut GroupState::default(), "2026-11-23T23:00:00Z".parse().unwrap());
+    assert_eq!(d.min, 1);
+}
+
+#[test]
+fn largest_recommendation_wins_and_all_reasons_are_kept() {
+    let g = group(
+        "groups:\n  - name: g\n    min: 1\n    max: 30\n    source: {kind: static, values: {request_rate: 1, cpu: 1}}\n    strategies:\n      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}\n      - kind: threshold\n        metrics: [{metric: cpu, upper: 80, lower: 20}]\n        scale_up_by: 3\n",
+    );
+    let mut o = obs(Some(40.0), 4);
+    o.metrics.insert("cpu".into(), 90.0);
+    let d = decide(&g, &o, &mut GroupState::default(), t(0));
+    assert_eq!(d.strategies[0].replicas, Some(4));
+    assert_eq!(d.strategies[1].replicas, Some(7));
+    assert_eq!(d.recommended_replicas, Some(7));
+    assert_eq!(d.desired_replicas, 7);
+}
+
+#[test]
+fn history_is_pruned_to_what_the_rules_need() {
+    let g = tt("");
+    let mut st = GroupState::default();
+    for i in 0..200 {
+        decide(&g, &obs(Some(50.0), 5), &mut st, t(i * 15));
+    }
+    // 300 s window at 15 s intervals: 20 older ones gone, at most 20 kept.
+    assert!(st.recommendations.len() <= 20, "{}", st.recommendations.len());
+}
+
+/// Observations for property tests: a rate that may be missing.
+fn arb_rate() -> impl Strategy<Value = Option<f64>> {
+    prop_oneof![1 => Just(None), 6 => (0.0f64..2000.0).prop_map(Some)]
+}
+
+use proptest::strategy::Strategy;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Over any sequence of observations: never outside [min, max]; never down on missing
+    /// data; the scale-down window and rate policies are never violated.
+    #[test]
+    fn invariants_hold_over_random_runs(
+        rates in proptest::collection::vec(arb_rate(), 1..120),
+        min in 0u32..5,
+        span in 1u32..40,
+        start in 0u32..60,
+    ) {
+        let max = min + span;
+        let g = group(&format!(
+            "groups:\n  - name: g\n    min: {min}\n    max: {max}\n    strategies:\n      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}\n    behavior:\n      scale_down:\n        stabilization: 60s\n        policies: [{{type: pods, value: 2, period: 30s}}]\n      scale_up:\n        policies: [{{type: pods, value: 3, period: 30s}}]\n        cooldown: 45s\n"
+        ));
+        let mut st = GroupState::default();
+        let mut current = start;
+        let mut history: Vec<(i64, u32, i64)> = Vec::new(); // (time, recommendation, change)
+        let mut last_up: Option<i64> = None;
+        for (i, rate) in rates.iter().enumerate() {
+            let now = i as i64 * 15;
+            let d = decide(&g, &obs(*rate, current), &mut st, t(now));
+            let desired = d.desired_replicas;
+            let in_bounds = current >= min && current <= max;
+            prop_assert!(desired >= min && desired <= max, "{desired} outside {min}..={max}");
+            if rate.is_none() && in_bounds {
+                prop_assert!(desired >= current, "scaled down on missing data: {current} → {desired}");
+            }
+            if in_bounds && desired > current {
+                // Rate policy: at most 3 added over the 30 s period's starting count.
+                let net: i64 = history.iter().filter(|h| h.0 > now - 30).map(|h| h.2).sum();
+                prop_assert!(net + (desired - current) as i64 <= 3);
+                // Scale-up cooldown.
+                prop_assert!(last_up.is_none_or(|u| now >= u + 45));
+                last_up = Some(now);
+            }
+            if in_bounds && desired < current {
+                let net: i64 = history.iter().filter(|h| h.0 > now - 30).map(|h| h.2).sum();
+                prop_assert!(-net + (current - desired) as i64 <= 2);
+                // Never below a recommendation made in the last 60 s.
+                let window_max = history.iter().filter(|h| h.0 > now - 60).map(|h| h.1).max().unwrap_or(0);
+                prop_assert!(desired >= window_max.min(current));
+            }
+            // An out-of-bounds fix bypasses stabilization and records no recommendation.
+            let rec = if in_bounds { d.recommended_replicas.unwrap_or(current).max(if rate.is_none() { current } else { 0 }) } else { 0 };
+            history.push((now, rec, desired as i64 - current as i64));
+            current = desired;
+        }
+    }
+
+    /// A state that went through JSON decides exactly like the one kept in memory, so a
+    /// restart resumes where it stopped.
+    #[test]
+    fn state_round_trips_through_json(rates in proptest::collection::vec(arb_rate(), 1..40)) {
+        let g = tt("");
+        let mut a = GroupState::default();
+        let mut current = 3;
+        for (i, rate) in rates.iter().enumerate() {
+            let mut b: GroupState = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+            let da = decide(&g, &obs(*rate, current), &mut a, t(i as i64 * 15));
+            let db = decide(&g, &obs(*rate, current), &mut b, t(i as i64 * 15));
+            prop_assert_eq!(da.desired_replicas, db.desired_replicas);
+            prop_assert_eq!(&a, &b);
+            current = da.desired_replicas;
+        }
+    }
+}
