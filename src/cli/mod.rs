@@ -54,9 +54,7 @@ fn parse_seconds(s: &str) -> std::result::Result<i64, String> {
             Err(format!("{s} is negative"))
         };
     }
-    let d: jiff::SignedDuration = s.trim().parse().map_err(|_| {
-        format!("`{s}` is not a duration: expected seconds or e.g. \"90s\", \"5m\", \"28d\"")
-    })?;
+    let d = scalepilot_core::duration::parse(s)?;
     if d.is_negative() {
         return Err(format!("{s} is negative"));
     }

@@ -13,6 +13,7 @@ pub mod behavior;
 pub mod config;
 pub mod decide;
 pub mod decision;
+pub mod duration;
 pub mod hours;
 pub mod observation;
 pub mod sim;

@@ -70,7 +70,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     if found.is_empty() {
         return Ok(Config { groups });
     }
-    let problems = found
+    let mut problems: Vec<Problem> = found
         .into_iter()
         .map(|(path, message)| Problem {
             file: file.to_string(),
@@ -79,6 +79,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             message,
         })
         .collect();
+    // In file order, as an editor would walk them.
+    problems.sort_by_key(|p| p.location.map(|l| (l.line, l.column)));
     Err(ConfigError { problems })
 }
 

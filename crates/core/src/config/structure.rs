@@ -41,15 +41,23 @@ fn humanize(message: &str) -> String {
     if message.contains("untagged enum RawStep") {
         return "expected a replica count such as 2 or a percentage such as \"50%\"".into();
     }
-    message
+    let mut out = message
         .replace(
             "expected u32",
             "expected a whole number from 0 to 4294967295",
         )
         .replace("expected f64", "expected a number")
-        .replace("expected a boolean", "expected true or false")
-        .replace("expected struct ", "expected a mapping (")
-        .replace("Raw", "")
+        .replace("expected a boolean", "expected true or false");
+    // "expected struct RawGroup" / "expected internally tagged enum RawStrategy": Rust names.
+    for marker in ["expected struct ", "expected internally tagged enum "] {
+        if let Some(i) = out.find(marker) {
+            let end = out[i + marker.len()..]
+                .find(|c: char| !c.is_alphanumeric())
+                .map_or(out.len(), |j| i + marker.len() + j);
+            out.replace_range(i..end, "expected a mapping");
+        }
+    }
+    out
 }
 
 /// Remove the object key at `path` + `field` from `value`.

@@ -34,17 +34,14 @@ impl Ctx {
         default: SignedDuration,
     ) -> SignedDuration {
         let Some(text) = text else { return default };
-        match text.trim().parse::<SignedDuration>() {
+        match crate::duration::parse(text) {
             Ok(d) if d.is_negative() => {
                 self.err(path, format!("duration \"{text}\" is negative"));
                 default
             }
             Ok(d) => d,
-            Err(_) => {
-                self.err(
-                    path,
-                    format!("invalid duration \"{text}\": expected a duration such as \"90s\", \"5m\" or \"1h30m\""),
-                );
+            Err(e) => {
+                self.err(path, e);
                 default
             }
         }

@@ -31,7 +31,9 @@ impl Locations {
             if let Some(l) = self.by_path.get(p) {
                 return Some(*l);
             }
-            let cut = p.rfind(['.', '['])?;
+            let Some(cut) = p.rfind(['.', '[']) else {
+                return self.by_path.get("").copied();
+            };
             p = &p[..cut];
             if p.is_empty() {
                 return self.by_path.get("").copied();

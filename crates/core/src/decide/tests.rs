@@ -73,9 +73,15 @@ fn missing_metric_holds_and_never_scales_down() {
     assert!(!d.scale);
     assert_eq!(st.consecutive_failures, 1);
     let mut o = obs(None, 8);
-    o.metric_errors.insert("request_rate".into(), "timeout after 5s".into());
+    o.metric_errors
+        .insert("request_rate".into(), "timeout after 5s".into());
     let d = decide(&g, &o, &mut st, t(15));
-    assert!(d.summary().contains("metric request_rate failed: timeout after 5s"), "{}", d.summary());
+    assert!(
+        d.summary()
+            .contains("metric request_rate failed: timeout after 5s"),
+        "{}",
+        d.summary()
+    );
     assert_eq!(st.consecutive_failures, 2);
     // A good reading resets the count.
     decide(&g, &obs(Some(80.0), 8), &mut st, t(30));
@@ -97,23 +103,43 @@ fn fallback_after_n_failures() {
 
 #[test]
 fn cooldowns_block_the_next_action() {
-    let g = tt("    behavior:\n      scale_up: {cooldown: 2m}\n      cooldown: 30s\n      scale_down: {stabilization: 0s}\n");
+    let g = tt(
+        "    behavior:\n      scale_up: {cooldown: 2m}\n      cooldown: 30s\n      scale_down: {stabilization: 0s}\n",
+    );
     let mut st = GroupState::default();
-    assert_eq!(decide(&g, &obs(Some(40.0), 2), &mut st, t(0)).desired_replicas, 4);
+    assert_eq!(
+        decide(&g, &obs(Some(40.0), 2), &mut st, t(0)).desired_replicas,
+        4
+    );
     // General cooldown blocks the scale-down at t=15.
     let d = decide(&g, &obs(Some(10.0), 4), &mut st, t(15));
-    assert_eq!((d.desired_replicas, d.limited_by), (4, Some(Rule::Cooldown)));
+    assert_eq!(
+        (d.desired_replicas, d.limited_by),
+        (4, Some(Rule::Cooldown))
+    );
     // Scale-up cooldown still blocks at t=60; the scale-down is allowed again.
-    assert_eq!(decide(&g, &obs(Some(80.0), 4), &mut st, t(60)).desired_replicas, 4);
-    assert_eq!(decide(&g, &obs(Some(10.0), 4), &mut st, t(75)).desired_replicas, 1);
-    assert_eq!(decide(&g, &obs(Some(80.0), 1), &mut st, t(120)).desired_replicas, 5);
+    assert_eq!(
+        decide(&g, &obs(Some(80.0), 4), &mut st, t(60)).desired_replicas,
+        4
+    );
+    assert_eq!(
+        decide(&g, &obs(Some(10.0), 4), &mut st, t(75)).desired_replicas,
+        1
+    );
+    assert_eq!(
+        decide(&g, &obs(Some(80.0), 1), &mut st, t(120)).desired_replicas,
+        5
+    );
 }
 
 #[test]
 fn max_step_caps_each_action() {
     let g = tt("    behavior:\n      scale_up: {max_step: 3}\n");
     let d = decide(&g, &obs(Some(500.0), 10), &mut GroupState::default(), t(0));
-    assert_eq!((d.desired_replicas, d.limited_by), (13, Some(Rule::MaxStep)));
+    assert_eq!(
+        (d.desired_replicas, d.limited_by),
+        (13, Some(Rule::MaxStep))
+    );
 }
 
 #[test]
@@ -133,7 +159,10 @@ fn target_limits_narrow_the_group_bounds() {
 fn out_of_bounds_goes_straight_to_the_bound() {
     let g = tt("");
     let d = decide(&g, &obs(Some(10.0), 80), &mut GroupState::default(), t(0));
-    assert_eq!((d.desired_replicas, d.limited_by), (50, Some(Rule::OutOfBounds)));
+    assert_eq!(
+        (d.desired_replicas, d.limited_by),
+        (50, Some(Rule::OutOfBounds))
+    );
 }
 
 #[test]
@@ -142,8 +171,14 @@ fn scale_to_zero_and_back() {
         "groups:\n  - name: g\n    min: 0\n    max: 5\n    strategies:\n      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}\n    behavior:\n      scale_down: {stabilization: 0s}\n",
     );
     let mut st = GroupState::default();
-    assert_eq!(decide(&g, &obs(Some(0.0), 2), &mut st, t(0)).desired_replicas, 0);
-    assert_eq!(decide(&g, &obs(Some(25.0), 0), &mut st, t(15)).desired_replicas, 3);
+    assert_eq!(
+        decide(&g, &obs(Some(0.0), 2), &mut st, t(0)).desired_replicas,
+        0
+    );
+    assert_eq!(
+        decide(&g, &obs(Some(25.0), 0), &mut st, t(15)).desired_replicas,
+        3
+    );
 }
 
 #[test]
@@ -154,19 +189,33 @@ fn dry_run_decides_but_does_not_act_or_record_events() {
     assert_eq!(d.desired_replicas, 6);
     assert!(!d.scale && d.dry_run);
     assert!(st.scale_events.is_empty());
-    assert!(d.summary().starts_with("2 → 6 (dry run)"), "{}", d.summary());
+    assert!(
+        d.summary().starts_with("2 → 6 (dry run)"),
+        "{}",
+        d.summary()
+    );
 }
 
 #[test]
 fn business_hours_gate_holds_outside_hours() {
-    let g = tt("    behavior:\n      business_hours_only: {timezone: Asia/Dhaka, hours: [\"Mon-Fri 09:00-17:00\"]}\n");
+    let g = tt(
+        "    behavior:\n      business_hours_only: {timezone: Asia/Dhaka, hours: [\"Mon-Fri 09:00-17:00\"]}\n",
+    );
     // Mon 2026-11-23 04:00 UTC = 10:00 Dhaka: inside.
     let inside: Timestamp = "2026-11-23T04:00:00Z".parse().unwrap();
     let outside: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
     let d = decide(&g, &obs(Some(100.0), 2), &mut GroupState::default(), inside);
     assert_eq!(d.desired_replicas, 6);
-    let d = decide(&g, &obs(Some(100.0), 2), &mut GroupState::default(), outside);
-    assert_eq!((d.desired_replicas, d.limited_by), (2, Some(Rule::BusinessHours)));
+    let d = decide(
+        &g,
+        &obs(Some(100.0), 2),
+        &mut GroupState::default(),
+        outside,
+    );
+    assert_eq!(
+        (d.desired_replicas, d.limited_by),
+        (2, Some(Rule::BusinessHours))
+    );
 }
 
 #[test]
@@ -175,10 +224,23 @@ fn schedule_raises_the_minimum_while_active() {
         "groups:\n  - name: g\n    min: 1\n    max: 30\n    strategies:\n      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}\n      - kind: schedule\n        timezone: America/New_York\n        windows:\n          - {business_hours: \"Mon-Fri 09:00-17:00\", min: 8}\n",
     );
     // Mon 2026-11-23 15:00 UTC = 10:00 EST.
-    let d = decide(&g, &obs(Some(10.0), 2), &mut GroupState::default(), "2026-11-23T15:00:00Z".parse().unwrap());
+    let d = decide(
+        &g,
+        &obs(Some(10.0), 2),
+        &mut GroupState::default(),
+        "2026-11-23T15:00:00Z".parse().unwrap(),
+    );
     assert_eq!(d.min, 8);
-    assert_eq!((d.desired_replicas, d.limited_by), (8, Some(Rule::OutOfBounds)));
-    let d = decide(&g, &obs(Some(10.0), 2), &mut GroupState::default(), "2026-11-23T23:00:00Z".parse().unwrap());
+    assert_eq!(
+        (d.desired_replicas, d.limited_by),
+        (8, Some(Rule::OutOfBounds))
+    );
+    let d = decide(
+        &g,
+        &obs(Some(10.0), 2),
+        &mut GroupState::default(),
+        "2026-11-23T23:00:00Z".parse().unwrap(),
+    );
     assert_eq!(d.min, 1);
 }
 
@@ -204,7 +266,11 @@ fn history_is_pruned_to_what_the_rules_need() {
         decide(&g, &obs(Some(50.0), 5), &mut st, t(i * 15));
     }
     // 300 s window at 15 s intervals: 20 older ones gone, at most 20 kept.
-    assert!(st.recommendations.len() <= 20, "{}", st.recommendations.len());
+    assert!(
+        st.recommendations.len() <= 20,
+        "{}",
+        st.recommendations.len()
+    );
 }
 
 /// Observations for property tests: a rate that may be missing.

@@ -1,0 +1,313 @@
+//! `scalepilot validate` on malformed configs: each must fail with exactly these problems
+//! (file:line:column, field path, what was expected), in file order.
+
+use super::{run, run_ok};
+
+/// (file under tests/configs/invalid without `.yaml`, every expected problem line after the
+/// file name).
+const CASES: &[(&str, &[&str])] = &[
+    (
+        "bad-business-hours-day",
+        &[
+            ":9:13: groups[0].strategies[0].windows[0].business_hours: unknown day `Fry` (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)",
+        ],
+    ),
+    (
+        "bad-business-hours-time",
+        &[
+            ":8:13: groups[0].strategies[0].windows[0].business_hours: bad time `9am` (expected HH:MM, 00:00 to 24:00)",
+        ],
+    ),
+    (
+        "bad-cron",
+        &[
+            ":8:13: groups[0].strategies[0].windows[0].cron: invalid cron expression \"0 25 * * *\": Component error: Number out of bounds.",
+        ],
+    ),
+    (
+        "bad-duration",
+        &[
+            ":11:9: groups[0].behavior.scale_down.stabilization: invalid duration \"5 mins please\": expected a duration such as \"90s\", \"5m\" or \"1h30m\"",
+        ],
+    ),
+    (
+        "bad-eval-interval",
+        &[":5:5: groups[0].evaluation_interval: must be longer than 0s"],
+    ),
+    (
+        "bad-group-name",
+        &[
+            ":2:5: groups[0].name: invalid group name \"web tier\": use letters, digits, `-`, `_` and `.`",
+        ],
+    ),
+    (
+        "bad-indent",
+        &[
+            ":3:4: invalid YAML: while parsing a block collection, did not find expected '-' indicator",
+        ],
+    ),
+    (
+        "business-hours-only-bad-zone",
+        &[
+            ":11:9: groups[0].behavior.business_hours_only.timezone: unknown time zone `Europe/Nowhere` (expected an IANA name such as \"Asia/Dhaka\" or \"America/New_York\")",
+        ],
+    ),
+    (
+        "cron-without-duration",
+        &[
+            ":8:13: groups[0].strategies[0].windows[0]: a `cron` window needs a `duration` such as \"2h\"",
+        ],
+    ),
+    (
+        "duplicate-group-names",
+        &[":9:5: groups[1].name: duplicate group name \"web\""],
+    ),
+    (
+        "empty-file",
+        &[": the file is empty: expected a mapping with `groups:`"],
+    ),
+    (
+        "errors-in-three-places",
+        &[
+            ":11:9: groups[0].behavior.scale_up.cooldwon: unknown field `cooldwon`, expected one of `stabilization`, `policies`, `select`, `cooldown`, `max_step`",
+            ":13:5: groups[1].min: min 8 is greater than max 4",
+            ":17:9: groups[1].strategies[0].timezone: unknown time zone `America/NewYork` (expected an IANA name such as \"Asia/Dhaka\" or \"America/New_York\")",
+            ":20:13: groups[1].strategies[0].windows[0].min: min 2 is outside the group's range 8..=4",
+        ],
+    ),
+    (
+        "fallback-outside-range",
+        &[
+            ":10:28: groups[0].behavior.fallback.replicas: replicas 9 is outside the group's range 1..=3",
+        ],
+    ),
+    (
+        "min-confidence-out-of-range",
+        &[
+            ":9:9: groups[0].strategies[0].min_confidence: min_confidence 2 is out of range: expected 0 to 1",
+        ],
+    ),
+    (
+        "min-greater-than-max",
+        &[":3:5: groups[0].min: min 5 is greater than max 3"],
+    ),
+    (
+        "min-not-a-number",
+        &[
+            ":3:5: groups[0].min: invalid type: string \"two\", expected a whole number from 0 to 4294967295",
+        ],
+    ),
+    ("missing-max", &[":2:5: groups[0]: missing field `max`"]),
+    (
+        "no-strategies",
+        &[":5:5: groups[0].strategies: no strategies: expected at least one"],
+    ),
+    (
+        "process-pool-bad-ports",
+        &[
+            ":8:7: groups[0].target.ports: invalid port range \"80-70\": expected \"FIRST-LAST\" with 1024 ≤ FIRST ≤ LAST ≤ 65535",
+        ],
+    ),
+    (
+        "process-pool-no-port-placeholder",
+        &[":7:7: groups[0].target.command: the command must contain `{port}`"],
+    ),
+    (
+        "prometheus-bad-url",
+        &[
+            ":7:7: groups[0].source.url: invalid URL \"127.0.0.1:9090\": expected http:// or https://",
+        ],
+    ),
+    (
+        "rate-policy-bad-type",
+        &[
+            ":12:14: groups[0].behavior.scale_up.policies[0].type: unknown policy type `replicas`, expected `pods` or `percent`",
+        ],
+    ),
+    (
+        "rate-policy-percent-down-over-100",
+        &[
+            ":12:29: groups[0].behavior.scale_down.policies[0].value: a scale-down percentage cannot exceed 100, got 150",
+        ],
+    ),
+    (
+        "select-unknown",
+        &[
+            ":11:9: groups[0].behavior.scale_down.select: unknown select `maximum`, expected one of `max`, `min`, `disabled`",
+        ],
+    ),
+    (
+        "target-and-per-replica",
+        &[":6:9: groups[0].strategies[0]: set either `target` or `target_per_replica`, not both"],
+    ),
+    (
+        "target-zero",
+        &[
+            ":8:9: groups[0].strategies[0].target_per_replica: target_per_replica must be greater than 0, got 0",
+        ],
+    ),
+    (
+        "threshold-bad-aggregation",
+        &[
+            ":9:13: groups[0].strategies[0].metrics[0].aggregation: unknown aggregation `median`, expected one of `avg`, `max`, `p95`",
+        ],
+    ),
+    (
+        "threshold-bad-percent-step",
+        &[
+            ":9:9: groups[0].strategies[0].scale_up_by: invalid step \"150 percent\": expected a replica count such as 2 or a percentage such as \"50%\"",
+        ],
+    ),
+    (
+        "threshold-lower-above-upper",
+        &[":10:13: groups[0].strategies[0].metrics[0].lower: lower 80 must be below upper 50"],
+    ),
+    (
+        "threshold-percent-out-of-range",
+        &[
+            ":9:9: groups[0].strategies[0].scale_up_by: percentage 5000% is out of range: expected more than 0% and at most 1000%",
+        ],
+    ),
+    (
+        "tolerance-down-out-of-range",
+        &[
+            ":9:30: groups[0].strategies[0].tolerance.down: tolerance -0.2 is out of range: expected 0 ≤ tolerance < 1 (0.1 = 10 %)",
+        ],
+    ),
+    (
+        "tolerance-out-of-range",
+        &[
+            ":9:9: groups[0].strategies[0].tolerance: tolerance 1.5 is out of range: expected 0 ≤ tolerance < 1 (0.1 = 10 %)",
+        ],
+    ),
+    (
+        "tolerance-wrong-shape",
+        &[
+            ":6:9: groups[0].strategies[0]: expected a number such as 0.1, or a mapping with `up` and/or `down`",
+        ],
+    ),
+    (
+        "two-typos-reported",
+        &[
+            ":5:5: groups[0].evaluation_intervall: unknown field `evaluation_intervall`, expected one of `name`, `min`, `max`, `evaluation_interval`, `strategies`, `behavior`, `dry_run`, `enabled`, `source`, `target`",
+            ":11:7: groups[0].behavior.cooldwn: unknown field `cooldwn`, expected one of `scale_up`, `scale_down`, `cooldown`, `fallback`, `business_hours_only`",
+        ],
+    ),
+    (
+        "typo-in-behavior",
+        &[
+            ":11:9: groups[0].behavior.scale_down.stabilisation: unknown field `stabilisation`, expected one of `stabilization`, `policies`, `select`, `cooldown`, `max_step`",
+        ],
+    ),
+    (
+        "unknown-group-field",
+        &[
+            ":5:5: groups[0].maxx: unknown field `maxx`, expected one of `name`, `min`, `max`, `evaluation_interval`, `strategies`, `behavior`, `dry_run`, `enabled`, `source`, `target`",
+        ],
+    ),
+    (
+        "unknown-metric",
+        &[
+            ":12:9: groups[0].strategies[0].metric: unknown metric `cpu`: the group's source provides `request_rate`",
+        ],
+    ),
+    (
+        "unknown-source-kind",
+        &[
+            ":6:7: groups[0].source.kind: unknown variant `promethus`, expected one of `prometheus`, `http_json`, `prometheus_text`, `static`, `trace`",
+        ],
+    ),
+    (
+        "unknown-strategy-kind",
+        &[
+            ":6:9: groups[0].strategies[0].kind: unknown variant `target_trackin`, expected one of `target_tracking`, `threshold`, `schedule`",
+        ],
+    ),
+    (
+        "unknown-timezone",
+        &[
+            ":7:9: groups[0].strategies[0].timezone: unknown time zone `Asia/Dhakka` (expected an IANA name such as \"Asia/Dhaka\" or \"America/New_York\")",
+        ],
+    ),
+    (
+        "unknown-top-level-field",
+        &[
+            ":1:1: group: unknown field `group`, expected `groups`",
+            ":1:1: groups: missing field `groups`: expected a list of scaling groups",
+        ],
+    ),
+    (
+        "window-outside-group-range",
+        &[
+            ":9:13: groups[0].strategies[0].windows[0].min: min 20 is outside the group's range 1..=10",
+        ],
+    ),
+    (
+        "window-replicas-and-min",
+        &[
+            ":9:13: groups[0].strategies[0].windows[0].replicas: `replicas` pins the count: do not combine it with `min`/`max`",
+        ],
+    ),
+    (
+        "yaml-syntax-error",
+        &[":5:1: invalid YAML: while parsing a flow sequence, expected ',' or ']'"],
+    ),
+];
+
+#[test]
+fn every_malformed_config_fails_with_its_messages() {
+    let mut failures = Vec::new();
+    for (name, expected) in CASES {
+        let file = format!("tests/configs/invalid/{name}.yaml");
+        let out = run(&["validate", &file]);
+        if out.code != Some(1) {
+            failures.push(format!("{name}: exit code {:?}, want 1", out.code));
+            continue;
+        }
+        let got: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| !l.ends_with("problem(s)"))
+            .map(|l| l.strip_prefix(file.as_str()).unwrap_or(l))
+            .collect();
+        if got != *expected {
+            failures.push(format!("{name}:\n  got  {got:?}\n  want {expected:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_case_file_is_listed() {
+    let mut files: Vec<String> = std::fs::read_dir("tests/configs/invalid")
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".yaml")
+                .to_string()
+        })
+        .collect();
+    files.sort();
+    let mut listed: Vec<&str> = CASES.iter().map(|c| c.0).collect();
+    listed.sort();
+    assert_eq!(files, listed);
+    assert!(listed.len() >= 25);
+}
+
+#[test]
+fn shipped_examples_are_valid() {
+    for entry in std::fs::read_dir("examples/policies").unwrap() {
+        let path = entry.unwrap().path();
+        let out = run_ok(&["validate", path.to_str().unwrap()]);
+        assert!(out.stdout.contains(": ok ("), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn unreadable_file_fails() {
+    let out = run(&["validate", "tests/configs/does-not-exist.yaml"]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("cannot read"), "{}", out.stderr);
+}
