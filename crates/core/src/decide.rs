@@ -115,16 +115,16 @@ pub fn decide(
         );
     }
 
-    if let Some(bh) = &group.behavior.business_hours_only {
-        if !bh.contains(now) {
-            desired = apply(
-                Rule::BusinessHours,
-                desired,
-                current,
-                format!("outside business hours ({})", bh.zone_name),
-            );
-            skip_rules = true;
-        }
+    if let Some(bh) = &group.behavior.business_hours_only
+        && !bh.contains(now)
+    {
+        desired = apply(
+            Rule::BusinessHours,
+            desired,
+            current,
+            format!("outside business hours ({})", bh.zone_name),
+        );
+        skip_rules = true;
     }
 
     if current < min || current > max {

@@ -89,8 +89,10 @@ fn remove(value: &mut Value, path: &Path, field: &str) -> bool {
     }
 }
 
-/// Deserialize the groups; return the good ones with their index, and (path, message) problems.
-pub(super) fn check(value: Value) -> (Vec<(usize, RawGroup)>, Vec<(String, String)>) {
+/// Groups that deserialized, with their index in the file, and (path, message) problems.
+pub(super) type Checked = (Vec<(usize, RawGroup)>, Vec<(String, String)>);
+
+pub(super) fn check(value: Value) -> Checked {
     let mut problems = Vec::new();
     let mut groups = Vec::new();
     let Value::Object(mut top) = value else {
@@ -141,10 +143,10 @@ pub(super) fn check(value: Value) -> (Vec<(usize, RawGroup)>, Vec<(String, Strin
                     let message = e.inner().to_string();
                     let field = unknown_field(&message).map(str::to_string);
                     let mut path = render(&prefix, e.path());
-                    if let Some(f) = &field {
-                        if !path.ends_with(&format!(".{f}")) {
-                            path = format!("{path}.{f}");
-                        }
+                    if let Some(f) = &field
+                        && !path.ends_with(&format!(".{f}"))
+                    {
+                        path = format!("{path}.{f}");
                     }
                     problems.push((path, humanize(&message)));
                     match field {

@@ -327,13 +327,13 @@ fn threshold_metric(
     if m.upper.is_none() && m.lower.is_none() {
         ctx.err(p, "set `upper`, `lower` or both");
     }
-    if let (Some(u), Some(l)) = (m.upper, m.lower) {
-        if l >= u {
-            ctx.err(
-                &format!("{p}.lower"),
-                format!("lower {l} must be below upper {u}"),
-            );
-        }
+    if let (Some(u), Some(l)) = (m.upper, m.lower)
+        && l >= u
+    {
+        ctx.err(
+            &format!("{p}.lower"),
+            format!("lower {l} must be below upper {u}"),
+        );
     }
     let weight = m.weight.unwrap_or(1.0);
     if weight <= 0.0 {
@@ -439,25 +439,25 @@ fn window(ctx: &mut Ctx, p: &str, w: &RawWindow, g: &RawGroup) -> Option<Schedul
         }
         (None, min, max) => (min, max),
     };
-    if let (Some(a), Some(b)) = (w.min, w.max) {
-        if a > b {
-            ctx.err(
-                &format!("{p}.min"),
-                format!("min {a} is greater than max {b}"),
-            );
-        }
+    if let (Some(a), Some(b)) = (w.min, w.max)
+        && a > b
+    {
+        ctx.err(
+            &format!("{p}.min"),
+            format!("min {a} is greater than max {b}"),
+        );
     }
     for (field, v) in [("min", w.min), ("max", w.max), ("replicas", w.replicas)] {
-        if let Some(v) = v {
-            if v < g.min || v > g.max {
-                ctx.err(
-                    &format!("{p}.{field}"),
-                    format!(
-                        "{field} {v} is outside the group's range {}..={}",
-                        g.min, g.max
-                    ),
-                );
-            }
+        if let Some(v) = v
+            && (v < g.min || v > g.max)
+        {
+            ctx.err(
+                &format!("{p}.{field}"),
+                format!(
+                    "{field} {v} is outside the group's range {}..={}",
+                    g.min, g.max
+                ),
+            );
         }
     }
     let label = w
@@ -712,13 +712,13 @@ fn check_source(ctx: &mut Ctx, p: &str, s: &RawSource) {
                     "no metrics: expected metric name → exposition name",
                 );
             }
-            if let Some(path_) = path {
-                if !path_.starts_with('/') {
-                    ctx.err(
-                        &format!("{p}.path"),
-                        format!("path \"{path_}\" must start with `/`"),
-                    );
-                }
+            if let Some(path_) = path
+                && !path_.starts_with('/')
+            {
+                ctx.err(
+                    &format!("{p}.path"),
+                    format!("path \"{path_}\" must start with `/`"),
+                );
             }
         }
         RawSource::Static { values } => {

@@ -48,6 +48,9 @@ fn needed(r: f64, c: f64, min: u32) -> u32 {
 }
 
 struct Account {
+    capacity: f64,
+    min: u32,
+    tick: i64,
     unserved: f64,
     demand: f64,
     cost: f64,
@@ -58,7 +61,8 @@ struct Account {
 }
 
 impl Account {
-    fn tick(&mut self, trace: &Trace, t: i64, tick: i64, ready: u32, total: u32, c: f64, min: u32) {
+    fn tick(&mut self, trace: &Trace, t: i64, ready: u32, total: u32) {
+        let (c, min, tick) = (self.capacity, self.min, self.tick);
         let mut unserved = 0.0;
         trace.pieces(t, t + tick, |r, len| {
             let len = len as f64;
@@ -94,6 +98,9 @@ pub fn simulate(
     };
     let mut series = (params.chart_points > 0).then(Series::default);
     let mut acc = Account {
+        capacity: c,
+        min,
+        tick,
         unserved: 0.0,
         demand: 0.0,
         cost: 0.0,
@@ -207,7 +214,7 @@ pub fn simulate(
         if total != before {
             acc.actions += 1;
         }
-        acc.tick(trace, t, tick, ready, total, c, min);
+        acc.tick(trace, t, ready, total);
         if let Some(series) = series.as_mut() {
             let b = (k / bucket * bucket) as f64 * tick as f64;
             series.push(b, trace.rate(t) / c, ready as f64, total as f64);

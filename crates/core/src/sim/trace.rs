@@ -62,12 +62,12 @@ impl Trace {
             if !v.is_finite() || v < 0.0 {
                 return Err(err(format!("value {v} must be a finite count ≥ 0")));
             }
-            if let Some(&(_, prev, _)) = rows.last() {
-                if t as i64 <= prev {
-                    return Err(err(format!(
-                        "timestamp {t} is not after the previous one ({prev})"
-                    )));
-                }
+            if let Some(&(_, prev, _)) = rows.last()
+                && t as i64 <= prev
+            {
+                return Err(err(format!(
+                    "timestamp {t} is not after the previous one ({prev})"
+                )));
             }
             rows.push((line_no, t as i64, v));
         }
@@ -93,10 +93,10 @@ impl Trace {
                     ),
                 });
             }
-            if let Some(p) = prev {
-                if t - p > step {
-                    gaps.push((p, t - p - step));
-                }
+            if let Some(p) = prev
+                && t - p > step
+            {
+                gaps.push((p, t - p - step));
             }
             prev = Some(t);
             rates[((t - first) / step) as usize] = v / step as f64;

@@ -72,10 +72,10 @@ impl Schedule {
             }
         }
         // Overlapping windows that disagree: the larger count wins (capacity over savings).
-        if let (Some(lo), Some(hi)) = (min, max) {
-            if lo > hi {
-                max = Some(lo);
-            }
+        if let (Some(lo), Some(hi)) = (min, max)
+            && lo > hi
+        {
+            max = Some(lo);
         }
         let outcome = StrategyOutcome {
             kind: "schedule",
