@@ -1,1 +1,91 @@
+//! Parsing valid configs into the compiled model (invalid ones: tests/cli/validate.rs).
+
 use super::*;
+use crate::behavior::{RateKind, Select};
+use crate::strategy::{Goal, Step, Strategy};
+
+const MINIMAL: &str = "groups:\n  - name: web\n    min: 1\n    max: 10\n    strategies:\n      - {kind: target_tracking, metric: request_rate, target_per_replica: 50}\n";
+
+#[test]
+fn defaults_follow_kubernetes_autoscaling_v2() {
+    let c = parse(MINIMAL, "m.yaml").unwrap();
+    let g = &c.groups[0];
+    assert_eq!(g.evaluation_interval, SignedDuration::from_secs(15));
+    assert!(g.enabled && !g.dry_run);
+    let b = &g.behavior;
+    assert_eq!(b.scale_up.stabilization, SignedDuration::ZERO);
+    assert_eq!(b.scale_down.stabilization, SignedDuration::from_secs(300));
+    assert_eq!(b.scale_up.policies.len(), 2);
+    assert_eq!(b.scale_up.select, Select::Max);
+    assert_eq!(b.scale_down.policies[0].kind, RateKind::Percent);
+    assert!(b.fallback.is_none() && b.business_hours_only.is_none());
+    match &g.strategies[0] {
+        Strategy::TargetTracking(t) => {
+            assert_eq!(t.goal, Goal::PerReplica(50.0));
+            assert_eq!((t.tolerance_up, t.tolerance_down), (0.1, 0.1));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn shipped_web_example_compiles_every_part() {
+    let text = include_str!("../../../../examples/policies/web.yaml");
+    let c = parse(text, "web.yaml").unwrap();
+    let g = c.group("web").unwrap();
+    assert_eq!((g.min, g.max), (2, 40));
+    assert_eq!(g.strategies.len(), 3);
+    match &g.strategies[0] {
+        Strategy::TargetTracking(t) => assert_eq!((t.tolerance_up, t.tolerance_down), (0.05, 0.15)),
+        other => panic!("{other:?}"),
+    }
+    match &g.strategies[1] {
+        Strategy::Threshold(t) => {
+            assert_eq!(t.scale_up_by, Step::Percent(50.0));
+            assert_eq!(t.metrics[0].window, SignedDuration::from_mins(2));
+            assert_eq!(t.metrics[1].weight, 2.0);
+        }
+        other => panic!("{other:?}"),
+    }
+    match &g.strategies[2] {
+        Strategy::Schedule(s) => {
+            assert_eq!(&*s.zone_name, "Asia/Dhaka");
+            assert_eq!(s.windows.len(), 2);
+            assert_eq!(&*s.windows[1].label, "friday sale");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(g.behavior.scale_down.cooldown, SignedDuration::from_mins(2));
+    assert_eq!(g.behavior.fallback.map(|f| f.replicas), Some(10));
+    assert!(matches!(g.source, Some(RawSource::Prometheus { .. })));
+    assert!(matches!(g.target, Some(RawTarget::ProcessPool { .. })));
+}
+
+#[test]
+fn pinned_window_sets_min_and_max() {
+    let text = "groups:\n  - name: w\n    min: 0\n    max: 9\n    strategies:\n      - kind: schedule\n        windows:\n          - {cron: \"0 8 * * *\", duration: 90m, replicas: 3}\n";
+    let g = parse(text, "w.yaml").unwrap().groups.remove(0);
+    match &g.strategies[0] {
+        Strategy::Schedule(s) => {
+            assert_eq!((s.windows[0].min, s.windows[0].max), (Some(3), Some(3)));
+            assert_eq!(&*s.zone_name, "UTC");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn problems_from_several_groups_come_together_in_file_order() {
+    let text = "groups:\n  - name: a\n    min: 3\n    max: 1\n    strategies: []\n  - name: a\n    min: 1\n    max: 2\n    strategies:\n      - {kind: target_tracking, metric: nope, target: 50}\n";
+    let e = parse(text, "x.yaml").unwrap_err();
+    let lines: Vec<String> = e.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "x.yaml:3:5: groups[0].min: min 3 is greater than max 1",
+            "x.yaml:5:5: groups[0].strategies: no strategies: expected at least one",
+            "x.yaml:6:5: groups[1].name: duplicate group name \"a\"",
+            "x.yaml:10:33: groups[1].strategies[0].metric: unknown metric `nope`: the group's source provides `request_rate`, `utilization`",
+        ]
+    );
+}
