@@ -108,3 +108,47 @@ fn unknown_group_lists_the_known_ones() {
         out.stderr
     );
 }
+
+/// Cases ported from the Kubernetes HPA controller's unit tests (each file cites its test):
+/// the same inputs must give the number Kubernetes expects.
+#[test]
+fn kubernetes_hpa_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for entry in std::fs::read_dir("tests/cases/decide").unwrap() {
+        let path = entry.unwrap().path();
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(
+            case["source"]
+                .as_str()
+                .is_some_and(|s| s.contains("horizontal_test.go")),
+            "{path:?} cites no source"
+        );
+        let config = dir.path().join("case.yaml");
+        std::fs::write(&config, case["config"].as_str().unwrap()).unwrap();
+        let out = run_with_stdin(
+            &[
+                "decide",
+                "--config",
+                config.to_str().unwrap(),
+                "--input",
+                "-",
+            ],
+            Some(&case["input"].to_string()),
+        );
+        let got: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+        let want = &case["expect"]["desired_replicas"];
+        if &got["decision"]["desired_replicas"] != want {
+            failures.push(format!(
+                "{}: want {want}, got {} {}",
+                path.display(),
+                got["decision"]["desired_replicas"],
+                out.stderr
+            ));
+        }
+        n += 1;
+    }
+    assert!(n >= 10, "only {n} cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
