@@ -136,6 +136,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     if to <= from {
         bail!("empty range: --from {from} is not before --to {to}");
     }
+    if from < trace.first || to > trace.end() {
+        bail!(
+            "range [{from}, {to}) is outside the trace, which covers [{}, {})",
+            trace.first,
+            trace.end()
+        );
+    }
     for &(after, secs) in &trace.gaps {
         if after + trace.step < to && after + trace.step + secs > from {
             eprintln!(

@@ -217,6 +217,20 @@ fn range_and_gap_handling() {
     ]);
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.contains("empty range"), "{}", out.stderr);
+    let out = run(&[
+        "simulate",
+        "--trace",
+        "traces/azure_llm_conv_2023",
+        "--to",
+        "1d",
+    ]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .contains("range [0, 86400) is outside the trace, which covers [0, 3503)"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::decision::{Decision, Limit, Rule};
 use crate::observation::Observation;
 use crate::state::{GroupState, Sample};
 use crate::strategy::Strategy;
+use crate::time;
 
 /// Decide what `group` should do now, updating `state` in place.
 ///
@@ -202,7 +203,7 @@ pub fn decide(
         } else {
             &b.scale_down
         };
-        let until = |d: SignedDuration| (!d.is_zero()).then(|| now + d);
+        let until = |d: SignedDuration| (!d.is_zero()).then(|| time::after(now, d));
         if desired > current {
             state.cooldowns.scale_up_until = until(dir.cooldown).or(state.cooldowns.scale_up_until);
         } else {
@@ -323,12 +324,14 @@ fn cooldown(
 /// Drop history no rule can look at any more.
 fn prune(group: &Group, state: &mut GroupState, now: Timestamp) {
     let (recs, events) = group.behavior.history_horizon();
-    pop_older(&mut state.recommendations, now - recs, |r| r.at);
-    pop_older(&mut state.scale_events, now - events, |e| e.at);
+    pop_older(&mut state.recommendations, time::before(now, recs), |r| {
+        r.at
+    });
+    pop_older(&mut state.scale_events, time::before(now, events), |e| e.at);
     for s in &group.strategies {
         for (metric, window) in s.windowed_metrics() {
             if let Some(h) = state.metric_history.get_mut(metric) {
-                pop_older(h, now - window, |x| x.at);
+                pop_older(h, time::before(now, window), |x| x.at);
             }
         }
     }

@@ -19,6 +19,7 @@ pub mod observation;
 pub mod sim;
 pub mod state;
 pub mod strategy;
+pub mod time;
 
 pub use decide::decide;
 pub use decision::Decision;

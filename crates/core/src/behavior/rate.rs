@@ -15,7 +15,7 @@ fn period_start(
     now: Timestamp,
     policy_period: jiff::SignedDuration,
 ) -> i64 {
-    let cutoff = now - policy_period;
+    let cutoff = crate::time::before(now, policy_period);
     let changed: i64 = events
         .iter()
         .filter(|e| e.at > cutoff)

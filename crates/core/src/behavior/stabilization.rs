@@ -20,8 +20,8 @@ pub fn stabilize(
     up_window: SignedDuration,
     down_window: SignedDuration,
 ) -> u32 {
-    let up_cutoff = now - up_window;
-    let down_cutoff = now - down_window;
+    let up_cutoff = crate::time::before(now, up_window);
+    let down_cutoff = crate::time::before(now, down_window);
     let mut up = recommended;
     let mut down = recommended;
     for r in history.iter() {

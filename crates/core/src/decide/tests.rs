@@ -273,6 +273,18 @@ fn history_is_pruned_to_what_the_rules_need() {
     );
 }
 
+#[test]
+fn the_ends_of_time_do_not_panic() {
+    let g = group(
+        "groups:\n  - name: g\n    min: 1\n    max: 9\n    strategies:\n      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}\n      - kind: schedule\n        timezone: Asia/Dhaka\n        windows:\n          - {cron: \"0 9 * * *\", duration: 2h, min: 2}\n          - {business_hours: \"daily 08:00-10:00\", min: 3}\n    behavior:\n      cooldown: 1h\n",
+    );
+    for now in [Timestamp::MIN, Timestamp::MAX] {
+        let mut st = GroupState::default();
+        decide(&g, &obs(Some(50.0), 4), &mut st, now);
+        decide(&g, &obs(None, 4), &mut st, now);
+    }
+}
+
 /// Observations for property tests: a rate that may be missing.
 fn arb_rate() -> impl Strategy<Value = Option<f64>> {
     prop_oneof![1 => Just(None), 6 => (0.0f64..2000.0).prop_map(Some)]

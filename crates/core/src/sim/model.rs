@@ -182,7 +182,7 @@ pub fn simulate(
             } else {
                 obs.metrics.remove("utilization");
             }
-            let now = params.epoch + SignedDuration::from_secs(t);
+            let now = crate::time::after(params.epoch, SignedDuration::from_secs(t));
             let d = decide(g, &obs, &mut state, now);
             let desired = d.desired_replicas;
             if desired > current {

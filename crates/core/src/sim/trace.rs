@@ -11,6 +11,9 @@ pub enum TraceError {
     Empty,
 }
 
+/// Longest trace accepted, in intervals (a year of 1 s steps is 31.5 M).
+const MAX_INTERVALS: usize = 100_000_000;
+
 /// A trace as a dense, evenly stepped series of rates (requests/s).
 #[derive(Debug, Clone)]
 pub struct Trace {
@@ -78,9 +81,24 @@ impl Trace {
             Some(s) => s,
             None => rows.windows(2).map(|w| w[1].1 - w[0].1).min().unwrap_or(60),
         };
+        if step <= 0 {
+            return Err(TraceError::Line {
+                line: rows[0].0,
+                message: format!("step {step} must be at least 1 s"),
+            });
+        }
         let first = rows[0].1;
         let last = rows[rows.len() - 1].1;
         let n = ((last - first) / step + 1) as usize;
+        // Dense storage: refuse a file whose few rows claim an absurd span.
+        if n > MAX_INTERVALS {
+            return Err(TraceError::Line {
+                line: rows[rows.len() - 1].0,
+                message: format!(
+                    "the trace spans {n} intervals of {step} s; at most {MAX_INTERVALS} are supported"
+                ),
+            });
+        }
         let mut rates = vec![0.0; n];
         let mut gaps = Vec::new();
         let mut prev: Option<i64> = None;
@@ -224,5 +242,9 @@ mod tests {
                 .contains("≥ 0")
         );
         assert_eq!(Trace::parse("t,v\n", None).unwrap_err(), TraceError::Empty);
+        let huge = Trace::parse("0,1\n1,1\n9000000000,1\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(huge.starts_with("line 3: the trace spans"), "{huge}");
     }
 }

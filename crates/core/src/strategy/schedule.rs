@@ -45,7 +45,7 @@ impl When {
             When::Cron { cron, duration } => {
                 let local = now.to_zoned(tz.clone());
                 match cron.find_previous_occurrence(&local, true) {
-                    Ok(start) => now < start.timestamp() + *duration,
+                    Ok(start) => now < crate::time::after(start.timestamp(), *duration),
                     // No earlier occurrence at all (e.g. a date before the pattern's first).
                     Err(_) => false,
                 }

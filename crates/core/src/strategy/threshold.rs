@@ -123,7 +123,7 @@ impl Threshold {
             } else {
                 history
                     .get(&*m.metric)
-                    .and_then(|h| aggregate(m.aggregation, h, now - m.window))
+                    .and_then(|h| aggregate(m.aggregation, h, crate::time::before(now, m.window)))
             };
             let Some(value) = value else {
                 missing.get_or_insert_with(|| {
