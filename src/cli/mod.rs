@@ -1,5 +1,6 @@
 //! Subcommands. Each file holds one command's arguments and its run function.
 
+mod bench;
 mod decide;
 mod schema;
 mod simulate;
@@ -27,6 +28,7 @@ enum Command {
     Schema(schema::Args),
     Decide(decide::Args),
     Simulate(simulate::Args),
+    Bench(bench::Args),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -35,6 +37,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Schema(a) => schema::run(a),
         Command::Decide(a) => decide::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Tests that drive the `scalepilot` command line.
 
+mod bench;
 mod decide;
 mod schema;
 mod simulate;

@@ -10,6 +10,7 @@
 //! - [`sim`]: trace replay, the capacity model, built-in reference policies and the report.
 
 pub mod behavior;
+pub mod bench;
 pub mod config;
 pub mod decide;
 pub mod decision;

@@ -1,0 +1,107 @@
+//! `scalepilot bench`: quick speed and memory figures without criterion.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use jiff::Timestamp;
+use scalepilot_core::bench::DecideLoop;
+use scalepilot_core::sim::{SimParams, SimPolicy, Trace, simulate};
+use serde::Serialize;
+
+/// Measure decide() throughput on one core and the time to simulate a month of one group,
+/// plus the process's peak memory. Criterion benches (`cargo bench -p scalepilot-core`) give
+/// the statistically careful version of the same workloads.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Seconds spent measuring decide().
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Trace for the month-long simulation (its first 30 days).
+    #[arg(long, default_value = "traces/nasa_http_1995/trace.csv")]
+    trace: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    decisions_per_second: f64,
+    ns_per_decision: f64,
+    month_simulation_seconds: f64,
+    month_ticks: i64,
+    peak_rss_kib: Option<u64>,
+}
+
+/// Peak resident set size of this process (Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let budget = Duration::from_secs_f64(args.seconds.max(0.1));
+    let mut l = DecideLoop::default();
+    let mut n: u64 = 0;
+    let start = Instant::now();
+    while start.elapsed() < budget {
+        for _ in 0..10_000 {
+            std::hint::black_box(l.step());
+        }
+        n += 10_000;
+    }
+    let secs = start.elapsed().as_secs_f64();
+
+    let text = std::fs::read_to_string(&args.trace)
+        .with_context(|| format!("cannot read {}", args.trace.display()))?;
+    let trace = Trace::parse(&text, None)
+        .with_context(|| format!("invalid trace {}", args.trace.display()))?;
+    let month = (30 * 86_400).min(trace.end() - trace.first);
+    let from = trace.first;
+    let capacity = trace.peak(from, from + month) / 40.0;
+    let params = SimParams {
+        from,
+        to: from + month,
+        capacity,
+        startup: 60,
+        window: 60,
+        epoch: Timestamp::UNIX_EPOCH,
+        chart_points: 0,
+    };
+    let policy = SimPolicy::hpa(capacity, 15);
+    // Median of five runs.
+    let mut runs: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(simulate(&trace, &params, &policy, &mut |_| {}));
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    let report = Report {
+        decisions_per_second: n as f64 / secs,
+        ns_per_decision: secs * 1e9 / n as f64,
+        month_simulation_seconds: runs[2],
+        month_ticks: month / params.tick(&trace),
+        peak_rss_kib: peak_rss_kib(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "decide (3 strategies):   {:>12.0} decisions/s  ({:.0} ns each, one core)",
+            report.decisions_per_second, report.ns_per_decision
+        );
+        println!(
+            "simulate one month:      {:>12.3} s  ({} ticks, hpa policy, median of 5)",
+            report.month_simulation_seconds, report.month_ticks
+        );
+        if let Some(kib) = report.peak_rss_kib {
+            println!("peak RSS:                {:>12.1} MiB", kib as f64 / 1024.0);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
