@@ -293,7 +293,7 @@ fn arb_rate() -> impl Strategy<Value = Option<f64>> {
 use proptest::strategy::Strategy;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Over any sequence of observations: never outside [min, max]; never down on missing
     /// data; the scale-down window and rate policies are never violated.
@@ -306,12 +306,14 @@ proptest! {
     ) {
         let max = min + span;
         let g = group(&format!(
-            "groups:\n  - name: g\n    min: {min}\n    max: {max}\n    strategies:\n      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}\n    behavior:\n      scale_down:\n        stabilization: 60s\n        policies: [{{type: pods, value: 2, period: 30s}}]\n      scale_up:\n        policies: [{{type: pods, value: 3, period: 30s}}]\n        cooldown: 45s\n"
+            "groups:\n  - name: g\n    min: {min}\n    max: {max}\n    strategies:\n      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}\n    behavior:\n      scale_down:\n        stabilization: 60s\n        policies: [{{type: pods, value: 2, period: 30s}}]\n        cooldown: 30s\n      scale_up:\n        policies: [{{type: pods, value: 3, period: 30s}}]\n        cooldown: 45s\n      cooldown: 20s\n"
         ));
         let mut st = GroupState::default();
         let mut current = start;
         let mut history: Vec<(i64, u32, i64)> = Vec::new(); // (time, recommendation, change)
         let mut last_up: Option<i64> = None;
+        let mut last_down: Option<i64> = None;
+        let mut last_any: Option<i64> = None;
         for (i, rate) in rates.iter().enumerate() {
             let now = i as i64 * 15;
             let d = decide(&g, &obs(*rate, current), &mut st, t(now));
@@ -327,6 +329,7 @@ proptest! {
                 prop_assert!(net + (desired - current) as i64 <= 3);
                 // Scale-up cooldown.
                 prop_assert!(last_up.is_none_or(|u| now >= u + 45));
+                prop_assert!(last_any.is_none_or(|u| now >= u + 20));
                 last_up = Some(now);
             }
             if in_bounds && desired < current {
@@ -335,10 +338,17 @@ proptest! {
                 // Never below a recommendation made in the last 60 s.
                 let window_max = history.iter().filter(|h| h.0 > now - 60).map(|h| h.1).max().unwrap_or(0);
                 prop_assert!(desired >= window_max.min(current));
+                // Scale-down and general cooldowns.
+                prop_assert!(last_down.is_none_or(|u| now >= u + 30));
+                prop_assert!(last_any.is_none_or(|u| now >= u + 20));
+                last_down = Some(now);
             }
             // An out-of-bounds fix bypasses stabilization and records no recommendation.
             let rec = if in_bounds { d.recommended_replicas.unwrap_or(current).max(if rate.is_none() { current } else { 0 }) } else { 0 };
             history.push((now, rec, desired as i64 - current as i64));
+            if desired != current {
+                last_any = Some(now);
+            }
             current = desired;
         }
     }
