@@ -7,6 +7,15 @@ use super::{run, run_ok};
 /// file name).
 const CASES: &[(&str, &[&str])] = &[
     (
+        "alerts-and-store-problems",
+        &[
+            ":3:3: store.path: empty path",
+            ":5:3: alerts.webhook: invalid URL \"hooks.example.com/scalepilot\": expected http:// or https://",
+            ":6:20: alerts.events[1]: unknown event `paged`, expected one of `scaled`, `scale_failed`, `errors`, `config_rejected`",
+            ":8:3: engine.max_concurency: unknown field `max_concurency`, expected `max_concurrency` or `jitter`",
+        ],
+    ),
+    (
         "bad-business-hours-day",
         &[
             ":9:13: groups[0].strategies[0].windows[0].business_hours: unknown day `Fry` (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)",
@@ -232,7 +241,7 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "unknown-top-level-field",
         &[
-            ":1:1: group: unknown field `group`, expected `groups`",
+            ":1:1: group: unknown field `group`, expected one of `store`, `alerts`, `engine`, `groups`",
             ":1:1: groups: missing field `groups`: expected a list of scaling groups",
         ],
     ),

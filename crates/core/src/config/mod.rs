@@ -7,6 +7,7 @@
 mod problems;
 pub mod raw;
 mod structure;
+pub mod text_metric;
 mod validate;
 pub mod yaml;
 
@@ -26,7 +27,60 @@ pub const SIMULATED_METRICS: [&str; 2] = ["request_rate", "utilization"];
 /// A validated config file.
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub store: Store,
+    pub alerts: Option<Alerts>,
+    pub engine: Engine,
     pub groups: Vec<Group>,
+}
+
+/// Where the engine keeps its data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Store {
+    /// A SQLite file; a relative path is relative to the config file's folder.
+    Sqlite {
+        path: String,
+        sample_retention: SignedDuration,
+    },
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::Sqlite {
+            path: "scalepilot.db".into(),
+            sample_retention: SignedDuration::from_hours(7 * 24),
+        }
+    }
+}
+
+/// Webhook alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerts {
+    pub webhook: String,
+    pub timeout: SignedDuration,
+    pub attempts: u32,
+    pub consecutive_errors: u32,
+    /// Events to send (`scaled`, `scale_failed`, `errors`, `config_rejected`).
+    pub events: Vec<String>,
+}
+
+/// Alert events scalepilot sends.
+pub const ALERT_EVENTS: [&str; 4] = ["scaled", "scale_failed", "errors", "config_rejected"];
+
+/// Engine settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Engine {
+    pub max_concurrency: u32,
+    /// Random extra delay per evaluation, as a fraction of the interval.
+    pub jitter: f64,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine {
+            max_concurrency: 8,
+            jitter: 0.1,
+        }
+    }
 }
 
 impl Config {
@@ -64,11 +118,11 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             message: e.message,
         }],
     })?;
-    let (raw_groups, mut found) = structure::check(value);
-    let (groups, semantic) = validate::groups(&raw_groups);
+    let (raw, mut found) = structure::check(value);
+    let (config, semantic) = validate::config(&raw);
     found.extend(semantic);
     if found.is_empty() {
-        return Ok(Config { groups });
+        return Ok(config);
     }
     let mut problems: Vec<Problem> = found
         .into_iter()

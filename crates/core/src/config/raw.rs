@@ -14,8 +14,64 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// Where config snapshots, state, activities, errors and metric samples are kept.
+    /// Default: a SQLite file `scalepilot.db` next to the config file.
+    #[serde(default)]
+    pub store: Option<RawStore>,
+    /// Webhook alerts on scaling events, failures and repeated errors.
+    #[serde(default)]
+    pub alerts: Option<RawAlerts>,
+    /// Engine settings.
+    #[serde(default)]
+    pub engine: Option<RawEngine>,
     /// The scaling groups: each one is a thing that is scaled, with its own policy.
     pub groups: Vec<RawGroup>,
+}
+
+/// The store.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawStore {
+    /// An embedded SQLite database file.
+    Sqlite {
+        /// Path of the database file, relative to the config file's folder.
+        path: String,
+        /// Keep metric samples this long. Default "7d".
+        #[serde(default)]
+        sample_retention: Option<String>,
+    },
+}
+
+/// Webhook alerts.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    /// URL that receives a JSON POST per alert.
+    pub webhook: String,
+    /// Per-attempt timeout. Default "5s".
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Attempts per alert, with exponential backoff. Default 4.
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// Alert when a group has failed this many evaluations in a row. Default 3.
+    #[serde(default)]
+    pub consecutive_errors: Option<u32>,
+    /// Which events to send: `scaled`, `scale_failed`, `errors`, `config_rejected`. Default all.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEngine {
+    /// Groups evaluated at the same time, at most. Default 8.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// Random delay added to each evaluation, as a fraction of the interval. Default 0.1.
+    #[serde(default)]
+    pub jitter: Option<f64>,
 }
 
 fn yes() -> bool {
@@ -281,9 +337,10 @@ pub enum RawSource {
         #[serde(default)]
         timeout: Option<String>,
     },
-    /// Scrape each instance's /metrics (Prometheus text format) and compute rates.
+    /// Scrape each pool instance's /metrics (Prometheus text format) directly.
     PrometheusText {
-        /// Metric name → counter or gauge name in the exposition.
+        /// Metric name → `rate(NAME)` (per-second increase of a counter, summed over instances),
+        /// `sum(NAME)`, `avg(NAME)` or `max(NAME)` of a gauge over instances.
         metrics: BTreeMap<String, String>,
         /// Path scraped on each instance. Default "/metrics".
         #[serde(default)]
@@ -304,6 +361,12 @@ pub enum RawSource {
         /// Capacity of one replica in req/s, used to derive `utilization`.
         #[serde(default)]
         capacity_per_replica: Option<f64>,
+        /// Multiply the (time-compressed) rate by this. Default 1.
+        #[serde(default)]
+        scale: Option<f64>,
+        /// Trace second where the replay starts. Default: the trace's first row.
+        #[serde(default)]
+        from: Option<u64>,
     },
 }
 
@@ -323,6 +386,19 @@ pub enum RawTarget {
         /// Health check interval. Default "10s".
         #[serde(default)]
         health_interval: Option<String>,
+        /// Failed checks in a row before an instance is replaced. Default 3.
+        #[serde(default)]
+        unhealthy_after: Option<u32>,
+        /// Which instance scale-in removes: `lifo` (newest first) or `least_loaded`. Default lifo.
+        #[serde(default)]
+        scale_in: Option<String>,
+        /// Time between taking an instance out of rotation and stopping it. Default "5s".
+        #[serde(default)]
+        drain: Option<String>,
+        /// Stop the instances when scalepilot exits. Default false: they keep serving and the
+        /// next run adopts them.
+        #[serde(default)]
+        stop_on_exit: Option<bool>,
     },
     /// An HAProxy backend kept equal to a pool's healthy instances.
     Haproxy {

@@ -7,7 +7,7 @@
 use serde_json::Value;
 use serde_path_to_error::{Path, Segment};
 
-use super::raw::RawGroup;
+use super::raw::{RawAlerts, RawEngine, RawGroup, RawStore};
 
 /// Path segments as our field-path syntax: `groups[1].behavior.scale_up`.
 fn render(prefix: &str, path: &Path) -> String {
@@ -89,39 +89,91 @@ fn remove(value: &mut Value, path: &Path, field: &str) -> bool {
     }
 }
 
-/// Groups that deserialized, with their index in the file, and (path, message) problems.
-pub(super) type Checked = (Vec<(usize, RawGroup)>, Vec<(String, String)>);
+/// What deserialized: the top-level sections and the groups (with their index in the file).
+#[derive(Default)]
+pub(super) struct Structured {
+    pub store: Option<RawStore>,
+    pub alerts: Option<RawAlerts>,
+    pub engine: Option<RawEngine>,
+    pub groups: Vec<(usize, RawGroup)>,
+}
 
-pub(super) fn check(value: Value) -> Checked {
+const TOP_LEVEL: [&str; 4] = ["store", "alerts", "engine", "groups"];
+
+/// Deserialize `item` as `T`, reporting every unknown field (removing it and retrying) and
+/// then the first other error. `None` when it could not be read.
+fn deserialize<T: serde::de::DeserializeOwned>(
+    prefix: &str,
+    mut item: Value,
+    problems: &mut Vec<(String, String)>,
+) -> Option<T> {
+    // Bounded: each retry removes one key, and a file has finitely many.
+    for _ in 0..100 {
+        match serde_path_to_error::deserialize::<_, T>(item.clone()) {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                let message = e.inner().to_string();
+                let field = unknown_field(&message).map(str::to_string);
+                let mut path = render(prefix, e.path());
+                if let Some(f) = &field
+                    && !path.ends_with(&format!(".{f}"))
+                {
+                    path = format!("{path}.{f}");
+                }
+                problems.push((path, humanize(&message)));
+                match field {
+                    Some(f) if remove(&mut item, e.path(), &f) => continue,
+                    _ => return None,
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Deserialize the file's sections; (path, message) for every problem found.
+pub(super) fn check(value: Value) -> (Structured, Vec<(String, String)>) {
     let mut problems = Vec::new();
-    let mut groups = Vec::new();
+    let mut out = Structured::default();
     let Value::Object(mut top) = value else {
         problems.push((
             String::new(),
             "expected a mapping with `groups:` at the top".into(),
         ));
-        return (groups, problems);
+        return (out, problems);
     };
     for key in top.keys() {
-        if key != "groups" {
+        if !TOP_LEVEL.contains(&key.as_str()) {
             problems.push((
                 key.clone(),
-                format!("unknown field `{key}`, expected `groups`"),
+                format!(
+                    "unknown field `{key}`, expected one of `store`, `alerts`, `engine`, `groups`"
+                ),
             ));
         }
     }
-    let list = match top.remove("groups") {
+    let mut section = |name: &str| top.remove(name).filter(|v| !v.is_null());
+    let (store, alerts, engine, groups) = (
+        section("store"),
+        section("alerts"),
+        section("engine"),
+        section("groups"),
+    );
+    out.store = store.and_then(|v| deserialize("store", v, &mut problems));
+    out.alerts = alerts.and_then(|v| deserialize("alerts", v, &mut problems));
+    out.engine = engine.and_then(|v| deserialize("engine", v, &mut problems));
+    let list = match groups {
         Some(Value::Array(list)) => list,
-        Some(Value::Null) | None => {
+        None => {
             problems.push((
                 "groups".into(),
                 "missing field `groups`: expected a list of scaling groups".into(),
             ));
-            return (groups, problems);
+            return (out, problems);
         }
         Some(_) => {
             problems.push(("groups".into(), "expected a list of scaling groups".into()));
-            return (groups, problems);
+            return (out, problems);
         }
     };
     if list.is_empty() {
@@ -130,32 +182,10 @@ pub(super) fn check(value: Value) -> Checked {
             "no groups: expected at least one scaling group".into(),
         ));
     }
-    for (i, mut item) in list.into_iter().enumerate() {
-        let prefix = format!("groups[{i}]");
-        // Bounded: each retry removes one key, and a file has finitely many.
-        for _ in 0..100 {
-            match serde_path_to_error::deserialize::<_, RawGroup>(item.clone()) {
-                Ok(g) => {
-                    groups.push((i, g));
-                    break;
-                }
-                Err(e) => {
-                    let message = e.inner().to_string();
-                    let field = unknown_field(&message).map(str::to_string);
-                    let mut path = render(&prefix, e.path());
-                    if let Some(f) = &field
-                        && !path.ends_with(&format!(".{f}"))
-                    {
-                        path = format!("{path}.{f}");
-                    }
-                    problems.push((path, humanize(&message)));
-                    match field {
-                        Some(f) if remove(&mut item, e.path(), &f) => continue,
-                        _ => break,
-                    }
-                }
-            }
+    for (i, item) in list.into_iter().enumerate() {
+        if let Some(g) = deserialize::<RawGroup>(&format!("groups[{i}]"), item, &mut problems) {
+            out.groups.push((i, g));
         }
     }
-    (groups, problems)
+    (out, problems)
 }

@@ -7,7 +7,8 @@ use croner::parser::CronParser;
 use jiff::SignedDuration;
 
 use super::raw::*;
-use super::{Group, SIMULATED_METRICS};
+use super::structure::Structured;
+use super::{ALERT_EVENTS, Alerts, Config, Engine, Group, SIMULATED_METRICS, Store};
 use crate::behavior::{Behavior, DirectionRules, Fallback, RateKind, RatePolicy, Select};
 use crate::hours::{BusinessHours, HoursSpec, zone};
 use crate::strategy::{
@@ -81,8 +82,90 @@ impl Ctx {
     }
 }
 
-pub(super) fn groups(raw: &[(usize, RawGroup)]) -> (Vec<Group>, Vec<(String, String)>) {
+pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
     let mut ctx = Ctx::default();
+    let store = match &raw.store {
+        None => Store::default(),
+        Some(RawStore::Sqlite {
+            path,
+            sample_retention,
+        }) => {
+            if path.trim().is_empty() {
+                ctx.err("store.path", "empty path");
+            }
+            Store::Sqlite {
+                path: path.clone(),
+                sample_retention: ctx.positive_duration(
+                    "store.sample_retention",
+                    sample_retention.as_deref(),
+                    SignedDuration::from_hours(7 * 24),
+                ),
+            }
+        }
+    };
+    let alerts = raw.alerts.as_ref().map(|a| {
+        check_url(&mut ctx, "alerts.webhook", &a.webhook);
+        let attempts = a.attempts.unwrap_or(4);
+        if attempts == 0 {
+            ctx.err("alerts.attempts", "attempts must be at least 1");
+        }
+        let consecutive_errors = a.consecutive_errors.unwrap_or(3);
+        if consecutive_errors == 0 {
+            ctx.err("alerts.consecutive_errors", "consecutive_errors must be at least 1");
+        }
+        let events = match &a.events {
+            None => ALERT_EVENTS.iter().map(|e| e.to_string()).collect(),
+            Some(list) => {
+                for (k, e) in list.iter().enumerate() {
+                    if !ALERT_EVENTS.contains(&e.as_str()) {
+                        ctx.err(
+                            &format!("alerts.events[{k}]"),
+                            format!("unknown event `{e}`, expected one of `scaled`, `scale_failed`, `errors`, `config_rejected`"),
+                        );
+                    }
+                }
+                list.clone()
+            }
+        };
+        Alerts {
+            webhook: a.webhook.clone(),
+            timeout: ctx.positive_duration("alerts.timeout", a.timeout.as_deref(), SignedDuration::from_secs(5)),
+            attempts: attempts.max(1),
+            consecutive_errors: consecutive_errors.max(1),
+            events,
+        }
+    });
+    let engine = match &raw.engine {
+        None => Engine::default(),
+        Some(e) => {
+            let max_concurrency = e.max_concurrency.unwrap_or(8);
+            if max_concurrency == 0 {
+                ctx.err(
+                    "engine.max_concurrency",
+                    "max_concurrency must be at least 1",
+                );
+            }
+            let jitter = e.jitter.unwrap_or(0.1);
+            ctx.fraction("engine.jitter", jitter, "jitter");
+            Engine {
+                max_concurrency: max_concurrency.max(1),
+                jitter: jitter.clamp(0.0, 0.99),
+            }
+        }
+    };
+    let groups = groups(&mut ctx, &raw.groups);
+    (
+        Config {
+            store,
+            alerts,
+            engine,
+            groups,
+        },
+        ctx.problems,
+    )
+}
+
+fn groups(ctx: &mut Ctx, raw: &[(usize, RawGroup)]) -> Vec<Group> {
     let mut names = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, g) in raw {
@@ -106,9 +189,9 @@ pub(super) fn groups(raw: &[(usize, RawGroup)]) -> (Vec<Group>, Vec<(String, Str
                 format!("duplicate group name \"{}\"", g.name),
             );
         }
-        out.push(group(&mut ctx, &p, g));
+        out.push(group(ctx, &p, g));
     }
-    (out, ctx.problems)
+    out
 }
 
 fn group(ctx: &mut Ctx, p: &str, g: &RawGroup) -> Group {
@@ -706,6 +789,11 @@ fn check_source(ctx: &mut Ctx, p: &str, s: &RawSource) {
             ctx.positive_duration(&format!("{p}.timeout"), timeout.as_deref(), five);
         }
         RawSource::PrometheusText { metrics, path } => {
+            for (name, spec) in metrics {
+                if let Err(e) = super::text_metric::parse(spec) {
+                    ctx.err(&format!("{p}.metrics.{name}"), e);
+                }
+            }
             if metrics.is_empty() {
                 ctx.err(
                     &format!("{p}.metrics"),
@@ -733,7 +821,12 @@ fn check_source(ctx: &mut Ctx, p: &str, s: &RawSource) {
             file,
             speedup,
             capacity_per_replica,
+            scale,
+            from: _,
         } => {
+            if scale.is_some_and(|s| s <= 0.0) {
+                ctx.err(&format!("{p}.scale"), "scale must be greater than 0");
+            }
             if file.trim().is_empty() {
                 ctx.err(&format!("{p}.file"), "empty file path");
             }
@@ -757,7 +850,31 @@ fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
             ports,
             health_path,
             health_interval,
+            unhealthy_after,
+            scale_in,
+            drain,
+            stop_on_exit: _,
         } => {
+            if *unhealthy_after == Some(0) {
+                ctx.err(
+                    &format!("{p}.unhealthy_after"),
+                    "unhealthy_after must be at least 1",
+                );
+            }
+            if let Some(s) = scale_in
+                && s != "lifo"
+                && s != "least_loaded"
+            {
+                ctx.err(
+                    &format!("{p}.scale_in"),
+                    format!("unknown scale_in `{s}`, expected `lifo` or `least_loaded`"),
+                );
+            }
+            ctx.duration(
+                &format!("{p}.drain"),
+                drain.as_deref(),
+                SignedDuration::from_secs(5),
+            );
             if !command.contains("{port}") {
                 ctx.err(&format!("{p}.command"), "the command must contain `{port}`");
             }
