@@ -1,7 +1,11 @@
 //! The `scalepilot` command line: a thin layer over `scalepilot-core`.
 
+mod backend;
 mod chart;
 mod cli;
+mod signals;
+#[allow(dead_code)] // wired into the engine in the next commits
+mod store;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! Subcommands. Each file holds one command's arguments and its run function.
 
+mod backend;
 mod bench;
 mod decide;
 mod schema;
@@ -29,6 +30,7 @@ enum Command {
     Decide(decide::Args),
     Simulate(simulate::Args),
     Bench(bench::Args),
+    Backend(backend::Args),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -38,6 +40,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Decide(a) => decide::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Backend(a) => backend::run(a),
     }
 }
 

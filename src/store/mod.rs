@@ -1,0 +1,140 @@
+//! The store: config snapshots, group state, activities, errors, metric samples and pool
+//! instances. One trait, one file per backend (SQLite now; PostgreSQL later with the same
+//! meaning), so the engine never knows which one it talks to.
+
+mod sqlite;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use scalepilot_core::GroupState;
+use serde::Serialize;
+
+#[allow(unused_imports)] // used by the engine in the next commits
+pub(crate) use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    #[error("store: {what}: {source}")]
+    Db {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("store: cannot migrate: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("store: corrupt {what} for group {group}: {message}")]
+    Corrupt {
+        what: &'static str,
+        group: String,
+        message: String,
+    },
+}
+
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
+
+/// A scaling action as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Activity {
+    pub id: i64,
+    pub key: String,
+    pub group: String,
+    pub started_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub from_replicas: i64,
+    pub to_replicas: i64,
+    pub status: String,
+    pub error: Option<String>,
+    pub decision: serde_json::Value,
+}
+
+/// An error as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ErrorRecord {
+    pub group: Option<String>,
+    pub component: String,
+    pub message: String,
+    pub at_ms: i64,
+}
+
+/// A process-pool instance as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InstanceRecord {
+    pub port: u16,
+    pub pid: i32,
+    pub started_ms: i64,
+}
+
+/// An activity about to be attempted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewActivity<'a> {
+    pub key: &'a str,
+    pub group: &'a str,
+    pub from: u32,
+    pub to: u32,
+    /// `pending` before the target is called; `dry_run` for decisions not acted on.
+    pub status: &'a str,
+    pub decision: &'a serde_json::Value,
+    pub at: Timestamp,
+}
+
+/// The state the engine persists per group.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StoredState {
+    pub state: GroupState,
+    pub consecutive_errors: u32,
+}
+
+pub(crate) fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+#[async_trait]
+pub(crate) trait Store: Send + Sync {
+    async fn save_group_config(
+        &self,
+        group: &str,
+        config: &serde_json::Value,
+        at: Timestamp,
+    ) -> Result<()>;
+    async fn load_state(&self, group: &str) -> Result<Option<StoredState>>;
+    async fn save_state(
+        &self,
+        group: &str,
+        state: &StoredState,
+        decision: Option<&serde_json::Value>,
+        at: Timestamp,
+    ) -> Result<()>;
+    /// Write an activity's intent. False when an activity with this key already exists.
+    async fn begin_activity(&self, a: &NewActivity<'_>) -> Result<bool>;
+    async fn finish_activity(
+        &self,
+        key: &str,
+        status: &str,
+        error: Option<&str>,
+        at: Timestamp,
+    ) -> Result<()>;
+    async fn pending_activities(&self, group: &str) -> Result<Vec<Activity>>;
+    /// Newest first.
+    async fn activities(&self, group: Option<&str>, limit: u32) -> Result<Vec<Activity>>;
+    async fn record_error(
+        &self,
+        group: Option<&str>,
+        component: &str,
+        message: &str,
+        at: Timestamp,
+    ) -> Result<()>;
+    /// Newest first.
+    async fn errors(&self, group: Option<&str>, limit: u32) -> Result<Vec<ErrorRecord>>;
+    async fn record_samples(
+        &self,
+        group: &str,
+        at: Timestamp,
+        metrics: &BTreeMap<String, f64>,
+    ) -> Result<()>;
+    async fn prune_samples(&self, before: Timestamp) -> Result<u64>;
+    async fn instances(&self, group: &str) -> Result<Vec<InstanceRecord>>;
+    async fn put_instance(&self, group: &str, instance: InstanceRecord) -> Result<()>;
+    async fn delete_instance(&self, group: &str, port: u16) -> Result<()>;
+}
