@@ -64,16 +64,17 @@ pub(crate) fn write(path: &Path, trace: &str, _tick: i64, results: &[PolicyResul
                 SHORT.mix(0.6),
             ))
             .map_err(|e| anyhow!("{e}"))?;
+        // Ready last and thicker: where it hides under desired, nothing was starting.
         let series = [
-            (&s.demand, DEMAND),
-            (&s.ready, READY),
-            (&s.desired, DESIRED),
+            (&s.demand, DEMAND, 1),
+            (&s.desired, DESIRED, 1),
+            (&s.ready, READY, 2),
         ];
-        for (values, color) in series {
+        for (values, color, width) in series {
             chart
                 .draw_series(LineSeries::new(
                     hours.iter().copied().zip(values.iter().copied()),
-                    color.stroke_width(1),
+                    color.stroke_width(width),
                 ))
                 .map_err(|e| anyhow!("{e}"))?;
         }

@@ -5,7 +5,11 @@ mod chart;
 mod cli;
 mod signals;
 #[allow(dead_code)] // wired into the engine in the next commits
+mod source;
+#[allow(dead_code)]
 mod store;
+#[allow(dead_code)]
+mod target;
 
 use std::process::ExitCode;
 

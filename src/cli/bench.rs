@@ -89,18 +89,21 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         peak_rss_kib: peak_rss_kib(),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::emit(&serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        super::emit(&format!(
             "decide (3 strategies):   {:>12.0} decisions/s  ({:.0} ns each, one core)",
             report.decisions_per_second, report.ns_per_decision
-        );
-        println!(
+        ));
+        super::emit(&format!(
             "simulate one month:      {:>12.3} s  ({} ticks, hpa policy, median of 5)",
             report.month_simulation_seconds, report.month_ticks
-        );
+        ));
         if let Some(kib) = report.peak_rss_kib {
-            println!("peak RSS:                {:>12.1} MiB", kib as f64 / 1024.0);
+            super::emit(&format!(
+                "peak RSS:                {:>12.1} MiB",
+                kib as f64 / 1024.0
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)

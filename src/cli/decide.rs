@@ -82,6 +82,6 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         "summary": decision.summary(),
         "state": state,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    super::emit(&serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -44,6 +44,24 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Print to stdout; a closed pipe (`scalepilot … | head`) ends the program quietly instead
+/// of panicking like `println!`.
+pub(crate) fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+    {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Read and validate a config file; problems come back as one error listing all of them.
 fn load_config(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path)

@@ -21,6 +21,6 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     } else {
         schemars::schema_for!(ConfigFile)
     };
-    println!("{}", serde_json::to_string_pretty(&schema)?);
+    super::emit(&serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }

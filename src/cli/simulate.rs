@@ -18,16 +18,16 @@ pub(crate) struct Args {
     #[arg(long)]
     trace: PathBuf,
     /// Start of the range, trace seconds (or a duration such as "7d").
-    #[arg(long, value_parser = super::parse_seconds)]
+    #[arg(long, value_parser = super::parse_seconds, allow_negative_numbers = true)]
     from: Option<i64>,
     /// End of the range (exclusive).
-    #[arg(long, value_parser = super::parse_seconds)]
+    #[arg(long, value_parser = super::parse_seconds, allow_negative_numbers = true)]
     to: Option<i64>,
     /// Size capacity so that the range's peak rate needs this many replicas.
     #[arg(long, default_value_t = 40, conflicts_with = "capacity")]
     peak_replicas: u32,
     /// Requests/s one replica serves (instead of --peak-replicas).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     capacity: Option<f64>,
     /// Time from asking for a replica to it serving.
     #[arg(long, default_value = "60s", value_parser = super::parse_seconds)]
@@ -60,6 +60,9 @@ pub(crate) struct Args {
     chart: Option<PathBuf>,
 }
 
+/// About 47 years of 15 s ticks: more is a mistake, not a simulation.
+const MAX_TICKS: u64 = 100_000_000;
+
 #[derive(Serialize)]
 struct Output<'a> {
     trace: &'a str,
@@ -90,14 +93,35 @@ fn read_meta(dir: &Path, fallback_name: String) -> Result<Meta> {
     };
     let v: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("invalid JSON in {}", path.display()))?;
+    if !v.is_object() {
+        bail!("{}: expected a JSON object", path.display());
+    }
     if let Some(n) = v["name"].as_str() {
         meta.name = n.to_string();
     }
-    meta.step = v["resolution_seconds"].as_i64();
+    let step = &v["resolution_seconds"];
+    if !step.is_null() {
+        match step
+            .as_f64()
+            .filter(|s| s.fract() == 0.0 && *s >= 1.0 && *s <= 1e12)
+        {
+            Some(s) => meta.step = Some(s as i64),
+            None => bail!(
+                "{}: resolution_seconds must be a whole number of seconds ≥ 1, got {step}",
+                path.display()
+            ),
+        }
+    }
     // "1995-07-01T04:00:00Z (= …)" or "2014-04-10 00:04:00 (naive …)": the leading date-time, as UTC.
     if let Some(s) = v["start_utc"].as_str() {
         let head: String = s.chars().take(19).collect::<String>().replace(' ', "T");
         meta.start = format!("{head}Z").parse().ok();
+        if meta.start.is_none() {
+            eprintln!(
+                "warning: {}: cannot read start_utc {s:?}; schedules use 1970-01-01 unless --start is given",
+                path.display()
+            );
+        }
     }
     Ok(meta)
 }
@@ -121,7 +145,16 @@ fn load_trace(path: &Path) -> Result<(Trace, Meta)> {
     }
     .map(|s| s.to_string_lossy().into_owned())
     .unwrap_or_else(|| "trace".into());
-    let meta = read_meta(&dir, fallback)?;
+    // meta.json describes the trace.csv beside it (the traces/ layout), not any CSV.
+    let meta = if csv.file_name().is_some_and(|f| f == "trace.csv") {
+        read_meta(&dir, fallback)?
+    } else {
+        Meta {
+            name: fallback,
+            step: None,
+            start: None,
+        }
+    };
     let text = std::fs::read_to_string(&csv)
         .with_context(|| format!("cannot read trace {}", csv.display()))?;
     let trace = Trace::parse(&text, meta.step)
@@ -143,20 +176,33 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             trace.end()
         );
     }
-    for &(after, secs) in &trace.gaps {
-        if after + trace.step < to && after + trace.step + secs > from {
-            eprintln!(
-                "warning: {} has no rows for {secs} s after t={after}; simulated as zero demand (use --from/--to to avoid it)",
-                meta.name
-            );
-        }
+    let gaps: Vec<&(i64, i64)> = trace
+        .gaps
+        .iter()
+        .filter(|(after, secs)| after + trace.step < to && after + trace.step + secs > from)
+        .collect();
+    match gaps.as_slice() {
+        [] => {}
+        [(after, secs)] => eprintln!(
+            "warning: {} has no rows for {secs} s after t={after}; simulated as zero demand (use --from/--to to avoid it)",
+            meta.name
+        ),
+        more => eprintln!(
+            "warning: {} has {} holes in its rows ({} s in all) inside the range; simulated as zero demand",
+            meta.name,
+            more.len(),
+            more.iter().map(|g| g.1).sum::<i64>()
+        ),
+    }
+    if [args.startup, args.window].iter().any(|v| *v < 0) || args.from.is_some_and(|f| f < 0) {
+        bail!("--from, --startup and --window must not be negative");
     }
     let capacity = match args.capacity {
-        Some(c) if c > 0.0 => c,
-        Some(c) => bail!("--capacity must be greater than 0, got {c}"),
+        Some(c) if c.is_finite() && c > 0.0 => c,
+        Some(c) => bail!("--capacity must be a finite number greater than 0, got {c}"),
         None => {
-            if args.peak_replicas == 0 {
-                bail!("--peak-replicas must be at least 1");
+            if !(1..=1_000_000).contains(&args.peak_replicas) {
+                bail!("--peak-replicas must be from 1 to 1000000");
             }
             let peak = trace.peak(from, to);
             if peak <= 0.0 {
@@ -212,6 +258,26 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             wanted.join(", ")
         ));
     }
+    let mut seen = std::collections::HashSet::new();
+    for p in &policies {
+        if !seen.insert(p.name.as_str()) {
+            bail!(
+                "two policies are named `{}`: give the group another name (or pass each --config once)",
+                p.name
+            );
+        }
+        if let Some(missing) = p.unknown_metrics() {
+            eprintln!(
+                "warning: {} uses {} that simulate does not provide (only request_rate and utilization): it sees them as missing and holds",
+                p.name, missing
+            );
+        }
+    }
+    // Fail on an unwritable chart path now, not after the whole simulation.
+    if let Some(path) = &args.chart {
+        std::fs::File::create(path)
+            .with_context(|| format!("cannot write chart {}", path.display()))?;
+    }
     let params = SimParams {
         from,
         to,
@@ -222,7 +288,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         chart_points: if args.chart.is_some() { 1500 } else { 0 },
     };
     let tick = params.tick(&trace);
-    let ticks = ((to - from) / tick) as u64;
+    let ticks = scalepilot_core::sim::tick_count(&params, &trace);
+    if ticks > MAX_TICKS {
+        bail!(
+            "the range holds {ticks} ticks of {tick} s; at most {MAX_TICKS} are simulated in one run"
+        );
+    }
     let bar =
         (std::io::stderr().is_terminal() && ticks * policies.len() as u64 > 500_000).then(|| {
             let bar = indicatif::ProgressBar::new(ticks * policies.len() as u64);
@@ -263,7 +334,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             tick_seconds: tick,
             results: &results,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        super::emit(&serde_json::to_string_pretty(&out)?);
     } else {
         print_table(&meta.name, from, to, capacity, &results);
     }
@@ -271,7 +342,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn print_table(name: &str, from: i64, to: i64, capacity: f64, results: &[PolicyResult]) {
-    println!("trace {name}, range [{from}, {to}) s, capacity {capacity:.4} req/s per replica");
+    super::emit(&format!(
+        "trace {name}, range [{from}, {to}) s, capacity {capacity:.4} req/s per replica"
+    ));
     let header = [
         "policy",
         "cost_ratio",
@@ -313,7 +386,7 @@ fn print_table(name: &str, from: i64, to: i64, capacity: f64, results: &[PolicyR
                 }
             })
             .collect();
-        println!("{}", parts.join("  "));
+        super::emit(&parts.join("  "));
     };
     line(header.to_vec());
     for row in &rows {

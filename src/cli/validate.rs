@@ -28,11 +28,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             }
         };
         match config::parse(&text, &name) {
-            Ok(c) => println!(
+            Ok(c) => super::emit(&format!(
                 "{name}: ok ({} groups: {})",
                 c.groups.len(),
                 c.group_names().join(", ")
-            ),
+            )),
             Err(e) => {
                 ok = false;
                 eprintln!("{e}");

@@ -7,6 +7,22 @@ use super::{run, run_ok};
 /// file name).
 const CASES: &[(&str, &[&str])] = &[
     (
+        "list-instead-of-mapping",
+        &[":7:5: groups[0].behavior: expected a mapping or a single value, found a list"],
+    ),
+    (
+        "two-documents",
+        &[
+            ":8:1: the file holds 2 YAML documents (separated by `---`): put the whole config in one",
+        ],
+    ),
+    (
+        "tolerance-unknown-direction",
+        &[
+            ":6:9: groups[0].strategies[0]: expected a number such as 0.1, or a mapping with `up` and/or `down`",
+        ],
+    ),
+    (
         "alerts-and-store-problems",
         &[
             ":3:3: store.path: empty path",
@@ -192,7 +208,7 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "tolerance-wrong-shape",
         &[
-            ":6:9: groups[0].strategies[0]: expected a number such as 0.1, or a mapping with `up` and/or `down`",
+            ":9:9: groups[0].strategies[0].tolerance: expected a mapping or a single value, found a list",
         ],
     ),
     (

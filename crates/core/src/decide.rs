@@ -1,8 +1,8 @@
 //! The pure decision function shared by the live engine and the simulator.
 //!
 //! Order: bounds (group ∩ target limits, moved by active schedules) → strategies → combine
-//! (largest wins) → missing data (hold, or fallback after N failures) → business hours →
-//! out-of-bounds fix → stabilization → rate policies → max step → cooldowns → min/max clamp →
+//! (largest wins) → missing data (hold, or fallback after N failures) → out-of-bounds fix →
+//! stabilization → business hours → rate policies → max step → cooldowns → min/max clamp →
 //! dry-run. Every rule that changes the count is recorded in the decision.
 
 use std::collections::VecDeque;
@@ -116,17 +116,11 @@ pub fn decide(
         );
     }
 
-    if let Some(bh) = &group.behavior.business_hours_only
-        && !bh.contains(now)
-    {
-        desired = apply(
-            Rule::BusinessHours,
-            desired,
-            current,
-            format!("outside business hours ({})", bh.zone_name),
-        );
-        skip_rules = true;
-    }
+    let outside_hours = group
+        .behavior
+        .business_hours_only
+        .as_ref()
+        .filter(|bh| !bh.contains(now));
 
     if current < min || current > max {
         // Like the HPA: a count outside the bounds goes straight to the nearest bound.
@@ -156,7 +150,16 @@ pub fn decide(
             stabilized,
             window_detail(desired, current, b),
         );
-        if desired > current {
+        // Outside business hours the count holds, but the recommendation above is still
+        // remembered: at opening time the windows know what happened overnight.
+        if let Some(bh) = outside_hours {
+            desired = apply(
+                Rule::BusinessHours,
+                desired,
+                current,
+                format!("outside business hours ({})", bh.zone_name),
+            );
+        } else if desired > current {
             let limit = rate_limit_up(&b.scale_up, current, &state.scale_events, now).max(current);
             if desired > limit {
                 desired = apply(

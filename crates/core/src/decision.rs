@@ -231,11 +231,11 @@ pub enum Rule {
     MissingData,
     /// Metrics failed too many times in a row: go to the fallback count.
     Fallback,
-    /// Outside the allowed business hours: hold.
-    BusinessHours,
     /// The current count is outside the bounds: move straight to the nearest bound.
     OutOfBounds,
     Stabilization,
+    /// Outside the allowed business hours: hold.
+    BusinessHours,
     RateLimit,
     MaxStep,
     Cooldown,

@@ -16,12 +16,13 @@ fn period_start(
     policy_period: jiff::SignedDuration,
 ) -> i64 {
     let cutoff = crate::time::before(now, policy_period);
-    let changed: i64 = events
+    // i128: changes come from persisted state (user input for `decide`), so no overflow.
+    let changed: i128 = events
         .iter()
         .filter(|e| e.at > cutoff)
-        .map(|e| e.change)
+        .map(|e| e.change as i128)
         .sum();
-    current as i64 - changed
+    (current as i128 - changed).clamp(i64::MIN as i128 / 4, i64::MAX as i128 / 4) as i64
 }
 
 /// Largest count scale-up may reach now (never below `current`).

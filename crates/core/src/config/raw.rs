@@ -119,14 +119,19 @@ pub enum RawTolerance {
     /// The same relative band both ways, e.g. 0.1 = ±10 %.
     Both(f64),
     /// Separate bands.
-    PerDirection {
-        /// Band above the target before scaling up (default 0.1).
-        #[serde(default)]
-        up: Option<f64>,
-        /// Band below the target before scaling down (default 0.1).
-        #[serde(default)]
-        down: Option<f64>,
-    },
+    PerDirection(RawTolerances),
+}
+
+/// One tolerance band per direction.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTolerances {
+    /// Band above the target before scaling up (default 0.1).
+    #[serde(default)]
+    pub up: Option<f64>,
+    /// Band below the target before scaling down (default 0.1).
+    #[serde(default)]
+    pub down: Option<f64>,
 }
 
 /// A strategy: one way of turning observations into a recommended replica count.
@@ -434,8 +439,12 @@ pub enum RawTarget {
     },
     /// Run a command with the desired count in `SCALEPILOT_DESIRED` (and `SCALEPILOT_GROUP`).
     Command {
-        /// The command line.
+        /// The command line (run with `sh -c`).
         command: String,
+        /// A command that prints the current count on stdout. Without it, the current count is
+        /// the last one applied successfully (or the group's min before any).
+        #[serde(default)]
+        status_command: Option<String>,
         /// Timeout. Default "60s".
         #[serde(default)]
         timeout: Option<String>,

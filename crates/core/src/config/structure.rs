@@ -33,6 +33,71 @@ fn unknown_field(message: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
+/// The fields whose value is a list. serde would also fill a struct from a list (in field
+/// order), which would let `behavior: [[0s], [600s]]` through; lists anywhere else are refused
+/// before deserializing. A test keeps this in step with the schema.
+pub(super) const LIST_FIELDS: [&str; 7] = [
+    "groups",
+    "strategies",
+    "metrics",
+    "windows",
+    "policies",
+    "hours",
+    "events",
+];
+
+/// Fields holding a duration, for a hint when a bare number is written.
+const DURATION_FIELDS: [&str; 11] = [
+    "evaluation_interval",
+    "stabilization",
+    "cooldown",
+    "period",
+    "window",
+    "duration",
+    "timeout",
+    "drain",
+    "health_interval",
+    "sample_retention",
+    "status_timeout",
+];
+
+/// (path, message) for every list in a place that takes a mapping or a single value.
+fn misplaced_lists(path: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if v.is_array() && !LIST_FIELDS.contains(&k.as_str()) {
+                    out.push((
+                        p,
+                        "expected a mapping or a single value, found a list".into(),
+                    ));
+                } else {
+                    misplaced_lists(&p, v, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                if v.is_array() {
+                    out.push((
+                        p,
+                        "expected a mapping or a single value, found a list".into(),
+                    ));
+                } else {
+                    misplaced_lists(&p, v, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Make serde's wording speak config rather than Rust.
 fn humanize(message: &str) -> String {
     if message.contains("untagged enum RawTolerance") {
@@ -42,6 +107,7 @@ fn humanize(message: &str) -> String {
         return "expected a replica count such as 2 or a percentage such as \"50%\"".into();
     }
     let mut out = message
+        .replace("expected variant identifier", "expected a kind name")
         .replace(
             "expected u32",
             "expected a whole number from 0 to 4294967295",
@@ -107,6 +173,17 @@ fn deserialize<T: serde::de::DeserializeOwned>(
     mut item: Value,
     problems: &mut Vec<(String, String)>,
 ) -> Option<T> {
+    let before = problems.len();
+    if item.is_array() {
+        problems.push((
+            prefix.to_string(),
+            "expected a mapping or a single value, found a list".into(),
+        ));
+    }
+    misplaced_lists(prefix, &item, problems);
+    if problems.len() > before {
+        return None;
+    }
     // Bounded: each retry removes one key, and a file has finitely many.
     for _ in 0..100 {
         match serde_path_to_error::deserialize::<_, T>(item.clone()) {
@@ -120,7 +197,12 @@ fn deserialize<T: serde::de::DeserializeOwned>(
                 {
                     path = format!("{path}.{f}");
                 }
-                problems.push((path, humanize(&message)));
+                let mut text = humanize(&message);
+                let last = path.rsplit('.').next().unwrap_or_default();
+                if DURATION_FIELDS.contains(&last) && text.contains("expected a string") {
+                    text.push_str(": write a duration such as \"15s\" or \"5m\"");
+                }
+                problems.push((path, text));
                 match field {
                     Some(f) if remove(&mut item, e.path(), &f) => continue,
                     _ => return None,

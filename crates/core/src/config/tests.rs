@@ -89,3 +89,75 @@ fn problems_from_several_groups_come_together_in_file_order() {
         ]
     );
 }
+
+/// Every field the schema declares as a list is in `LIST_FIELDS`, and nothing else: lists
+/// anywhere else are refused before serde could fill a struct from them.
+#[test]
+fn list_fields_match_the_schema() {
+    fn walk(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                    for (name, prop) in props {
+                        let ty = &prop["type"];
+                        if ty == "array"
+                            || ty
+                                .as_array()
+                                .is_some_and(|a| a.iter().any(|t| t == "array"))
+                        {
+                            out.insert(name.clone());
+                        }
+                    }
+                }
+                for child in map.values() {
+                    walk(child, out);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let schema = serde_json::to_value(schemars::schema_for!(raw::ConfigFile)).unwrap();
+    let mut found = std::collections::BTreeSet::new();
+    walk(&schema, &mut found);
+    let listed: std::collections::BTreeSet<String> = structure::LIST_FIELDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(found, listed);
+}
+
+#[test]
+fn lists_in_place_of_mappings_are_refused() {
+    let text = "groups:\n  - [a, 1, 10, 15s]\n  - name: b\n    min: 1\n    max: 2\n    strategies:\n      - {kind: target_tracking, metric: request_rate, target_per_replica: 5}\n    behavior: [[0s], [600s]]\n";
+    let e = parse(text, "l.yaml").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "l.yaml:2:5: groups[0]: expected a mapping or a single value, found a list\nl.yaml:8:5: groups[1].behavior: expected a mapping or a single value, found a list"
+    );
+}
+
+#[test]
+fn multiple_documents_and_tags_are_refused() {
+    let e = parse(&format!("{MINIMAL}---\ngroups: []\n"), "m.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds 2 YAML documents"), "{e}");
+    let e = parse(&MINIMAL.replace("max: 10", "max: !custom 10"), "t.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("YAML tags such as `!custom` are not supported"),
+        "{e}"
+    );
+    let e = parse(
+        &MINIMAL.replace("max: 10", "max: 10\n    evaluation_interval: 15"),
+        "d.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.ends_with("expected a string: write a duration such as \"15s\" or \"5m\""),
+        "{e}"
+    );
+}

@@ -317,13 +317,11 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
             let (up, down) = match tolerance {
                 None => (0.1, 0.1),
                 Some(RawTolerance::Both(v)) => (*v, *v),
-                Some(RawTolerance::PerDirection { up, down }) => {
-                    (up.unwrap_or(0.1), down.unwrap_or(0.1))
-                }
+                Some(RawTolerance::PerDirection(t)) => (t.up.unwrap_or(0.1), t.down.unwrap_or(0.1)),
             };
             let tp = format!("{p}.tolerance");
             match tolerance {
-                Some(RawTolerance::PerDirection { .. }) => {
+                Some(RawTolerance::PerDirection(_)) => {
                     ctx.fraction(&format!("{tp}.up"), up, "tolerance");
                     ctx.fraction(&format!("{tp}.down"), down, "tolerance");
                 }
@@ -942,7 +940,17 @@ fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
                 check_url(ctx, &format!("{p}.endpoint"), e);
             }
         }
-        RawTarget::Command { command, timeout } => {
+        RawTarget::Command {
+            command,
+            timeout,
+            status_command,
+        } => {
+            if status_command
+                .as_deref()
+                .is_some_and(|c| c.trim().is_empty())
+            {
+                ctx.err(&format!("{p}.status_command"), "empty status command");
+            }
             if command.trim().is_empty() {
                 ctx.err(&format!("{p}.command"), "empty command");
             }

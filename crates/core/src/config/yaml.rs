@@ -60,6 +60,16 @@ pub fn parse(text: &str) -> Result<(Value, Locations), YamlError> {
         path: String::new(),
         message: format!("invalid YAML: {}", e.info()),
     })?;
+    if docs.len() > 1 {
+        return Err(YamlError {
+            location: Some(loc(&docs[1])),
+            path: String::new(),
+            message: format!(
+                "the file holds {} YAML documents (separated by `---`): put the whole config in one",
+                docs.len()
+            ),
+        });
+    }
     let Some(doc) = docs.into_iter().next() else {
         return Err(YamlError {
             location: None,
@@ -91,7 +101,9 @@ fn convert(node: &MarkedYaml<'_>, path: String, locs: &mut Locations) -> Result<
     match &node.data {
         YamlData::Value(s) => scalar(s).map_err(err),
         YamlData::Representation(text, _, _) => Ok(Value::String(text.to_string())),
-        YamlData::Tagged(_, inner) => convert(inner, path, locs),
+        YamlData::Tagged(tag, _) => Err(err(format!(
+            "YAML tags such as `{tag}` are not supported: write plain values"
+        ))),
         YamlData::Sequence(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {

@@ -4,6 +4,7 @@ use super::*;
 use crate::config;
 use crate::decision::Rule;
 use crate::observation::Limits;
+use jiff::SignedDuration;
 use proptest::prelude::*;
 
 fn group(yaml: &str) -> Group {
@@ -219,6 +220,27 @@ fn business_hours_gate_holds_outside_hours() {
 }
 
 #[test]
+fn business_hours_remember_recommendations_made_while_closed() {
+    let g = tt(
+        "    behavior:\n      business_hours_only: {timezone: UTC, hours: [\"daily 08:00-18:00\"]}\n",
+    );
+    let mut st = GroupState::default();
+    let closed: Timestamp = "2026-11-23T07:59:45Z".parse().unwrap();
+    let open: Timestamp = "2026-11-23T08:00:00Z".parse().unwrap();
+    let d = decide(&g, &obs(Some(200.0), 10), &mut st, closed);
+    assert_eq!(
+        (d.desired_replicas, d.limited_by),
+        (10, Some(Rule::BusinessHours))
+    );
+    // At opening the load is gone, but the 300 s window still holds the 20 seen while closed.
+    let d = decide(&g, &obs(Some(5.0), 10), &mut st, open);
+    assert_eq!(
+        (d.desired_replicas, d.limited_by),
+        (10, Some(Rule::Stabilization))
+    );
+}
+
+#[test]
 fn schedule_raises_the_minimum_while_active() {
     let g = group(
         "groups:\n  - name: g\n    min: 1\n    max: 30\n    strategies:\n      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}\n      - kind: schedule\n        timezone: America/New_York\n        windows:\n          - {business_hours: \"Mon-Fri 09:00-17:00\", min: 8}\n",
@@ -367,6 +389,54 @@ proptest! {
             prop_assert_eq!(da.desired_replicas, db.desired_replicas);
             prop_assert_eq!(&a, &b);
             current = da.desired_replicas;
+        }
+    }
+
+    /// With a windowed threshold, target tracking, a schedule that moves the minimum and
+    /// target limits that move too: the count stays inside the effective bounds, the target's
+    /// own limits always win, and missing data never scales down.
+    #[test]
+    fn invariants_with_every_strategy_and_target_limits(
+        steps in proptest::collection::vec(
+            (arb_rate(), proptest::option::of(0.0f64..100.0), proptest::option::of(0u32..4), proptest::option::of(0u32..28)),
+            1..80,
+        ),
+        min in 0u32..3,
+        span in 2u32..30,
+        start in 0u32..40,
+    ) {
+        let max = min + span;
+        let g = group(&format!(
+            "groups:\n  - name: g\n    min: {min}\n    max: {max}\n    source: {{kind: static, values: {{request_rate: 0, cpu: 0}}}}\n    strategies:\n      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}\n      - kind: threshold\n        metrics: [{{metric: cpu, aggregation: avg, window: 30m, upper: 80, lower: 20}}]\n        scale_up_by: \"50%\"\n      - kind: schedule\n        timezone: UTC\n        windows: [{{business_hours: \"daily 09:00-17:00\", min: {}}}]\n    behavior:\n      scale_down: {{stabilization: 30m}}\n",
+            min + 1
+        ));
+        let mut st = GroupState::default();
+        let mut current = start;
+        let t0: Timestamp = "2026-11-23T06:00:00Z".parse().unwrap();
+        for (i, (rate, cpu, tmin, tmax_over_min)) in steps.iter().enumerate() {
+            // A target reports consistent limits: max ≥ min.
+            let tmax = &tmax_over_min.map(|x| x + tmin.unwrap_or(0));
+            let mut o = obs(*rate, current);
+            if let Some(c) = cpu {
+                o.metrics.insert("cpu".into(), *c);
+            }
+            o.target_limits = Some(Limits { min: *tmin, max: *tmax });
+            let now = t0 + SignedDuration::from_mins(15 * i as i64);
+            let d = decide(&g, &o, &mut st, now);
+            let desired = d.desired_replicas;
+            prop_assert!(d.min <= d.max);
+            prop_assert!(desired >= d.min && desired <= d.max, "{desired} outside {}..={}", d.min, d.max);
+            if let Some(tmax) = tmax {
+                prop_assert!(desired <= *tmax, "target max {tmax} exceeded: {desired}");
+            }
+            if let Some(tmin) = tmin {
+                prop_assert!(desired >= *tmin, "target min {tmin} not met: {desired}");
+            }
+            let missing = rate.is_none() || cpu.is_none();
+            if missing && current >= d.min && current <= d.max {
+                prop_assert!(desired >= current, "scaled down on missing data: {current} → {desired}");
+            }
+            current = desired;
         }
     }
 }

@@ -9,7 +9,7 @@ mod policy;
 mod report;
 mod trace;
 
-pub use model::{SimParams, simulate};
+pub use model::{SimParams, simulate, tick_count};
 pub use policy::{Controller, SimPolicy};
 pub use report::{PolicyResult, Series};
 pub use trace::{Trace, TraceError};

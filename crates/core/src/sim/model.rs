@@ -50,7 +50,6 @@ fn needed(r: f64, c: f64, min: u32) -> u32 {
 struct Account {
     capacity: f64,
     min: u32,
-    tick: i64,
     unserved: f64,
     demand: f64,
     cost: f64,
@@ -61,23 +60,36 @@ struct Account {
 }
 
 impl Account {
-    fn tick(&mut self, trace: &Trace, t: i64, ready: u32, total: u32) {
-        let (c, min, tick) = (self.capacity, self.min, self.tick);
+    /// Account [t, t + len) with `total` replicas paid for and `ready` serving; the oracle
+    /// policy instead serves (and pays) exactly its need in every constant-rate piece.
+    fn tick(&mut self, trace: &Trace, t: i64, len: i64, ready: u32, total: u32, oracle: bool) {
+        let (c, min) = (self.capacity, self.min);
         let mut unserved = 0.0;
-        trace.pieces(t, t + tick, |r, len| {
-            let len = len as f64;
-            unserved += (r - ready as f64 * c).max(0.0) * len;
-            self.demand += r * len;
-            self.oracle_cost += needed(r, c, min) as f64 * len;
+        let mut cost = 0.0;
+        trace.pieces(t, t + len, |r, piece| {
+            let piece = piece as f64;
+            let need = needed(r, c, min) as f64;
+            let serving = if oracle { need } else { ready as f64 };
+            unserved += (r - serving * c).max(0.0) * piece;
+            cost += if oracle { need } else { total as f64 } * piece;
+            self.demand += r * piece;
+            self.oracle_cost += need * piece;
         });
-        self.cost += total as f64 * tick as f64;
+        self.cost += cost;
         self.unserved += unserved;
         self.ticks += 1;
         // Ignore floating-point dust: a few ulps of a request is not a missed request.
-        if unserved > 1e-9 * c * tick as f64 {
+        if unserved > 1e-9 * c * len as f64 {
             self.underprov_ticks += 1;
         }
     }
+}
+
+/// Number of ticks in [from, to): the last one may be shorter.
+pub fn tick_count(params: &SimParams, trace: &Trace) -> u64 {
+    let tick = params.tick(trace);
+    let span = (params.to - params.from).max(0);
+    (span / tick + i64::from(span % tick != 0)) as u64
 }
 
 /// Run one policy over the trace.
@@ -90,7 +102,7 @@ pub fn simulate(
     let tick = params.tick(trace);
     let c = params.capacity;
     let min = policy.min();
-    let n_ticks = ((params.to - params.from) / tick).max(0) as u64;
+    let n_ticks = tick_count(params, trace);
     let bucket = if params.chart_points > 0 {
         (n_ticks / params.chart_points as u64).max(1)
     } else {
@@ -100,7 +112,6 @@ pub fn simulate(
     let mut acc = Account {
         capacity: c,
         min,
-        tick,
         unserved: 0.0,
         demand: 0.0,
         cost: 0.0,
@@ -109,22 +120,13 @@ pub fn simulate(
         ticks: 0,
         actions: 0,
     };
-    // Oracle count per tick: the largest need of the pieces inside the tick.
-    let tick_need = |t: i64| {
+    // The oracle's count for a tick (for actions and the chart): its largest need.
+    let tick_need = |t: i64, len: i64| {
         let mut n = min;
-        trace.pieces(t, t + tick, |r, _| n = n.max(needed(r, c, min)));
+        trace.pieces(t, t + len, |r, _| n = n.max(needed(r, c, min)));
         n
     };
-    let peak_need = if matches!(policy.controller, Controller::StaticPeak) {
-        (0..n_ticks)
-            .map(|k| tick_need(params.from + k as i64 * tick))
-            .max()
-            .unwrap_or(min)
-    } else {
-        0
-    };
-
-    let r0 = trace.rate(params.from);
+    let oracle = matches!(policy.controller, Controller::Oracle);
     let (group, eval) = match &policy.controller {
         Controller::Group {
             group,
@@ -132,10 +134,13 @@ pub fn simulate(
         } => (Some(group.as_ref()), (*eval_interval).max(1)),
         _ => (None, tick),
     };
+    let first_len = tick.min(params.to - params.from);
     let mut ready: u32 = match &policy.controller {
-        Controller::Group { group, .. } => needed(r0, c, min).min(group.max.max(min)),
-        Controller::Oracle => tick_need(params.from),
-        Controller::StaticPeak => peak_need,
+        Controller::Group { group, .. } => {
+            needed(trace.rate(params.from), c, min).min(group.max.max(min))
+        }
+        Controller::Oracle => tick_need(params.from, first_len),
+        Controller::StaticPeak => tick_need(params.from, params.to - params.from),
     };
     let mut pending: VecDeque<(i64, u32)> = VecDeque::new();
     let mut pending_total: u32 = 0;
@@ -144,17 +149,20 @@ pub fn simulate(
         current_replicas: ready,
         ..Observation::default()
     };
+    // Evaluations fall on the first tick at or after each multiple of the interval.
+    let mut next_eval: i64 = 0;
 
     for k in 0..n_ticks {
         let t = params.from + k as i64 * tick;
+        let len = tick.min(params.to - t);
         let s = t - params.from;
         if k % 65_536 == 0 {
             progress(k);
         }
         let before = ready + pending_total;
         match &policy.controller {
-            Controller::Oracle => ready = tick_need(t),
-            Controller::StaticPeak => ready = peak_need,
+            Controller::Oracle => ready = tick_need(t, len),
+            Controller::StaticPeak => {}
             Controller::Group { .. } => {
                 while let Some(&(at, n)) = pending.front() {
                     if at > t {
@@ -166,7 +174,10 @@ pub fn simulate(
                 }
             }
         }
-        if let Some(g) = group.filter(|_| s % eval == 0) {
+        if let Some(g) = group.filter(|_| s >= next_eval) {
+            while next_eval <= s {
+                next_eval += eval;
+            }
             let observed = if s == 0 {
                 trace.rate(t)
             } else {
@@ -190,7 +201,7 @@ pub fn simulate(
                 if params.startup == 0 {
                     ready += add;
                 } else {
-                    pending.push_back((t + params.startup, add));
+                    pending.push_back((t.saturating_add(params.startup), add));
                     pending_total += add;
                 }
             } else if desired < current {
@@ -214,14 +225,13 @@ pub fn simulate(
         if total != before {
             acc.actions += 1;
         }
-        acc.tick(trace, t, ready, total);
+        acc.tick(trace, t, len, ready, total, oracle);
         if let Some(series) = series.as_mut() {
             let b = (k / bucket * bucket) as f64 * tick as f64;
             series.push(b, trace.rate(t) / c, ready as f64, total as f64);
         }
     }
     progress(n_ticks);
-
     PolicyResult {
         policy: policy.name.clone(),
         cost_ratio: if acc.oracle_cost > 0.0 {

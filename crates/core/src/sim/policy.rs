@@ -5,7 +5,7 @@ use std::sync::Arc;
 use jiff::SignedDuration;
 
 use crate::behavior::Behavior;
-use crate::config::Group;
+use crate::config::{Group, SIMULATED_METRICS};
 use crate::strategy::{Goal, Strategy, TargetTracking};
 
 /// How a simulated policy chooses its replica count.
@@ -86,6 +86,35 @@ impl SimPolicy {
                 eval_interval,
             },
         }
+    }
+
+    /// "metric `x`, `y`" when a group's strategies use metrics the simulator does not provide.
+    pub fn unknown_metrics(&self) -> Option<String> {
+        let Controller::Group { group, .. } = &self.controller else {
+            return None;
+        };
+        let mut names: Vec<&str> = Vec::new();
+        for s in &group.strategies {
+            let used: Vec<&str> = match s {
+                Strategy::TargetTracking(t) => vec![&*t.metric],
+                Strategy::Threshold(t) => t.metrics.iter().map(|m| &*m.metric).collect(),
+                Strategy::Schedule(_) => vec![],
+            };
+            for m in used {
+                if !SIMULATED_METRICS.contains(&m) && !names.contains(&m) {
+                    names.push(m);
+                }
+            }
+        }
+        if names.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        Some(format!(
+            "metric{} {}",
+            if names.len() > 1 { "s" } else { "" },
+            list.join(", ")
+        ))
     }
 
     /// The policy's minimum count (the oracle baseline uses the same minimum).

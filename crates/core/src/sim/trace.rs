@@ -12,7 +12,11 @@ pub enum TraceError {
 }
 
 /// Longest trace accepted, in intervals (a year of 1 s steps is 31.5 M).
-const MAX_INTERVALS: usize = 100_000_000;
+const MAX_INTERVALS: usize = 40_000_000;
+/// Largest timestamp accepted (about 31,700 years): keeps every sum far from overflow.
+const MAX_TIMESTAMP: i64 = 1_000_000_000_000;
+/// Largest count per interval accepted.
+const MAX_VALUE: f64 = 1e15;
 
 /// A trace as a dense, evenly stepped series of rates (requests/s).
 #[derive(Debug, Clone)]
@@ -34,6 +38,7 @@ impl Trace {
     /// difference between consecutive timestamps, unless `step` is given (from meta.json).
     pub fn parse(text: &str, step: Option<i64>) -> Result<Trace, TraceError> {
         let mut rows: Vec<(usize, i64, f64)> = Vec::new();
+        let mut header_seen = false;
         for (i, line) in text.lines().enumerate() {
             let line_no = i + 1;
             let line = line.trim();
@@ -47,46 +52,76 @@ impl Trace {
             let (a, b) = line
                 .split_once(',')
                 .ok_or_else(|| err(format!("expected `timestamp_seconds,value`, got `{line}`")))?;
-            let Ok(t) = a.trim().parse::<f64>() else {
-                if rows.is_empty() && i == 0 {
-                    continue; // header
-                }
-                return Err(err(format!("timestamp `{}` is not a number", a.trim())));
+            let a = a.trim();
+            let t = match a.parse::<i64>() {
+                Ok(t) => t,
+                // "60.0" is a whole number too.
+                Err(_) => match a.parse::<f64>() {
+                    Ok(f) if f.fract() == 0.0 && f.abs() < MAX_TIMESTAMP as f64 => f as i64,
+                    Ok(f) => {
+                        return Err(err(format!(
+                            "timestamp {f} must be a whole number of seconds"
+                        )));
+                    }
+                    Err(_) if rows.is_empty() && !header_seen => {
+                        header_seen = true;
+                        continue;
+                    }
+                    Err(_) => return Err(err(format!("timestamp `{a}` is not a number"))),
+                },
             };
-            if t.fract() != 0.0 || t < 0.0 {
+            if !(0..=MAX_TIMESTAMP).contains(&t) {
                 return Err(err(format!(
-                    "timestamp {t} must be a whole number of seconds ≥ 0"
+                    "timestamp {t} is out of range: expected 0 to {MAX_TIMESTAMP} seconds"
                 )));
             }
             let v: f64 = b
                 .trim()
                 .parse()
                 .map_err(|_| err(format!("value `{}` is not a number", b.trim())))?;
-            if !v.is_finite() || v < 0.0 {
-                return Err(err(format!("value {v} must be a finite count ≥ 0")));
+            if !(0.0..=MAX_VALUE).contains(&v) {
+                return Err(err(format!(
+                    "value {v} must be a count from 0 to {MAX_VALUE:e}"
+                )));
             }
             if let Some(&(_, prev, _)) = rows.last()
-                && t as i64 <= prev
+                && t <= prev
             {
                 return Err(err(format!(
                     "timestamp {t} is not after the previous one ({prev})"
                 )));
             }
-            rows.push((line_no, t as i64, v));
+            rows.push((line_no, t, v));
         }
         if rows.is_empty() {
             return Err(TraceError::Empty);
         }
-        let step = match step {
-            Some(s) => s,
-            None => rows.windows(2).map(|w| w[1].1 - w[0].1).min().unwrap_or(60),
+        let min_gap = rows.windows(2).map(|w| w[1].1 - w[0].1).min();
+        let step = match (step, min_gap) {
+            (Some(s), _) if s <= 0 || s > MAX_TIMESTAMP => {
+                return Err(TraceError::Line {
+                    line: rows[0].0,
+                    message: format!("step {s} s is out of range"),
+                });
+            }
+            (Some(s), Some(gap)) if gap % s != 0 || gap > s => {
+                return Err(TraceError::Line {
+                    line: rows[0].0,
+                    message: format!(
+                        "the rows are at least {gap} s apart, which does not match the declared step of {s} s"
+                    ),
+                });
+            }
+            (Some(s), _) => s,
+            (None, Some(gap)) => gap,
+            (None, None) => {
+                return Err(TraceError::Line {
+                    line: rows[0].0,
+                    message: "a trace of one row needs its step (meta.json `resolution_seconds`)"
+                        .into(),
+                });
+            }
         };
-        if step <= 0 {
-            return Err(TraceError::Line {
-                line: rows[0].0,
-                message: format!("step {step} must be at least 1 s"),
-            });
-        }
         let first = rows[0].1;
         let last = rows[rows.len() - 1].1;
         let n = ((last - first) / step + 1) as usize;
@@ -239,7 +274,7 @@ mod tests {
             Trace::parse("0,1\n60,-2\n", None)
                 .unwrap_err()
                 .to_string()
-                .contains("≥ 0")
+                .contains("must be a count from 0")
         );
         assert_eq!(Trace::parse("t,v\n", None).unwrap_err(), TraceError::Empty);
         let huge = Trace::parse("0,1\n1,1\n9000000000,1\n", None)

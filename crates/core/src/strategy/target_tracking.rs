@@ -60,10 +60,15 @@ impl TargetTracking {
         } else {
             (1.0 - ratio <= self.tolerance_down, self.tolerance_down)
         };
+        let computed = raw.max(0.0).ceil().min(u32::MAX as f64) as u32;
+        // Never against the metric's direction: replicas still starting make `ready × ratio`
+        // smaller than `current` even when overloaded, which must not read as "scale down".
         let desired = if within {
             current
+        } else if ratio > 1.0 {
+            computed.max(current)
         } else {
-            raw.max(0.0).ceil().min(u32::MAX as f64) as u32
+            computed.min(current)
         };
         StrategyOutcome {
             kind: "target_tracking",
@@ -113,6 +118,14 @@ mod tests {
         // The value is an average over ready replicas: 2 ready at 140 % of target → 4.
         let mut o = obs(140.0);
         o.ready_replicas = Some(2);
+        assert_eq!(s.evaluate(&o, 4).replicas, Some(4));
+        // Overloaded while 8 of 10 are starting: hold, never scale down.
+        let mut o = obs(100.0);
+        o.ready_replicas = Some(2);
+        assert_eq!(s.evaluate(&o, 10).replicas, Some(10));
+        // Underloaded with few ready: never scale up.
+        let mut o = obs(35.0);
+        o.ready_replicas = Some(9);
         assert_eq!(s.evaluate(&o, 4).replicas, Some(4));
     }
 
