@@ -35,6 +35,7 @@ struct Shared {
     settings: Settings,
     slots: Semaphore,
     queued: AtomicI64,
+    received: Counter,
     requests: Counter,
     rejected: Counter,
     in_flight: Gauge,
@@ -43,6 +44,7 @@ struct Shared {
 }
 
 async fn work(State(s): State<Arc<Shared>>) -> (StatusCode, &'static str) {
+    s.received.inc();
     if s.queued.fetch_add(1, Ordering::SeqCst) >= s.settings.max_queue {
         s.queued.fetch_sub(1, Ordering::SeqCst);
         s.rejected.inc();
@@ -75,11 +77,13 @@ async fn metrics(State(s): State<Arc<Shared>>) -> (StatusCode, String) {
 
 pub(crate) fn app(settings: Settings) -> Router {
     let mut registry = Registry::default();
-    let (requests, rejected, in_flight, queue) = (
-        Counter::default(),
-        Counter::default(),
-        Gauge::default(),
-        Gauge::default(),
+    let (received, requests, rejected) =
+        (Counter::default(), Counter::default(), Counter::default());
+    let (in_flight, queue) = (Gauge::default(), Gauge::default());
+    registry.register(
+        "backend_received",
+        "Requests received (served, queued or refused): the demand",
+        received.clone(),
     );
     registry.register("backend_requests", "Requests served", requests.clone());
     registry.register(
@@ -101,6 +105,7 @@ pub(crate) fn app(settings: Settings) -> Router {
         slots: Semaphore::new(settings.concurrency.max(1)),
         settings,
         queued: AtomicI64::new(0),
+        received,
         requests,
         rejected,
         in_flight,

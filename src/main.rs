@@ -3,12 +3,11 @@
 mod backend;
 mod chart;
 mod cli;
+mod engine;
+mod load;
 mod signals;
-#[allow(dead_code)] // wired into the engine in the next commits
 mod source;
-#[allow(dead_code)]
 mod store;
-#[allow(dead_code)]
 mod target;
 
 use std::process::ExitCode;

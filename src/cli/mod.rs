@@ -3,6 +3,10 @@
 mod backend;
 mod bench;
 mod decide;
+mod demo;
+mod history;
+mod load;
+mod run;
 mod schema;
 mod simulate;
 mod validate;
@@ -31,6 +35,11 @@ enum Command {
     Simulate(simulate::Args),
     Bench(bench::Args),
     Backend(backend::Args),
+    Run(run::RunArgs),
+    Once(run::OnceArgs),
+    History(history::Args),
+    Load(load::Args),
+    Demo(demo::Args),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -41,6 +50,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Simulate(a) => simulate::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Backend(a) => backend::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Once(a) => run::once(a),
+        Command::History(a) => history::run(a),
+        Command::Load(a) => load::run(a),
+        Command::Demo(a) => demo::run(a),
     }
 }
 

@@ -52,7 +52,7 @@ impl Observed {
 }
 
 #[async_trait]
-pub(crate) trait Source: Send {
+pub(crate) trait Source: Send + Sync {
     async fn observe(&mut self, ctx: &Context) -> Observed;
 }
 

@@ -11,7 +11,6 @@ use jiff::Timestamp;
 use scalepilot_core::GroupState;
 use serde::Serialize;
 
-#[allow(unused_imports)] // used by the engine in the next commits
 pub(crate) use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

@@ -246,9 +246,13 @@ fn group(ctx: &mut Ctx, p: &str, g: &RawGroup) -> Group {
 /// The metric names a group's source provides.
 fn available_metrics(source: Option<&RawSource>) -> Vec<String> {
     match source {
-        None | Some(RawSource::Trace { .. }) => {
-            SIMULATED_METRICS.iter().map(|s| s.to_string()).collect()
-        }
+        None
+        | Some(RawSource::Trace {
+            capacity_per_replica: Some(_),
+            ..
+        }) => SIMULATED_METRICS.iter().map(|s| s.to_string()).collect(),
+        // Utilization needs a capacity to divide by.
+        Some(RawSource::Trace { .. }) => vec!["request_rate".to_string()],
         Some(RawSource::Prometheus { queries, .. }) => queries.keys().cloned().collect(),
         Some(RawSource::HttpJson { metrics, .. })
         | Some(RawSource::PrometheusText { metrics, .. }) => metrics.keys().cloned().collect(),

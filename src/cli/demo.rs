@@ -1,0 +1,258 @@
+//! `scalepilot demo`: the engine scaling a pool of real backend processes under a replayed
+//! real trace, live in the terminal, with nothing to install.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use scalepilot_core::sim::Trace;
+
+use crate::engine::{Engine, Options};
+use crate::load::{Stats, Targets};
+
+/// The default trace, embedded so the demo needs no files: NASA KSC web requests, July 1995
+/// (Internet Traffic Archive; see traces/nasa_http_1995).
+const NASA: &str = include_str!("../../traces/nasa_http_1995/trace.csv");
+const POLICY: &str = include_str!("../../examples/policies/demo.yaml");
+
+/// Watch scalepilot scale a pool of real backend processes while a real traffic trace (a day
+/// of NASA's 1995 web server, by default) is replayed against it as HTTP load, compressed into
+/// a few minutes. Ends on its own (or on Ctrl-C) with a summary and leaves nothing running.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Trace CSV to replay (default: the embedded NASA July 1995 trace).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Trace second to start at: 04:00 on 1 July, a quiet hour, by default ("12d4h" starts the
+    /// day of NASA's 13 July flash crowd).
+    #[arg(long, default_value = "4h", value_parser = super::parse_seconds)]
+    from: i64,
+    /// How much of the trace to replay.
+    #[arg(long, default_value = "1d", value_parser = super::parse_seconds)]
+    span: i64,
+    /// How long the demo runs; the span is compressed into it.
+    #[arg(long, default_value = "150s", value_parser = super::parse_seconds)]
+    duration: i64,
+    /// Load at the replayed span's peak, requests/s (one instance serves 50).
+    #[arg(long, default_value_t = 300.0)]
+    peak_rps: f64,
+    /// Policy file to run instead of the built-in one ({scalepilot} is replaced by this
+    /// binary's path).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Keep the temporary folder (store, logs) and print its path.
+    #[arg(long)]
+    keep: bool,
+}
+
+struct TempDir(PathBuf, bool);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let duration = Duration::from_secs(args.duration.max(10) as u64);
+    let text = match &args.trace {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read trace {}", p.display()))?,
+        None => NASA.to_string(),
+    };
+    let trace = Trace::parse(&text, None).context("invalid trace")?;
+    let speedup = args.span.max(1) as f64 / duration.as_secs_f64();
+    let plan = super::load::plan(
+        trace,
+        args.from,
+        speedup,
+        Some(duration),
+        1.0,
+        Some(args.peak_rps),
+    )?;
+
+    let dir = std::env::temp_dir().join(format!("scalepilot-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = TempDir(dir, args.keep);
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let policy = match &args.policy {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
+        }
+        None => POLICY.to_string(),
+    };
+    let config_path = dir.0.join("demo.yaml");
+    std::fs::write(
+        &config_path,
+        policy.replace("{scalepilot}", &exe.display().to_string()),
+    )?;
+
+    super::run::init_logging_quiet();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(demo(&config_path, plan, duration, speedup, args.from));
+    if args.keep {
+        eprintln!(
+            "kept {}: try `scalepilot history --config {}`",
+            dir.0.display(),
+            config_path.display()
+        );
+    }
+    result
+}
+
+async fn demo(
+    config: &std::path::Path,
+    plan: crate::load::Plan,
+    duration: Duration,
+    speedup: f64,
+    from: i64,
+) -> Result<ExitCode> {
+    let mut engine = Engine::open(config, Options::default()).await?;
+    let mut events = engine.subscribe();
+    let store = engine.store();
+    let group = "web";
+    let endpoints = config.with_file_name(format!("{group}.endpoints"));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let engine_stop = stop.clone();
+    let engine_task = tokio::spawn(async move {
+        let r = engine.run(Some(engine_stop)).await;
+        (engine, r)
+    });
+
+    // Start the load once the pool serves, as a real service would get traffic.
+    let serving = Instant::now();
+    while std::fs::read_to_string(&endpoints).map_or(true, |t| t.trim().is_empty()) {
+        if serving.elapsed() > Duration::from_secs(30) {
+            let _ = stop_tx.send(true);
+            anyhow::bail!("the pool did not start serving within 30 s (see the logs above)");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let http = crate::engine::http_client()?;
+    let stats = Arc::new(Stats::default());
+    let load = tokio::spawn(crate::load::run(
+        Targets::File(endpoints),
+        plan.clone(),
+        stats.clone(),
+        http,
+        stop.clone(),
+    ));
+
+    println!(
+        "scalepilot demo: a day of traffic in {} s ({speedup:.0}× faster), peak ≈ {:.0} req/s, one instance serves 50 req/s",
+        duration.as_secs(),
+        plan.rate_peak()
+    );
+    println!(
+        "{:>5}  {:>9}  {:>7}  {:>6}  {:>5}  {:>8}  replicas (current/ready)",
+        "t", "trace", "offered", "ok/s", "fail", "p99"
+    );
+    let start = Instant::now();
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    let (mut last_ok, mut last_failed) = (0u64, 0u64);
+    let (mut current, mut ready) = (0u32, 0u32);
+    let mut replica_seconds = 0.0;
+    let mut peak_replicas = 0u32;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => {
+                println!("Ctrl-C: stopping");
+                break;
+            }
+            ev = events.recv() => {
+                if let Ok(ev) = ev {
+                    if ev.error.is_none() {
+                        current = ev.desired;
+                        ready = ev.ready;
+                    }
+                    if ev.scaled {
+                        let arrow = if ev.desired > ev.current { "↑" } else { "↓" };
+                        println!("       {arrow} {} → {}: {}", ev.current, ev.desired, ev.summary.split_once("; ").map_or(ev.summary.as_str(), |(_, r)| r));
+                    }
+                }
+            }
+            _ = second.tick() => {
+                let elapsed = start.elapsed();
+                if elapsed >= duration + Duration::from_millis(500) {
+                    break;
+                }
+                replica_seconds += current as f64;
+                peak_replicas = peak_replicas.max(current);
+                let ok = stats.ok.load(Ordering::Relaxed);
+                let failed = stats.failed.load(Ordering::Relaxed);
+                let p99 = stats.take_recent_p99_ms().await.map_or("-".to_string(), |v| format!("{v:.1}ms"));
+                let t = from + (elapsed.as_secs_f64() * speedup) as i64;
+                let offered = plan.rate_at(elapsed).unwrap_or(0.0);
+                let bar = "█".repeat(ready as usize) + &"░".repeat(current.saturating_sub(ready) as usize);
+                println!(
+                    "{:>4}s  {:>2}d {:02}:{:02}  {:>7.0}  {:>6}  {:>5}  {:>8}  {:>2}/{:<2} {bar}",
+                    elapsed.as_secs(),
+                    t / 86_400,
+                    t % 86_400 / 3600,
+                    t % 3600 / 60,
+                    offered,
+                    ok - last_ok,
+                    failed - last_failed,
+                    p99,
+                    current,
+                    ready
+                );
+                last_ok = ok;
+                last_failed = failed;
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    let summary = load.await.context("the load task failed")?;
+    let (_engine, result) = engine_task.await.context("the engine task failed")?;
+    result?;
+    let activities = store.activities(Some(group), 10_000).await?;
+    let ups = activities
+        .iter()
+        .filter(|a| a.status == "succeeded" && a.to_replicas > a.from_replicas)
+        .count();
+    let downs = activities
+        .iter()
+        .filter(|a| a.status == "succeeded" && a.to_replicas < a.from_replicas)
+        .count();
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1} ms"));
+    let fail_pct = if summary.sent > 0 {
+        100.0 * summary.failed as f64 / summary.sent as f64
+    } else {
+        0.0
+    };
+    println!();
+    println!("demo finished after {:.0} s", summary.seconds);
+    println!(
+        "requests:        {} sent, {} ok, {} failed ({fail_pct:.2} %)",
+        summary.sent, summary.ok, summary.failed
+    );
+    for (kind, n) in &summary.errors {
+        println!("                 {n} × {kind}");
+    }
+    println!(
+        "latency:         p50 {}, p99 {}",
+        ms(summary.p50_ms),
+        ms(summary.p99_ms)
+    );
+    println!(
+        "replica-seconds: {replica_seconds:.0} (mean {:.1} replicas; a fixed pool of the peak size, {peak_replicas}, would use {:.0})",
+        replica_seconds / summary.seconds.max(1.0),
+        peak_replicas as f64 * summary.seconds
+    );
+    println!(
+        "scaling actions: {} ({ups} up, {downs} down), each stored with its reasons",
+        ups + downs
+    );
+    Ok(ExitCode::SUCCESS)
+}

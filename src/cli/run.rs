@@ -1,0 +1,101 @@
+//! `scalepilot run --config FILE` and `scalepilot once --config FILE`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::engine::{Engine, Options};
+
+/// Run the engine: evaluate every enabled group on its interval and scale its target.
+/// SIGHUP or a change to the file reloads the config (an invalid one is rejected and the
+/// previous one keeps running); SIGTERM or Ctrl-C finishes in-flight actions and exits 0.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Policy file (with `store:`, `alerts:`, `engine:` and `groups:`).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+/// Evaluate every enabled group once and exit (for cron or FaaS); exit 1 when any failed.
+#[derive(Debug, clap::Args)]
+pub(crate) struct OnceArgs {
+    /// Policy file.
+    #[arg(long)]
+    config: PathBuf,
+}
+
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCALEPILOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Logging for the demo: only warnings, so the live view stays readable.
+pub(crate) fn init_logging_quiet() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCALEPILOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// `SCALEPILOT_FAULT_PAUSE_BEFORE_COMPLETION_MS`: a test hook that widens the window
+/// between the target call and the activity's completion, so crash recovery can be tested.
+fn fault_pause() -> Option<Duration> {
+    std::env::var("SCALEPILOT_FAULT_PAUSE_BEFORE_COMPLETION_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+}
+
+pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
+    init_logging();
+    runtime()?.block_on(async {
+        let mut engine = Engine::open(
+            &args.config,
+            Options {
+                fault_pause: fault_pause(),
+            },
+        )
+        .await?;
+        engine.run(None).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(crate) fn once(args: OnceArgs) -> Result<ExitCode> {
+    init_logging();
+    runtime()?.block_on(async {
+        let mut engine = Engine::open(
+            &args.config,
+            Options {
+                fault_pause: fault_pause(),
+            },
+        )
+        .await?;
+        let failures = engine.once().await;
+        for (group, e) in &failures {
+            eprintln!("error: group {group}: {e}");
+        }
+        Ok(if failures.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}

@@ -1,0 +1,84 @@
+//! kill -9 of the daemon between a scale-out's target call and its completion: the restart
+//! adopts the started instances, settles the activity, and never scales twice.
+
+use std::time::Duration;
+
+use super::{BIN, Daemon, activities, backend_pids, endpoints, wait_until};
+
+const PORTS: (u16, u16) = (25100, 25119);
+
+#[test]
+fn kill_9_during_scale_out_then_restart_never_double_scales() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = dir.join("crash.yaml");
+    // 40 req/s at 10 per replica: 4 replicas from the first evaluation (min 0, so the very
+    // first action is this scale-out).
+    std::fs::write(
+        &config,
+        format!(
+            r#"store: {{kind: sqlite, path: sp.db}}
+groups:
+  - name: web
+    min: 0
+    max: 6
+    evaluation_interval: 1s
+    source: {{kind: static, values: {{request_rate: 40}}}}
+    target:
+      kind: process_pool
+      command: "{BIN} backend --port {{port}}"
+      ports: {}-{}
+      stop_on_exit: true
+    strategies:
+      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}
+"#,
+            PORTS.0, PORTS.1
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(
+        &config,
+        PORTS,
+        &[("SCALEPILOT_FAULT_PAUSE_BEFORE_COMPLETION_MS", "5000")],
+    );
+    let pending = wait_until(Duration::from_secs(20), || {
+        activities(&config).iter().any(|a| a["status"] == "pending")
+            && backend_pids(PORTS).len() == 4
+    });
+    assert!(
+        pending,
+        "no pending scale-out with 4 instances:\n{}",
+        daemon.log()
+    );
+    daemon.kill9();
+    // The instances outlive the daemon: they serve on.
+    assert_eq!(backend_pids(PORTS).len(), 4);
+
+    let mut daemon = Daemon::start(&config, PORTS, &[]);
+    assert!(
+        wait_until(Duration::from_secs(20), || endpoints(dir, "web").len() == 4),
+        "the restart did not adopt the instances:\n{}",
+        daemon.log()
+    );
+    // A few evaluations later: still 4 processes, one activity, settled as succeeded.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        backend_pids(PORTS).len(),
+        4,
+        "scaled twice:\n{}",
+        daemon.log()
+    );
+    let acts = activities(&config);
+    assert_eq!(acts.len(), 1, "{acts:#?}");
+    assert_eq!(acts[0]["status"], "succeeded");
+    assert_eq!(acts[0]["to_replicas"], 4);
+    assert!(
+        acts[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("confirmed after a restart"),
+        "{acts:#?}"
+    );
+    assert_eq!(daemon.stop(), Some(0));
+    assert!(backend_pids(PORTS).is_empty());
+}

@@ -1,0 +1,84 @@
+//! `scalepilot once`: evaluate every group once; exit 1 when any failed.
+
+use std::process::Command;
+
+use super::{BIN, activities, errors};
+
+fn write(dir: &std::path::Path, command: &str) -> std::path::PathBuf {
+    let path = dir.join("once.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"store: {{kind: sqlite, path: sp.db}}
+groups:
+  - name: web
+    min: 1
+    max: 10
+    source: {{kind: static, values: {{request_rate: 40}}}}
+    target: {{kind: command, command: "{command}"}}
+    strategies:
+      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn once_scales_and_reports_failures_with_the_scripts_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out_file = dir.join("replicas.txt");
+    let path = write(
+        dir,
+        &format!(
+            "echo $SCALEPILOT_GROUP=$SCALEPILOT_DESIRED > {}",
+            out_file.display()
+        ),
+    );
+    let out = Command::new(BIN)
+        .args(["once", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("web: 1 → 4"));
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap().trim(), "web=4");
+    assert_eq!(activities(&path)[0]["status"], "succeeded");
+
+    // A failing script: exit 1, the script's stderr in the activity and the errors.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "echo no quota left >&2; exit 3");
+    let out = Command::new(BIN)
+        .args(["once", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no quota left"), "{stderr}");
+    let act = &activities(&path)[0];
+    assert_eq!(act["status"], "failed");
+    assert!(
+        act["error"].as_str().unwrap().contains("no quota left"),
+        "{act}"
+    );
+    assert!(errors(&path).iter().any(|e| e["component"] == "target"));
+}
+
+/// The demo runs end to end (shortened), prints its summary and leaves nothing running.
+#[test]
+fn demo_runs_and_cleans_up() {
+    let out = Command::new(BIN).args(["demo", "--duration", "15s"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for line in ["demo finished after", "requests:", "latency:", "replica-seconds:", "scaling actions:"] {
+        assert!(stdout.contains(line), "no `{line}` in:\n{stdout}");
+    }
+    // The demo's pool uses ports 24100-24199.
+    assert!(super::backend_pids((24100, 24199)).is_empty(), "the demo left instances running");
+}
