@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh machine: formatting, lints, every test.
 #
-# Tests that need a real service start it here, on loopback, and stop it by PID on exit
-# (none yet: the decision core and simulator need only the binary and the traces in traces/).
+# The engine tests start what they need themselves (the scalepilot daemon, backend and load
+# processes, on loopback) and stop it by PID. Services from later issues (HAProxy,
+# Prometheus, PostgreSQL) are installed and started here, and stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -36,10 +36,11 @@ pub(crate) fn init_logging() {
         .try_init();
 }
 
-/// Logging for the demo: only warnings, so the live view stays readable.
+/// Logging for the demo: errors only, so the live view stays readable (the expected
+/// warnings of a cold start, such as "a rate needs two scrapes", would clutter it).
 pub(crate) fn init_logging_quiet() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCALEPILOT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,5 +1,6 @@
 //! kill -9 of the daemon between a scale-out's target call and its completion: the restart
-//! adopts the started instances, settles the activity, and never scales twice.
+//! adopts the started instances, settles the activity, and never scales twice. Then kill -9
+//! of an instance: the pool replaces it.
 
 use std::time::Duration;
 
@@ -78,6 +79,31 @@ groups:
             .unwrap_or_default()
             .contains("confirmed after a restart"),
         "{acts:#?}"
+    );
+
+    // An instance killed with SIGKILL is replaced by the pool.
+    let victim = backend_pids(PORTS)[0];
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(victim).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    let replaced = wait_until(Duration::from_secs(15), || {
+        let now = backend_pids(PORTS);
+        now.len() == 4 && !now.contains(&victim) && endpoints(dir, "web").len() == 4
+    });
+    assert!(
+        replaced,
+        "not replaced: {:?}\n{}",
+        backend_pids(PORTS),
+        daemon.log()
+    );
+    assert!(
+        super::errors(&config).iter().any(|e| e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("exited; replaced")),
+        "no error recorded for the dead instance"
     );
     assert_eq!(daemon.stop(), Some(0));
     assert!(backend_pids(PORTS).is_empty());

@@ -73,12 +73,29 @@ fn once_scales_and_reports_failures_with_the_scripts_stderr() {
 /// The demo runs end to end (shortened), prints its summary and leaves nothing running.
 #[test]
 fn demo_runs_and_cleans_up() {
-    let out = Command::new(BIN).args(["demo", "--duration", "15s"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--duration", "15s"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for line in ["demo finished after", "requests:", "latency:", "replica-seconds:", "scaling actions:"] {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "demo finished after",
+        "requests:",
+        "latency:",
+        "replica-seconds:",
+        "scaling actions:",
+    ] {
         assert!(stdout.contains(line), "no `{line}` in:\n{stdout}");
     }
     // The demo's pool uses ports 24100-24199.
-    assert!(super::backend_pids((24100, 24199)).is_empty(), "the demo left instances running");
+    assert!(
+        super::backend_pids((24100, 24199)).is_empty(),
+        "the demo left instances running"
+    );
 }
