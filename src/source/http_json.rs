@@ -70,6 +70,54 @@ impl Source for HttpJson {
 mod tests {
     use super::*;
 
+    /// Against a real HTTP server on loopback: values, a missing pointer, a dead server.
+    #[tokio::test]
+    async fn observes_over_http() {
+        let app = axum::Router::new().route(
+            "/stats",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({"queue": {"depth": 420, "rate": "12.5"}}))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let metrics: BTreeMap<String, String> = [
+            ("depth".to_string(), "/queue/depth".to_string()),
+            ("rate".to_string(), "/queue/rate".to_string()),
+            ("gone".to_string(), "/queue/nope".to_string()),
+        ]
+        .into();
+        let mut src = HttpJson {
+            http: crate::engine::http_client().unwrap(),
+            url: format!("http://{addr}/stats"),
+            metrics: metrics.clone(),
+            timeout: Duration::from_secs(2),
+        };
+        let got = src.observe(&Context::default()).await;
+        assert_eq!(got.metrics["depth"], 420.0);
+        assert_eq!(got.metrics["rate"], 12.5);
+        assert!(
+            got.errors["gone"].contains("no value at JSON pointer \"/queue/nope\""),
+            "{:?}",
+            got.errors
+        );
+
+        let mut dead = HttpJson {
+            http: crate::engine::http_client().unwrap(),
+            url: "http://127.0.0.1:1/stats".into(),
+            metrics,
+            timeout: Duration::from_secs(2),
+        };
+        let got = dead.observe(&Context::default()).await;
+        assert!(got.metrics.is_empty());
+        assert!(
+            got.errors["depth"].starts_with("GET http://127.0.0.1:1/stats"),
+            "{:?}",
+            got.errors
+        );
+    }
+
     #[test]
     fn numbers_and_quoted_numbers() {
         assert_eq!(number(&serde_json::json!(4.5)), Ok(4.5));

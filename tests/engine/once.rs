@@ -51,6 +51,36 @@ fn once_scales_and_reports_failures_with_the_scripts_stderr() {
     assert_eq!(std::fs::read_to_string(&out_file).unwrap().trim(), "web=4");
     assert_eq!(activities(&path)[0]["status"], "succeeded");
 
+    // A dead webhook does not stop scaling: the action succeeds, the alert failure is recorded.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "true");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("alerts: {{webhook: \"http://127.0.0.1:1/hook\", attempts: 2}}\n{text}"),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["once", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(activities(&path)[0]["status"], "succeeded");
+    assert!(
+        errors(&path).iter().any(|e| e["component"] == "alert"
+            && e["message"]
+                .as_str()
+                .unwrap()
+                .contains("failed after 2 attempts")),
+        "{:?}",
+        errors(&path)
+    );
+
     // A failing script: exit 1, the script's stderr in the activity and the errors.
     let tmp = tempfile::tempdir().unwrap();
     let path = write(tmp.path(), "echo no quota left >&2; exit 3");
