@@ -58,8 +58,9 @@ pub(crate) struct ErrorRecord {
 }
 
 /// A process-pool instance as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct InstanceRecord {
+    pub host: String,
     pub port: u16,
     pub pid: i32,
     pub started_ms: i64,
@@ -135,5 +136,5 @@ pub(crate) trait Store: Send + Sync {
     async fn prune_samples(&self, before: Timestamp) -> Result<u64>;
     async fn instances(&self, group: &str) -> Result<Vec<InstanceRecord>>;
     async fn put_instance(&self, group: &str, instance: InstanceRecord) -> Result<()>;
-    async fn delete_instance(&self, group: &str, port: u16) -> Result<()>;
+    async fn delete_instance(&self, group: &str, host: &str, port: u16) -> Result<()>;
 }

@@ -290,7 +290,7 @@ impl Store for SqliteStore {
 
     async fn instances(&self, group: &str) -> Result<Vec<InstanceRecord>> {
         let rows = sqlx::query(
-            "SELECT port, pid, started_ms FROM instances WHERE grp = ? ORDER BY started_ms, port",
+            "SELECT host, port, pid, started_ms FROM instances WHERE grp = ? ORDER BY started_ms, host, port",
         )
         .bind(group)
         .fetch_all(&self.pool)
@@ -301,6 +301,7 @@ impl Store for SqliteStore {
                 let port: i64 = r.try_get("port")?;
                 let pid: i64 = r.try_get("pid")?;
                 Ok(InstanceRecord {
+                    host: r.try_get("host")?,
                     port: port.clamp(0, u16::MAX as i64) as u16,
                     pid: pid.clamp(0, i32::MAX as i64) as i32,
                     started_ms: r.try_get("started_ms")?,
@@ -312,10 +313,11 @@ impl Store for SqliteStore {
 
     async fn put_instance(&self, group: &str, i: InstanceRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO instances (grp, port, pid, started_ms) VALUES (?, ?, ?, ?)
-             ON CONFLICT (grp, port) DO UPDATE SET pid = excluded.pid, started_ms = excluded.started_ms",
+            "INSERT INTO instances (grp, host, port, pid, started_ms) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (grp, host, port) DO UPDATE SET pid = excluded.pid, started_ms = excluded.started_ms",
         )
         .bind(group)
+        .bind(&i.host)
         .bind(i.port as i64)
         .bind(i.pid as i64)
         .bind(i.started_ms)
@@ -325,9 +327,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn delete_instance(&self, group: &str, port: u16) -> Result<()> {
-        sqlx::query("DELETE FROM instances WHERE grp = ? AND port = ?")
+    async fn delete_instance(&self, group: &str, host: &str, port: u16) -> Result<()> {
+        sqlx::query("DELETE FROM instances WHERE grp = ? AND host = ? AND port = ?")
             .bind(group)
+            .bind(host)
             .bind(port as i64)
             .execute(&self.pool)
             .await
@@ -406,13 +409,17 @@ mod tests {
             "timeout"
         );
         let i = InstanceRecord {
+            host: "127.0.0.2".into(),
             port: 20001,
             pid: 42,
             started_ms: 7,
         };
-        store.put_instance("web", i).await.unwrap();
+        store.put_instance("web", i.clone()).await.unwrap();
         assert_eq!(store.instances("web").await.unwrap(), vec![i]);
-        store.delete_instance("web", 20001).await.unwrap();
+        store
+            .delete_instance("web", "127.0.0.2", 20001)
+            .await
+            .unwrap();
         assert!(store.instances("web").await.unwrap().is_empty());
     }
 }

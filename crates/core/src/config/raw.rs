@@ -379,39 +379,10 @@ pub enum RawSource {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawTarget {
-    /// Local processes started from a command with `{port}` substituted.
-    ProcessPool {
-        /// Command line, e.g. "scalepilot backend --port {port}".
-        command: String,
-        /// Port range "20000-20100".
-        ports: String,
-        /// Health check path. Default "/healthz".
-        #[serde(default)]
-        health_path: Option<String>,
-        /// Health check interval. Default "10s".
-        #[serde(default)]
-        health_interval: Option<String>,
-        /// Failed checks in a row before an instance is replaced. Default 3.
-        #[serde(default)]
-        unhealthy_after: Option<u32>,
-        /// Which instance scale-in removes: `lifo` (newest first) or `least_loaded`. Default lifo.
-        #[serde(default)]
-        scale_in: Option<String>,
-        /// Time between taking an instance out of rotation and stopping it. Default "5s".
-        #[serde(default)]
-        drain: Option<String>,
-        /// Stop the instances when scalepilot exits. Default false: they keep serving and the
-        /// next run adopts them.
-        #[serde(default)]
-        stop_on_exit: Option<bool>,
-    },
+    /// Local processes started from a command with `{port}` (and `{host}`) substituted.
+    ProcessPool(RawProcessPool),
     /// An HAProxy backend kept equal to a pool's healthy instances.
-    Haproxy {
-        /// Runtime API socket: a unix path or "host:port".
-        admin_socket: String,
-        /// Backend name in HAProxy.
-        backend: String,
-    },
+    Haproxy(RawHaproxy),
     /// A Docker Compose service.
     Compose {
         /// Path of the compose file.
@@ -449,4 +420,90 @@ pub enum RawTarget {
         #[serde(default)]
         timeout: Option<String>,
     },
+}
+
+/// A pool of local processes.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProcessPool {
+    /// Command line, e.g. "scalepilot backend --host {host} --port {port}".
+    pub command: String,
+    /// Port range "20000-20100" (on each host).
+    pub ports: String,
+    /// Addresses to place instances on, each with an optional maximum. Default: 127.0.0.1
+    /// without a maximum.
+    #[serde(default)]
+    pub hosts: Option<Vec<RawHost>>,
+    /// Health check path. Default "/healthz".
+    #[serde(default)]
+    pub health_path: Option<String>,
+    /// Health check interval. Default "10s".
+    #[serde(default)]
+    pub health_interval: Option<String>,
+    /// Failed checks in a row before an instance is replaced. Default 3.
+    #[serde(default)]
+    pub unhealthy_after: Option<u32>,
+    /// Which instance scale-in removes: `lifo` (newest first) or `least_loaded`. Default lifo.
+    #[serde(default)]
+    pub scale_in: Option<String>,
+    /// Time between taking an instance out of rotation and stopping it. Default "5s".
+    #[serde(default)]
+    pub drain: Option<String>,
+    /// Stop the instances when scalepilot exits. Default false: they keep serving and the
+    /// next run adopts them.
+    #[serde(default)]
+    pub stop_on_exit: Option<bool>,
+}
+
+/// A host of a process pool.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    /// IP address the instances listen on (e.g. 127.0.0.2).
+    pub address: String,
+    /// Most instances on this host. Default: no limit.
+    #[serde(default)]
+    pub max: Option<u32>,
+}
+
+/// An HAProxy backend in front of a pool.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHaproxy {
+    /// Backend name in HAProxy.
+    pub backend: String,
+    /// Runtime API socket (`stats socket … level admin`): a unix path or "host:port".
+    /// Required unless `config_file` is used.
+    #[serde(default)]
+    pub admin_socket: Option<String>,
+    /// Config-file mode, for setups without a runtime API.
+    #[serde(default)]
+    pub config_file: Option<RawHaproxyFile>,
+    /// Prefix of the server names scalepilot manages. Default "sp-".
+    #[serde(default)]
+    pub server_prefix: Option<String>,
+    /// Remove servers of the backend that scalepilot does not manage. Default false (they are
+    /// reported).
+    #[serde(default)]
+    pub remove_unknown: Option<bool>,
+    /// Longest wait for a draining server's sessions to reach zero. Default "30s".
+    #[serde(default)]
+    pub drain_timeout: Option<String>,
+    /// The pool behind the backend.
+    pub pool: RawProcessPool,
+}
+
+/// HAProxy config-file mode.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHaproxyFile {
+    /// The config file HAProxy runs with (rewritten atomically).
+    pub path: String,
+    /// Template of the whole file; `{{servers}}` is replaced by the backend's server lines.
+    pub template: String,
+    /// HAProxy's master socket (`-S`), for a graceful `reload`.
+    pub master_socket: String,
+    /// The haproxy binary used to check a new file (`haproxy -c`). Default "haproxy".
+    #[serde(default)]
+    pub haproxy: Option<String>,
 }

@@ -845,73 +845,140 @@ fn check_source(ctx: &mut Ctx, p: &str, s: &RawSource) {
     }
 }
 
+fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool) {
+    let RawProcessPool {
+        command,
+        ports,
+        hosts,
+        health_path,
+        health_interval,
+        unhealthy_after,
+        scale_in,
+        drain,
+        stop_on_exit: _,
+    } = pool;
+    if *unhealthy_after == Some(0) {
+        ctx.err(
+            &format!("{p}.unhealthy_after"),
+            "unhealthy_after must be at least 1",
+        );
+    }
+    if let Some(s) = scale_in
+        && s != "lifo"
+        && s != "least_loaded"
+    {
+        ctx.err(
+            &format!("{p}.scale_in"),
+            format!("unknown scale_in `{s}`, expected `lifo` or `least_loaded`"),
+        );
+    }
+    ctx.duration(
+        &format!("{p}.drain"),
+        drain.as_deref(),
+        SignedDuration::from_secs(5),
+    );
+    if !command.contains("{port}") {
+        ctx.err(&format!("{p}.command"), "the command must contain `{port}`");
+    }
+    let range = ports
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)));
+    match range {
+        Some((a, b)) if a >= 1024 && a <= b => {}
+        _ => ctx.err(
+            &format!("{p}.ports"),
+            format!("invalid port range \"{ports}\": expected \"FIRST-LAST\" with 1024 ≤ FIRST ≤ LAST ≤ 65535"),
+        ),
+    }
+    if let Some(hosts) = hosts {
+        if hosts.is_empty() {
+            ctx.err(
+                &format!("{p}.hosts"),
+                "no hosts: expected at least one (or leave `hosts` out)",
+            );
+        }
+        if hosts.len() > 1 && !command.contains("{host}") {
+            ctx.err(
+                &format!("{p}.command"),
+                "with several hosts the command must contain `{host}` (the address to listen on)",
+            );
+        }
+        let mut seen = HashSet::new();
+        for (k, h) in hosts.iter().enumerate() {
+            if h.address.parse::<std::net::IpAddr>().is_err() {
+                ctx.err(
+                    &format!("{p}.hosts[{k}].address"),
+                    format!("invalid IP address \"{}\"", h.address),
+                );
+            } else if !seen.insert(h.address.clone()) {
+                ctx.err(
+                    &format!("{p}.hosts[{k}].address"),
+                    format!("duplicate host \"{}\"", h.address),
+                );
+            }
+            if h.max == Some(0) {
+                ctx.err(&format!("{p}.hosts[{k}].max"), "max must be at least 1");
+            }
+        }
+    }
+    if health_path.as_deref().is_some_and(|h| !h.starts_with('/')) {
+        ctx.err(
+            &format!("{p}.health_path"),
+            "health_path must start with `/`",
+        );
+    }
+    ctx.positive_duration(
+        &format!("{p}.health_interval"),
+        health_interval.as_deref(),
+        SignedDuration::from_secs(10),
+    );
+}
+
 fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
     match t {
-        RawTarget::ProcessPool {
-            command,
-            ports,
-            health_path,
-            health_interval,
-            unhealthy_after,
-            scale_in,
-            drain,
-            stop_on_exit: _,
-        } => {
-            if *unhealthy_after == Some(0) {
-                ctx.err(
-                    &format!("{p}.unhealthy_after"),
-                    "unhealthy_after must be at least 1",
-                );
+        RawTarget::ProcessPool(pool) => check_pool(ctx, p, pool),
+        RawTarget::Haproxy(h) => {
+            if h.backend.trim().is_empty() {
+                ctx.err(&format!("{p}.backend"), "empty backend name");
             }
-            if let Some(s) = scale_in
-                && s != "lifo"
-                && s != "least_loaded"
+            match (&h.admin_socket, &h.config_file) {
+                (None, None) => ctx.err(p, "set `admin_socket` (runtime API) or `config_file`"),
+                (Some(s), _) if s.trim().is_empty() => {
+                    ctx.err(&format!("{p}.admin_socket"), "empty admin socket")
+                }
+                _ => {}
+            }
+            if let Some(f) = &h.config_file {
+                for (field, v) in [
+                    ("path", &f.path),
+                    ("template", &f.template),
+                    ("master_socket", &f.master_socket),
+                ] {
+                    if v.trim().is_empty() {
+                        ctx.err(
+                            &format!("{p}.config_file.{field}"),
+                            format!("empty {field}"),
+                        );
+                    }
+                }
+            }
+            if let Some(prefix) = &h.server_prefix
+                && (prefix.is_empty()
+                    || !prefix
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
             {
                 ctx.err(
-                    &format!("{p}.scale_in"),
-                    format!("unknown scale_in `{s}`, expected `lifo` or `least_loaded`"),
-                );
-            }
-            ctx.duration(
-                &format!("{p}.drain"),
-                drain.as_deref(),
-                SignedDuration::from_secs(5),
-            );
-            if !command.contains("{port}") {
-                ctx.err(&format!("{p}.command"), "the command must contain `{port}`");
-            }
-            let range = ports.split_once('-').and_then(|(a, b)| {
-                Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
-            });
-            match range {
-                Some((a, b)) if a >= 1024 && a <= b => {}
-                _ => ctx.err(
-                    &format!("{p}.ports"),
-                    format!("invalid port range \"{ports}\": expected \"FIRST-LAST\" with 1024 ≤ FIRST ≤ LAST ≤ 65535"),
-                ),
-            }
-            if health_path.as_deref().is_some_and(|h| !h.starts_with('/')) {
-                ctx.err(
-                    &format!("{p}.health_path"),
-                    "health_path must start with `/`",
+                    &format!("{p}.server_prefix"),
+                    format!("invalid server_prefix \"{prefix}\": use letters, digits, `-` and `_`"),
                 );
             }
             ctx.positive_duration(
-                &format!("{p}.health_interval"),
-                health_interval.as_deref(),
-                SignedDuration::from_secs(10),
+                &format!("{p}.drain_timeout"),
+                h.drain_timeout.as_deref(),
+                SignedDuration::from_secs(30),
             );
-        }
-        RawTarget::Haproxy {
-            admin_socket,
-            backend,
-        } => {
-            if admin_socket.trim().is_empty() {
-                ctx.err(&format!("{p}.admin_socket"), "empty admin socket");
-            }
-            if backend.trim().is_empty() {
-                ctx.err(&format!("{p}.backend"), "empty backend name");
-            }
+            check_pool(ctx, &format!("{p}.pool"), &h.pool);
         }
         RawTarget::Compose { file, service } => {
             if file.trim().is_empty() {

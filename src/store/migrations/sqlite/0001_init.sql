@@ -55,8 +55,9 @@ CREATE INDEX metric_samples_by_group ON metric_samples (grp, metric, at_ms);
 -- Process-pool instances, so a restarted daemon adopts what the previous run started.
 CREATE TABLE instances (
     grp         TEXT NOT NULL,
+    host        TEXT NOT NULL,
     port        INTEGER NOT NULL,
     pid         INTEGER NOT NULL,
     started_ms  INTEGER NOT NULL,
-    PRIMARY KEY (grp, port)
+    PRIMARY KEY (grp, host, port)
 );
