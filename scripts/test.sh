@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh machine: formatting, lints, every test.
 #
-# The engine tests start what they need themselves (the scalepilot daemon, backend and load
-# processes, on loopback) and stop it by PID. Services from later issues (HAProxy,
-# Prometheus, PostgreSQL) are installed and started here, and stopped on exit.
+# HAProxy and Prometheus are installed here when missing; the tests start every process they
+# need (these services, the scalepilot daemon, backends, load) on loopback and stop it by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +14,24 @@ if command -v rustup >/dev/null 2>&1; then
     for c in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
     done
+fi
+
+# Real services the tests drive (they start them on loopback themselves and stop them by PID).
+need=()
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "== installing ${need[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    # Never let package scripts start the services on their default ports.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+        $sudo chmod +x /usr/sbin/policy-rc.d
+        trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
 echo "== cargo fmt --check"
