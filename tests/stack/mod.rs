@@ -14,13 +14,26 @@ use crate::engine::{http_get, wait_until};
 /// A service process stopped by PID when dropped.
 pub(crate) struct Service {
     pub pid: i32,
+    /// Our child, to reap (HAProxy daemonizes, so it has none).
+    child: Option<std::process::Child>,
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
         if let Some(pid) = rustix::process::Pid::from_raw(self.pid) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            // Wait a little for a clean exit, then make sure.
+            if let Some(mut child) = self.child.take() {
+                for _ in 0..50 {
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+            // Not our child: wait a little for a clean exit, then make sure.
             for _ in 0..50 {
                 if !Path::new(&format!("/proc/{}", self.pid)).exists() {
                     return;
@@ -73,7 +86,7 @@ pub(crate) fn start_haproxy(dir: &Path, config: &str) -> Service {
         .trim()
         .parse()
         .unwrap();
-    Service { pid }
+    Service { pid, child: None }
 }
 
 /// Start Prometheus scraping `target` every second; waits until the target is up.
@@ -99,6 +112,7 @@ pub(crate) fn start_prometheus(dir: &Path, port: u16, target: &str) -> Service {
         .unwrap();
     let service = Service {
         pid: child.id() as i32,
+        child: Some(child),
     };
     // The first scrape comes a few seconds after start: wait for the target to be up.
     let up = wait_until(Duration::from_secs(30), || {
