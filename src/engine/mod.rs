@@ -391,8 +391,18 @@ impl Engine {
             }
             let target = self.stop_group(&name).await;
             match wanted.get(&name) {
-                Some((i, _)) => {
+                Some((i, raw)) => {
                     tracing::info!(group = %name, "config changed: restarting its loop");
+                    // A changed target is rebuilt; the old one stops first (its instances
+                    // stay for the new one to adopt, unless it stops them on exit).
+                    let target = match target {
+                        Some((old_raw, t)) if old_raw == raw["target"] => Some((old_raw, t)),
+                        Some((_, t)) => {
+                            t.shutdown().await;
+                            None
+                        }
+                        None => None,
+                    };
                     if let Err(e) = self.start_group(*i, target).await {
                         self.report_start_error(&name, &e).await;
                     }

@@ -3,6 +3,7 @@
 //! request rate, and real load through HAProxy. HAProxy and Prometheus must be installed
 //! (`scripts/test.sh` installs them); the test fails when they are missing.
 
+mod config_file;
 mod haproxy;
 
 use std::path::Path;
