@@ -1,0 +1,119 @@
+//! HAProxy config-file mode: render, check, atomically replace, reload gracefully.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use scalepilot_core::config::raw::RawHaproxyFile;
+use tokio::sync::Mutex;
+
+use super::api::Socket;
+use super::{CHECK, server_name};
+
+pub(super) struct ConfigFile {
+    path: PathBuf,
+    template: String,
+    master: Socket,
+    haproxy: String,
+    /// The servers of the file in force, and its text.
+    applied: Mutex<(HashSet<String>, String)>,
+}
+
+impl ConfigFile {
+    pub(super) fn open(raw: &RawHaproxyFile, backend: &str, base: &Path) -> Result<ConfigFile> {
+        let template_path = base.join(&raw.template);
+        let template = std::fs::read_to_string(&template_path)
+            .with_context(|| format!("cannot read template {}", template_path.display()))?;
+        if !template.contains("{{servers}}") {
+            bail!(
+                "template {} has no {{{{servers}}}} placeholder for backend {backend}",
+                template_path.display()
+            );
+        }
+        let path = base.join(&raw.path);
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        Ok(ConfigFile {
+            path,
+            template,
+            master: Socket::parse(&base.join(&raw.master_socket).display().to_string()),
+            haproxy: raw.haproxy.clone().unwrap_or_else(|| "haproxy".into()),
+            applied: Mutex::new((HashSet::new(), current)),
+        })
+    }
+
+    fn render(&self, prefix: &str, serving: &[String]) -> String {
+        let mut sorted: Vec<&String> = serving.iter().collect();
+        sorted.sort();
+        let lines: Vec<String> = sorted
+            .iter()
+            .map(|a| format!("    server {} {a} {CHECK}", server_name(prefix, a)))
+            .collect();
+        self.template.replace("{{servers}}", &lines.join("\n"))
+    }
+
+    /// Make the file list `serving`; returns the addresses of the file in force.
+    pub(super) async fn apply(
+        &self,
+        prefix: &str,
+        serving: &[String],
+    ) -> Result<HashSet<String>, String> {
+        let mut applied = self.applied.lock().await;
+        let text = self.render(prefix, serving);
+        if text == applied.1 {
+            return Ok(applied.0.clone());
+        }
+        let dir = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let tmp = dir.join(format!(
+            ".{}.scalepilot-new",
+            self.path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        };
+        write().map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        let check = tokio::process::Command::new(&self.haproxy)
+            .args(["-c", "-q", "-f"])
+            .arg(&tmp)
+            .output()
+            .await
+            .map_err(|e| format!("cannot run `{} -c`: {e}", self.haproxy))?;
+        if !check.status.success() {
+            let _ = std::fs::remove_file(&tmp);
+            let why = String::from_utf8_lossy(&check.stderr).trim().to_string();
+            return Err(format!(
+                "the rendered config fails `haproxy -c`; the running one is kept: {why}"
+            ));
+        }
+        std::fs::rename(&tmp, &self.path)
+            .map_err(|e| format!("cannot replace {}: {e}", self.path.display()))?;
+        // The rename itself must survive a crash: sync the folder too.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        let answer = self.master.command("reload").await?;
+        if answer.to_ascii_lowercase().contains("unknown command") {
+            return Err(format!(
+                "the master socket refused `reload`: {}",
+                answer.trim()
+            ));
+        }
+        applied.0 = serving.iter().cloned().collect();
+        applied.1 = text;
+        tracing::info!(
+            "{} rewritten with {} servers and reloaded",
+            self.path.display(),
+            serving.len()
+        );
+        Ok(applied.0.clone())
+    }
+}

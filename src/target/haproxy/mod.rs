@@ -1,0 +1,319 @@
+//! `haproxy`: a pool behind an HAProxy backend, kept equal to the pool's serving instances.
+//!
+//! Runtime-API mode (the default): on every evaluation, and every 500 ms in between, the
+//! backend is reconciled through the admin socket.
+//! - A serving instance that is missing gets `add server` (with `check`), `enable health` and
+//!   `enable server`. This also heals a reload, which drops runtime-added servers.
+//! - A managed server whose instance left the pool gets `set server … state drain`; once its
+//!   sessions reach zero (or `drain_timeout` passes) it goes to `maint` and is deleted. Only
+//!   then does the pool stop the instance (the pool asks the balancer through [`DrainGate`]).
+//! - Servers without the managed prefix are reported once, and removed only with
+//!   `remove_unknown`.
+//!
+//! Config-file mode (`config_file`): the whole file is rendered from a template
+//! (`{{servers}}` becomes one `server` line per serving instance), written to a temporary
+//! file, fsynced, checked with `haproxy -c`, renamed over the old one and reloaded gracefully
+//! through the master socket. A file that fails the check never replaces the running one.
+
+mod api;
+mod file;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use async_trait::async_trait;
+use jiff::Timestamp;
+use scalepilot_core::config::raw::RawHaproxy;
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+pub(crate) use api::{Socket, parse_stat};
+
+use super::process_pool::{DrainGate, ProcessPool};
+use super::{Paths, Status, Target};
+use crate::store::Store;
+
+/// How often the backend is reconciled between evaluations (drains progress on this beat).
+const RECONCILE_EVERY: Duration = Duration::from_millis(500);
+/// Health checks HAProxy runs on the servers scalepilot adds.
+const CHECK: &str = "check inter 1s rise 1 fall 3";
+
+enum Mode {
+    Runtime(Socket),
+    File(file::ConfigFile),
+}
+
+struct Balancer {
+    group: String,
+    backend: String,
+    prefix: String,
+    remove_unknown: bool,
+    drain_timeout: Duration,
+    mode: Mode,
+    store: Arc<dyn Store>,
+    /// Addresses HAProxy may still route to; the pool stops an instance only once it is gone.
+    present: std::sync::Mutex<HashSet<String>>,
+    /// Managed servers being drained: name → (address, since).
+    draining: Mutex<HashMap<String, (String, Instant)>>,
+    /// Messages already recorded, so a lasting condition is recorded once.
+    reported: Mutex<HashSet<String>>,
+}
+
+impl DrainGate for Balancer {
+    fn released(&self, addr: &str) -> bool {
+        self.present
+            .lock()
+            .map(|p| !p.contains(addr))
+            .unwrap_or(true)
+    }
+}
+
+/// Server name for an address: the prefix, then the address with `.` and `:` as `_`.
+fn server_name(prefix: &str, addr: &str) -> String {
+    format!("{prefix}{}", addr.replace(['.', ':'], "_"))
+}
+
+impl Balancer {
+    async fn report(&self, message: String) {
+        if self.reported.lock().await.insert(message.clone()) {
+            tracing::warn!(group = %self.group, "{message}");
+            let _ = self
+                .store
+                .record_error(Some(&self.group), "target", &message, Timestamp::now())
+                .await;
+        }
+    }
+
+    async fn reconcile(&self, serving: &[String]) -> Result<(), String> {
+        match &self.mode {
+            Mode::Runtime(api) => self.reconcile_runtime(api, serving).await,
+            Mode::File(f) => {
+                let applied = f.apply(&self.prefix, serving).await?;
+                if let Ok(mut p) = self.present.lock() {
+                    *p = applied;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn reconcile_runtime(&self, api: &Socket, serving: &[String]) -> Result<(), String> {
+        let be = &self.backend;
+        let stat = api.command(&format!("show stat {be} 4 -1")).await?;
+        let servers =
+            parse_stat(&stat).map_err(|e| format!("backend {be}: {e}: {}", stat.trim()))?;
+        let mut present: HashSet<String> = HashSet::new();
+        let mut draining = self.draining.lock().await;
+        for s in servers.iter().filter(|s| s.name.starts_with(&self.prefix)) {
+            present.insert(s.addr.clone());
+        }
+        // Missing servers: add them (after a reload, runtime-added servers are gone).
+        for addr in serving {
+            let name = server_name(&self.prefix, addr);
+            match servers.iter().find(|s| s.name == name) {
+                None => {
+                    api.expect(
+                        &format!("add server {be}/{name} {addr} {CHECK}"),
+                        &["New server registered"],
+                    )
+                    .await?;
+                    api.expect(&format!("enable health {be}/{name}"), &[])
+                        .await?;
+                    api.expect(&format!("enable server {be}/{name}"), &[])
+                        .await?;
+                    tracing::info!(group = %self.group, "added server {be}/{name} ({addr})");
+                    present.insert(addr.clone());
+                }
+                Some(s) if s.status.starts_with("MAINT") || s.status.starts_with("DRAIN") => {
+                    // Back in the pool (or set aside by hand): serve again.
+                    draining.remove(&name);
+                    api.expect(&format!("set server {be}/{name} state ready"), &[])
+                        .await?;
+                }
+                Some(_) => {}
+            }
+        }
+        // Managed servers whose instance left the pool: drain, then remove.
+        for s in servers.iter().filter(|s| s.name.starts_with(&self.prefix)) {
+            if serving.contains(&s.addr) {
+                continue;
+            }
+            let since = match draining.get(&s.name) {
+                Some((_, since)) => *since,
+                None => {
+                    api.expect(&format!("set server {be}/{} state drain", s.name), &[])
+                        .await?;
+                    tracing::info!(group = %self.group, "draining server {be}/{}", s.name);
+                    let now = Instant::now();
+                    draining.insert(s.name.clone(), (s.addr.clone(), now));
+                    now
+                }
+            };
+            if s.sessions == 0 || since.elapsed() >= self.drain_timeout {
+                api.expect(&format!("set server {be}/{} state maint", s.name), &[])
+                    .await?;
+                api.expect(&format!("del server {be}/{}", s.name), &["Server deleted"])
+                    .await?;
+                tracing::info!(group = %self.group, "removed server {be}/{} after draining", s.name);
+                draining.remove(&s.name);
+                present.remove(&s.addr);
+            }
+        }
+        // Servers scalepilot did not add.
+        for s in servers.iter().filter(|s| !s.name.starts_with(&self.prefix)) {
+            if self.remove_unknown {
+                api.expect(&format!("set server {be}/{} state maint", s.name), &[])
+                    .await?;
+                api.expect(&format!("del server {be}/{}", s.name), &["Server deleted"])
+                    .await?;
+                tracing::info!(group = %self.group, "removed unknown server {be}/{}", s.name);
+            } else {
+                self.report(format!("backend {be} has a server scalepilot does not manage: {} ({}); left alone (set remove_unknown to remove it)", s.name, s.addr))
+                    .await;
+            }
+        }
+        if let Ok(mut p) = self.present.lock() {
+            *p = present;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct HaproxyTarget {
+    pool: Arc<ProcessPool>,
+    balancer: Arc<Balancer>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl HaproxyTarget {
+    pub(crate) async fn start(
+        group: &str,
+        raw: &RawHaproxy,
+        paths: &Paths,
+        base: &std::path::Path,
+        store: Arc<dyn Store>,
+        http: reqwest::Client,
+    ) -> Result<HaproxyTarget> {
+        let mode = match (&raw.config_file, &raw.admin_socket) {
+            (Some(f), _) => Mode::File(
+                file::ConfigFile::open(f, &raw.backend, base).context("haproxy config_file")?,
+            ),
+            (None, Some(s)) => Mode::Runtime(Socket::parse(s)),
+            (None, None) => anyhow::bail!("haproxy target without admin_socket or config_file"),
+        };
+        let drain_timeout = raw
+            .drain_timeout
+            .as_deref()
+            .and_then(|t| scalepilot_core::duration::parse(t).ok())
+            .and_then(|d| Duration::try_from(d).ok())
+            .unwrap_or(Duration::from_secs(30));
+        let balancer = Arc::new(Balancer {
+            group: group.to_string(),
+            backend: raw.backend.clone(),
+            prefix: raw.server_prefix.clone().unwrap_or_else(|| "sp-".into()),
+            remove_unknown: raw.remove_unknown.unwrap_or(false),
+            drain_timeout,
+            mode,
+            store: store.clone(),
+            present: std::sync::Mutex::new(HashSet::new()),
+            draining: Mutex::new(HashMap::new()),
+            reported: Mutex::new(HashSet::new()),
+        });
+        let gate: Arc<dyn DrainGate> = balancer.clone();
+        let pool =
+            Arc::new(ProcessPool::start(group, &raw.pool, paths, store, http, Some(gate)).await?);
+        let (stop, mut stopped) = watch::channel(false);
+        let (p, b) = (pool.clone(), balancer.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+                    _ = stopped.changed() => break,
+                }
+                if let Ok(s) = p.status().await
+                    && let Err(e) = b.reconcile(&addrs(&s.endpoints)).await
+                {
+                    b.report(format!("cannot reconcile HAProxy: {e}")).await;
+                }
+            }
+        });
+        Ok(HaproxyTarget {
+            pool,
+            balancer,
+            stop,
+            task: Mutex::new(Some(task)),
+        })
+    }
+}
+
+/// "http://host:port" → "host:port".
+fn addrs(endpoints: &[String]) -> Vec<String> {
+    endpoints
+        .iter()
+        .map(|e| {
+            e.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Target for HaproxyTarget {
+    async fn status(&self) -> Result<Status, String> {
+        let status = self.pool.status().await?;
+        // Reconcile on every evaluation: a failure here fails the evaluation, so it is
+        // recorded and alerted like any target error.
+        self.balancer.reconcile(&addrs(&status.endpoints)).await?;
+        Ok(status)
+    }
+
+    async fn scale_to(&self, desired: u32) -> Result<(), String> {
+        self.pool.scale_to(desired).await?;
+        let status = self.pool.status().await?;
+        self.balancer.reconcile(&addrs(&status.endpoints)).await
+    }
+
+    async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.lock().await.take() {
+            let _ = t.await;
+        }
+        if self.pool.stops_on_exit().await {
+            // The instances are about to stop: take them out of HAProxy first, draining.
+            let deadline =
+                Instant::now() + self.balancer.drain_timeout.min(Duration::from_secs(10));
+            loop {
+                let done = self.balancer.reconcile(&[]).await.is_err()
+                    || self
+                        .balancer
+                        .present
+                        .lock()
+                        .map(|p| p.is_empty())
+                        .unwrap_or(true);
+                if done || Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        self.pool.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_addresses() {
+        assert_eq!(server_name("sp-", "127.0.0.2:25001"), "sp-127_0_0_2_25001");
+        assert_eq!(
+            addrs(&["http://127.0.0.1:9/".into()]),
+            vec!["127.0.0.1:9".to_string()]
+        );
+    }
+}
