@@ -43,6 +43,26 @@ struct Shared {
     registry: Registry,
 }
 
+/// Counts a request as waiting until dropped, also when the client gives up first (axum drops
+/// the handler's future): gauges must not leak, or the queue would look full forever.
+struct Waiting<'a>(&'a Shared);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.queued.fetch_sub(1, Ordering::SeqCst);
+        self.0.queue.dec();
+    }
+}
+
+/// Counts a request as being worked on until dropped.
+struct Working<'a>(&'a Shared);
+
+impl Drop for Working<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
 async fn work(State(s): State<Arc<Shared>>) -> (StatusCode, &'static str) {
     s.received.inc();
     if s.queued.fetch_add(1, Ordering::SeqCst) >= s.settings.max_queue {
@@ -51,18 +71,19 @@ async fn work(State(s): State<Arc<Shared>>) -> (StatusCode, &'static str) {
         return (StatusCode::SERVICE_UNAVAILABLE, "overloaded\n");
     }
     s.queue.inc();
+    let waiting = Waiting(&s);
     // The semaphore is never closed, so acquire cannot fail.
     let permit = s.slots.acquire().await;
-    s.queue.dec();
-    s.queued.fetch_sub(1, Ordering::SeqCst);
+    drop(waiting);
     s.in_flight.inc();
+    let working = Working(&s);
     let start = Instant::now();
     while start.elapsed() < s.settings.cpu {
         std::hint::spin_loop();
     }
     tokio::time::sleep(s.settings.work.saturating_sub(s.settings.cpu)).await;
     drop(permit);
-    s.in_flight.dec();
+    drop(working);
     s.requests.inc();
     (StatusCode::OK, "ok\n")
 }

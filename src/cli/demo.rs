@@ -121,6 +121,14 @@ async fn demo(
     let group = "web";
     let endpoints = config.with_file_name(format!("{group}.endpoints"));
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    // Ctrl-C at any moment, even before the pool serves, ends the demo cleanly.
+    let on_ctrl_c = stop_tx.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = on_ctrl_c.send(true);
+        }
+    });
     let engine_stop = stop.clone();
     let engine_task = tokio::spawn(async move {
         let r = engine.run(Some(engine_stop)).await;
@@ -130,8 +138,15 @@ async fn demo(
     // Start the load once the pool serves, as a real service would get traffic.
     let serving = Instant::now();
     while std::fs::read_to_string(&endpoints).map_or(true, |t| t.trim().is_empty()) {
+        if *stop.borrow() {
+            println!("stopping");
+            let (_engine, result) = engine_task.await.context("the engine task failed")?;
+            result?;
+            return Ok(ExitCode::SUCCESS);
+        }
         if serving.elapsed() > Duration::from_secs(30) {
             let _ = stop_tx.send(true);
+            let _ = engine_task.await;
             anyhow::bail!("the pool did not start serving within 30 s (see the logs above)");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -161,11 +176,10 @@ async fn demo(
     let (mut current, mut ready) = (0u32, 0u32);
     let mut replica_seconds = 0.0;
     let mut peak_replicas = 0u32;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let mut stopped = stop.clone();
     loop {
         tokio::select! {
-            _ = &mut ctrl_c => {
+            _ = stopped.changed() => {
                 println!("Ctrl-C: stopping");
                 break;
             }

@@ -17,8 +17,9 @@ use crate::source::{Context, Source};
 use crate::store::{NewActivity, Store, StoredState};
 use crate::target::Target;
 
-/// Longest a target may take to report its status or to accept a change.
-const TARGET_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a target may take to report its status or to accept a change: a backstop only,
+/// targets have their own timeouts (a command target's `timeout`, say).
+const TARGET_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Longest a source may take for one observation.
 const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -52,6 +53,8 @@ pub(crate) struct GroupRuntime {
     pub fault_pause: Option<Duration>,
     /// Source errors already recorded, so a metric failing every evaluation is recorded once.
     pub last_source_errors: BTreeMap<String, String>,
+    /// The last dry-run (from, to) recorded, so a standing recommendation is recorded once.
+    pub last_dry_run: Option<(u32, u32)>,
 }
 
 impl GroupRuntime {
@@ -139,6 +142,15 @@ impl GroupRuntime {
                 };
                 match self.store.begin_activity(&activity).await {
                     Ok(true) => {
+                        // The state (scale event, cooldowns) is saved with the intent, so a
+                        // crash before the outcome cannot let the group scale again at once.
+                        if let Err(e) = self
+                            .store
+                            .save_state(&name, &self.state, Some(&record), now)
+                            .await
+                        {
+                            tracing::warn!(group = %name, "{e}");
+                        }
                         tracing::info!(group = %name, "scaling {summary}");
                         let result = match tokio::time::timeout(
                             TARGET_TIMEOUT,
@@ -190,23 +202,38 @@ impl GroupRuntime {
                     }
                 }
             } else {
-                let key = format!("{name}:dry_run:{desired}:{bucket}");
-                let activity = NewActivity {
-                    key: &key,
-                    group: &name,
-                    from: status.current,
-                    to: desired,
-                    status: "dry_run",
-                    decision: &record,
-                    at: now,
-                };
-                if let Err(e) = self.store.begin_activity(&activity).await {
-                    error = Some(e.to_string());
+                if self.last_dry_run != Some((status.current, desired)) {
+                    self.last_dry_run = Some((status.current, desired));
+                    let key = format!("{name}:dry_run:{desired}:{bucket}");
+                    let activity = NewActivity {
+                        key: &key,
+                        group: &name,
+                        from: status.current,
+                        to: desired,
+                        status: "dry_run",
+                        decision: &record,
+                        at: now,
+                    };
+                    if let Err(e) = self.store.begin_activity(&activity).await {
+                        error = Some(e.to_string());
+                    }
+                    tracing::info!(group = %name, "dry run: would scale {summary}");
                 }
-                tracing::info!(group = %name, "dry run: would scale {summary}");
             }
         }
-        self.state.consecutive_errors = 0;
+        // An evaluation that could not observe a metric held: it counts as failed.
+        if obs.metric_errors.is_empty() {
+            self.state.consecutive_errors = 0;
+        } else {
+            let what: Vec<String> = obs
+                .metric_errors
+                .iter()
+                .map(|(m, e)| format!("{m}: {e}"))
+                .collect();
+            let msg = format!("metrics failed: {}", what.join("; "));
+            self.count_failure("source", &msg);
+            error = Some(msg);
+        }
         if let Err(e) = self
             .store
             .save_state(&name, &self.state, Some(&record), Timestamp::now())
@@ -246,19 +273,29 @@ impl GroupRuntime {
         }
     }
 
-    /// Record a failed evaluation; alert when it is the N-th in a row. Returns the message.
-    async fn fail(&mut self, component: &str, message: &str, at: Timestamp) -> String {
-        let name = self.group.name.to_string();
-        tracing::warn!(group = %name, "{component}: {message}");
-        self.record_error(component, message, at).await;
+    /// Count a failed evaluation; alert when it is the N-th in a row.
+    fn count_failure(&mut self, component: &str, message: &str) {
         self.state.consecutive_errors = self.state.consecutive_errors.saturating_add(1);
         if self.state.consecutive_errors == self.error_alert_after {
             let msg = format!(
                 "{} evaluations in a row failed; last: {component}: {message}",
                 self.state.consecutive_errors
             );
-            self.alerts.send("errors", Some(&name), &msg, json!({"component": component, "consecutive_errors": self.state.consecutive_errors}));
+            self.alerts.send(
+                "errors",
+                Some(&self.group.name),
+                &msg,
+                json!({"component": component, "consecutive_errors": self.state.consecutive_errors}),
+            );
         }
+    }
+
+    /// Record a failed evaluation; alert when it is the N-th in a row. Returns the message.
+    async fn fail(&mut self, component: &str, message: &str, at: Timestamp) -> String {
+        let name = self.group.name.to_string();
+        tracing::warn!(group = %name, "{component}: {message}");
+        self.record_error(component, message, at).await;
+        self.count_failure(component, message);
         if let Err(e) = self.store.save_state(&name, &self.state, None, at).await {
             tracing::warn!(group = %name, "{e}");
         }

@@ -234,6 +234,7 @@ impl Engine {
                 .map_or(3, |a| a.consecutive_errors),
             fault_pause: self.options.fault_pause,
             last_source_errors: Default::default(),
+            last_dry_run: None,
         })
     }
 
@@ -328,7 +329,12 @@ impl Engine {
     pub(crate) async fn start(&mut self) -> Result<()> {
         for i in 0..self.loaded.config.groups.len() {
             if self.loaded.config.groups[i].enabled {
-                self.start_group(i, None).await?;
+                // One group that cannot start (a missing trace file, a busy socket…) must
+                // not stop the others; it is retried on the next reload (SIGHUP).
+                if let Err(e) = self.start_group(i, None).await {
+                    let name = self.loaded.config.groups[i].name.to_string();
+                    self.report_start_error(&name, &e).await;
+                }
             } else {
                 tracing::info!(group = %self.loaded.config.groups[i].name, "disabled: not evaluated");
             }
@@ -353,11 +359,25 @@ impl Engine {
                 return;
             }
         };
-        if loaded.text == self.loaded.text {
+        let not_running = self
+            .loaded
+            .config
+            .groups
+            .iter()
+            .any(|g| g.enabled && !self.running.contains_key(&*g.name));
+        if loaded.text == self.loaded.text && !not_running {
             return;
         }
-        if loaded.config.store != self.loaded.config.store {
-            tracing::warn!("the `store` section changed: it takes effect at the next start");
+        for (section, changed) in [
+            ("store", loaded.config.store != self.loaded.config.store),
+            ("alerts", loaded.config.alerts != self.loaded.config.alerts),
+            ("engine", loaded.config.engine != self.loaded.config.engine),
+        ] {
+            if changed {
+                tracing::warn!(
+                    "the `{section}` section changed: it takes effect at the next start"
+                );
+            }
         }
         let old = std::mem::replace(&mut self.loaded, loaded);
         let wanted: HashMap<String, (usize, Value)> = self
@@ -475,6 +495,9 @@ impl Engine {
                     if let Err(e) = self.store.prune_samples(before).await {
                         tracing::warn!("{e}");
                     }
+                    if let Err(e) = self.store.prune_history(before).await {
+                        tracing::warn!("{e}");
+                    }
                 }
             }
         }
@@ -508,19 +531,20 @@ impl Engine {
     /// Evaluate every enabled group once (cron / FaaS style). Returns the failures.
     pub(crate) async fn once(&mut self) -> Vec<(String, String)> {
         let mut failures = Vec::new();
-        let groups: Vec<Group> = self
+        let groups: Vec<(usize, Group)> = self
             .loaded
             .config
             .groups
             .iter()
-            .filter(|g| g.enabled)
             .cloned()
+            .enumerate()
+            .filter(|(_, g)| g.enabled)
             .collect();
-        for (i, group) in groups.iter().enumerate() {
+        for (i, group) in &groups {
             let raw = self
                 .loaded
                 .raw_groups
-                .get(i)
+                .get(*i)
                 .cloned()
                 .unwrap_or(Value::Null);
             let _ = self
@@ -538,7 +562,13 @@ impl Engine {
                 failures.push((group.name.to_string(), format!("{e:#}")));
             }
             match rt.evaluate().await {
-                Ok(ev) => crate::cli::emit(&format!("{}: {}", ev.group, ev.summary)),
+                Ok(ev) => {
+                    crate::cli::emit(&format!("{}: {}", ev.group, ev.summary));
+                    // A metric that could not be observed fails the run too (it held).
+                    if let Some(e) = ev.error {
+                        failures.push((group.name.to_string(), e));
+                    }
+                }
                 Err(e) => failures.push((group.name.to_string(), e)),
             }
             rt.target.shutdown().await;
@@ -576,6 +606,10 @@ async fn group_loop(
         let Ok(_permit) = sem.acquire().await else {
             break;
         };
+        // A stop that came while waiting for a slot: do not start a new evaluation.
+        if *stop.borrow() {
+            break;
+        }
         // An evaluation is never cut short: a stop waits for the action in flight.
         let _ = rt.evaluate().await;
         // Jitter spreads many groups' evaluations instead of firing them together.

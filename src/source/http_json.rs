@@ -40,7 +40,7 @@ impl Source for HttpJson {
                 .timeout(self.timeout)
                 .send()
                 .await
-                .map_err(|e| format!("GET {}: {e}", self.url))?;
+                .map_err(|e| format!("GET {}: {}", self.url, super::chain(&e)))?;
             let status = resp.status();
             if !status.is_success() {
                 return Err(format!("GET {}: HTTP {status}", self.url));

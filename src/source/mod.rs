@@ -18,6 +18,22 @@ use anyhow::Result;
 use async_trait::async_trait;
 use scalepilot_core::config::RawSource;
 
+/// An error with its causes ("error sending request: connection refused"): reqwest's own
+/// message leaves the cause out.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cause = c.source();
+    }
+    s
+}
+
 /// What the engine knows about the target when it observes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Context {

@@ -39,7 +39,7 @@ impl Prometheus {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| format!("query `{promql}`: {e}"))?;
+            .map_err(|e| format!("query `{promql}`: {}", super::chain(&e)))?;
         let status = resp.status();
         let body: Value = resp
             .json()

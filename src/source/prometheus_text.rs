@@ -1,6 +1,10 @@
 //! `prometheus_text`: scrape each pool instance's /metrics directly and combine the values:
 //! no Prometheus server needed (what the demo uses).
 //!
+//! Instances that answer no value this time (their first scrape, for a rate, or a failed
+//! scrape) are assumed to carry the average of the others: the pool's balancer spreads the
+//! load evenly, and leaving them out would read as a drop in load right after a scale-out.
+//!
 //! The exposition parser reads the subset scalepilot needs: `name{labels} value` lines (all
 //! label sets of a name are summed). A full parser crate would pull in a date library for
 //! timestamps we ignore.
@@ -99,7 +103,7 @@ impl Source for PrometheusText {
                     .timeout(Duration::from_secs(2))
                     .send()
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| super::chain(&e))?;
                 if !resp.status().is_success() {
                     return Err(format!("HTTP {}", resp.status()));
                 }
@@ -137,7 +141,11 @@ impl Source for PrometheusText {
                 continue;
             }
             let value = match spec.agg {
-                TextAgg::Sum => Ok(values.iter().map(|v| v.2).sum()),
+                // Instances that did not answer are assumed to carry the average of the others
+                // (the balancer spreads load evenly): leaving them out would read as a load drop.
+                TextAgg::Sum => Ok(values.iter().map(|v| v.2).sum::<f64>()
+                    * ctx.endpoints.len().max(values.len()) as f64
+                    / values.len() as f64),
                 TextAgg::Max => Ok(values.iter().map(|v| v.2).fold(f64::MIN, f64::max)),
                 TextAgg::Avg => Ok(values.iter().map(|v| v.2).sum::<f64>() / values.len() as f64),
                 TextAgg::Rate => {
@@ -159,7 +167,9 @@ impl Source for PrometheusText {
                     if known == 0 {
                         Err("first scrape: a rate needs two".to_string())
                     } else {
-                        Ok(rate)
+                        // New or silent instances are assumed to carry the average of the
+                        // others, so a scale-out does not read as a drop in load.
+                        Ok(rate * ctx.endpoints.len().max(known) as f64 / known as f64)
                     }
                 }
             };

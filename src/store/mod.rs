@@ -134,6 +134,8 @@ pub(crate) trait Store: Send + Sync {
         metrics: &BTreeMap<String, f64>,
     ) -> Result<()>;
     async fn prune_samples(&self, before: Timestamp) -> Result<u64>;
+    /// Delete errors and dry-run records older than `before` (real activities are kept).
+    async fn prune_history(&self, before: Timestamp) -> Result<u64>;
     async fn instances(&self, group: &str) -> Result<Vec<InstanceRecord>>;
     async fn put_instance(&self, group: &str, instance: InstanceRecord) -> Result<()>;
     async fn delete_instance(&self, group: &str, host: &str, port: u16) -> Result<()>;

@@ -288,6 +288,20 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn prune_history(&self, before: Timestamp) -> Result<u64> {
+        let errors = sqlx::query("DELETE FROM errors WHERE at_ms < ?")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(db("prune errors"))?;
+        let dry = sqlx::query("DELETE FROM activities WHERE status = 'dry_run' AND started_ms < ?")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(db("prune dry-run records"))?;
+        Ok(errors.rows_affected() + dry.rows_affected())
+    }
+
     async fn instances(&self, group: &str) -> Result<Vec<InstanceRecord>> {
         let rows = sqlx::query(
             "SELECT host, port, pid, started_ms FROM instances WHERE grp = ? ORDER BY started_ms, host, port",

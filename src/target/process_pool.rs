@@ -76,10 +76,19 @@ impl Instance {
         }
     }
 
+    /// Signal the instance's process group (it leads its own), so a shell and whatever it
+    /// started all get the signal.
     fn signal(&self, sig: rustix::process::Signal) {
+        // An adopted instance's PID may have been reused since: signal it only while its
+        // command line still names our port.
+        if self.child.is_none() && !pid_runs(self.pid, self.port) {
+            return;
+        }
         if let Some(pid) = rustix::process::Pid::from_raw(self.pid) {
             // The process may already be gone: nothing to do then.
-            let _ = rustix::process::kill_process(pid, sig);
+            if rustix::process::kill_process_group(pid, sig).is_err() {
+                let _ = rustix::process::kill_process(pid, sig);
+            }
         }
     }
 }
@@ -98,11 +107,11 @@ fn pid_runs(pid: i32, port: u16) -> bool {
     }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let cmdline = String::from_utf8_lossy(&cmdline);
-    cmdline.split('\0').any(|arg| {
-        arg == port.to_string()
-            || arg.ends_with(&format!(":{port}"))
-            || arg.ends_with(&format!("={port}"))
-    })
+    // Words of every argument ("sh -c 'backend --port 9001'" has the port inside one).
+    let port = port.to_string();
+    cmdline
+        .split(['\0', ' ', '\t'])
+        .any(|w| w == port || w.ends_with(&format!(":{port}")) || w.ends_with(&format!("={port}")))
 }
 
 /// A load balancer in front of the pool: an instance taken out of rotation is stopped only
@@ -134,6 +143,11 @@ struct Pool {
     endpoints_file: PathBuf,
     log_dir: PathBuf,
     last_endpoints: Vec<String>,
+    /// Replacements owed for instances that exited.
+    pending_replacements: usize,
+    /// Delay before the next replacement; doubles while instances keep dying young.
+    backoff: Duration,
+    next_replacement: Instant,
 }
 
 pub(crate) struct ProcessPool {
@@ -198,6 +212,9 @@ impl ProcessPool {
             endpoints_file: paths.state_dir.join(format!("{group}.endpoints")),
             log_dir,
             last_endpoints: vec!["(unwritten)".into()],
+            pending_replacements: 0,
+            backoff: Duration::ZERO,
+            next_replacement: Instant::now(),
         };
         pool.adopt().await?;
         pool.write_endpoints();
@@ -228,7 +245,8 @@ impl Pool {
             let in_range = rec.port >= self.ports.0
                 && rec.port <= self.ports.1
                 && self.hosts.iter().any(|h| h.0 == rec.host);
-            if in_range && pid_runs(rec.pid, rec.port) {
+            let runs = pid_runs(rec.pid, rec.port);
+            if in_range && runs {
                 tracing::info!(group = %self.group, port = rec.port, pid = rec.pid, "adopted an instance left by a previous run");
                 self.instances.push(Instance {
                     host: rec.host.clone(),
@@ -243,12 +261,30 @@ impl Pool {
                     drain_until: None,
                     term_sent: None,
                 });
+            } else if runs {
+                // Started under an earlier config (another port range or host list): the pool
+                // no longer manages that address, so the instance is stopped, not orphaned.
+                tracing::warn!(group = %self.group, host = %rec.host, port = rec.port, pid = rec.pid, "stopping an instance of a previous run outside the pool's hosts and ports");
+                if let Some(pid) = rustix::process::Pid::from_raw(rec.pid) {
+                    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
+                }
+                self.store
+                    .delete_instance(&self.group, &rec.host, rec.port)
+                    .await?;
             } else {
                 tracing::info!(group = %self.group, port = rec.port, pid = rec.pid, "forgot an instance of a previous run that no longer runs");
                 self.store
                     .delete_instance(&self.group, &rec.host, rec.port)
                     .await?;
             }
+        }
+        // Know at once which adopted instances serve: scale-in must not mistake a serving
+        // instance for one still starting.
+        for inst in &mut self.instances {
+            let url = format!("{}{}", inst.url(), self.health_path);
+            let ok = matches!(self.http.get(&url).timeout(Duration::from_secs(2)).send().await, Ok(r) if r.status().is_success());
+            inst.healthy = ok;
+            inst.next_check = now + if ok { self.health_interval } else { TICK };
         }
         self.instances
             .sort_by(|a, b| (a.started_ms, &a.host, a.port).cmp(&(b.started_ms, &b.host, b.port)));
@@ -330,7 +366,7 @@ impl Pool {
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg(format!("exec {line}"))
+            .arg(&line)
             .env("SCALEPILOT_PORT", port.to_string())
             .env("SCALEPILOT_HOST", &host)
             .env("SCALEPILOT_GROUP", &self.group)
@@ -567,6 +603,15 @@ async fn tick(pool: &Arc<Mutex<Pool>>) {
         }
         for &k in gone.iter().rev() {
             let inst = p.instances.remove(k);
+            if inst.drain_until.is_none() {
+                if inst.healthy || now.duration_since(inst.started) > Duration::from_secs(30) {
+                    p.backoff = Duration::ZERO;
+                } else {
+                    p.backoff =
+                        (p.backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+                }
+                p.next_replacement = now + p.backoff;
+            }
             let group = p.group.clone();
             let _ = p.store.delete_instance(&group, &inst.host, inst.port).await;
             if inst.drain_until.is_none() {
@@ -581,10 +626,16 @@ async fn tick(pool: &Arc<Mutex<Pool>>) {
                     .await;
             }
         }
-        for _ in 0..replace {
-            if let Err(e) = p.start_instance().await {
-                tracing::warn!(group = %p.group, "cannot replace an instance: {e}");
+        p.pending_replacements += replace;
+        // Instances that die young (a command that cannot start) are replaced with backoff,
+        // not in a tight loop.
+        if p.pending_replacements > 0 && now >= p.next_replacement {
+            for _ in 0..p.pending_replacements {
+                if let Err(e) = p.start_instance().await {
+                    tracing::warn!(group = %p.group, "cannot replace an instance: {e}");
+                }
             }
+            p.pending_replacements = 0;
         }
         let checks: Vec<String> = p
             .instances
@@ -678,6 +729,20 @@ impl Target for ProcessPool {
     }
 
     async fn shutdown(&self) {
+        // Finish the drains in progress first (bounded): a drained instance must not be left
+        // running for the next run to adopt as a serving one.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline
+            && self
+                .pool
+                .lock()
+                .await
+                .instances
+                .iter()
+                .any(|i| i.drain_until.is_some())
+        {
+            tokio::time::sleep(TICK).await;
+        }
         let _ = self.stop.send(true);
         if let Some(h) = self.health.lock().await.take() {
             let _ = h.await;
