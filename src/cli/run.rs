@@ -26,9 +26,20 @@ pub(crate) struct OnceArgs {
     config: PathBuf,
 }
 
+/// Logs on stderr at `SCALEPILOT_LOG` (default `info`).
 pub(crate) fn init_logging() {
+    init_logging_at("info");
+}
+
+/// Logging for the demo: errors only, so the live view stays readable (the expected
+/// warnings of a cold start, such as "a rate needs two scrapes", would clutter it).
+pub(crate) fn init_logging_quiet() {
+    init_logging_at("error");
+}
+
+fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCALEPILOT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -36,16 +47,13 @@ pub(crate) fn init_logging() {
         .try_init();
 }
 
-/// Logging for the demo: errors only, so the live view stays readable (the expected
-/// warnings of a cold start, such as "a rate needs two scrapes", would clutter it).
-pub(crate) fn init_logging_quiet() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SCALEPILOT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+fn open_engine(config: &std::path::Path) -> impl std::future::Future<Output = Result<Engine>> + '_ {
+    Engine::open(
+        config,
+        Options {
+            fault_pause: fault_pause(),
+        },
+    )
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -67,13 +75,7 @@ fn fault_pause() -> Option<Duration> {
 pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
     init_logging();
     runtime()?.block_on(async {
-        let mut engine = Engine::open(
-            &args.config,
-            Options {
-                fault_pause: fault_pause(),
-            },
-        )
-        .await?;
+        let mut engine = open_engine(&args.config).await?;
         engine.run(None).await?;
         Ok(ExitCode::SUCCESS)
     })
@@ -82,13 +84,7 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
 pub(crate) fn once(args: OnceArgs) -> Result<ExitCode> {
     init_logging();
     runtime()?.block_on(async {
-        let mut engine = Engine::open(
-            &args.config,
-            Options {
-                fault_pause: fault_pause(),
-            },
-        )
-        .await?;
+        let mut engine = open_engine(&args.config).await?;
         let failures = engine.once().await;
         for (group, e) in &failures {
             eprintln!("error: group {group}: {e}");

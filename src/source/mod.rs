@@ -78,12 +78,8 @@ pub(crate) fn build(
     base: &Path,
     http: &reqwest::Client,
 ) -> Result<Box<dyn Source>> {
-    let five = std::time::Duration::from_secs(5);
-    let timeout = |t: &Option<String>| -> std::time::Duration {
-        t.as_deref()
-            .and_then(|t| scalepilot_core::duration::parse(t).ok())
-            .and_then(|d| std::time::Duration::try_from(d).ok())
-            .unwrap_or(five)
+    let timeout = |t: &Option<String>| {
+        scalepilot_core::duration::or_default(t.as_deref(), std::time::Duration::from_secs(5))
     };
     Ok(match raw {
         None => anyhow::bail!(

@@ -32,10 +32,7 @@ impl CommandTarget {
         timeout: Option<&str>,
         store: Arc<dyn Store>,
     ) -> Result<CommandTarget> {
-        let timeout = timeout
-            .and_then(|t| scalepilot_core::duration::parse(t).ok())
-            .and_then(|d| Duration::try_from(d).ok())
-            .unwrap_or(Duration::from_secs(60));
+        let timeout = scalepilot_core::duration::or_default(timeout, Duration::from_secs(60));
         // Resume from the last count applied by a previous run.
         let last = store
             .activities(Some(&group.name), 50)

@@ -156,12 +156,6 @@ pub(crate) struct ProcessPool {
     health: Mutex<Option<JoinHandle<()>>>,
 }
 
-fn duration(text: Option<&str>, default: Duration) -> Duration {
-    text.and_then(|t| scalepilot_core::duration::parse(t).ok())
-        .and_then(|d| Duration::try_from(d).ok())
-        .unwrap_or(default)
-}
-
 impl ProcessPool {
     /// Adopt what a previous run left, then start the health loop.
     pub(crate) async fn start(
@@ -201,10 +195,13 @@ impl ProcessPool {
             command: command.clone(),
             ports,
             health_path: health_path.clone().unwrap_or_else(|| "/healthz".into()),
-            health_interval: duration(health_interval.as_deref(), Duration::from_secs(10)),
+            health_interval: scalepilot_core::duration::or_default(
+                health_interval.as_deref(),
+                Duration::from_secs(10),
+            ),
             unhealthy_after: unhealthy_after.unwrap_or(3).max(1),
             lifo: scale_in.as_deref() != Some("least_loaded"),
-            drain: duration(drain.as_deref(), Duration::from_secs(5)),
+            drain: scalepilot_core::duration::or_default(drain.as_deref(), Duration::from_secs(5)),
             stop_on_exit: stop_on_exit.unwrap_or(false),
             instances: Vec::new(),
             store,

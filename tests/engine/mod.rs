@@ -241,3 +241,22 @@ pub(crate) fn counter(url: &str, name: &str) -> Option<f64> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
 }
+
+/// Start `scalepilot load` replaying `trace` at `to` (`["--target", URL]` or
+/// `["--targets-file", PATH]`), printing its JSON summary.
+pub(crate) fn start_load(to: &[&str], trace: &Path) -> Child {
+    Command::new(BIN)
+        .arg("load")
+        .args(to)
+        .args(["--trace", trace.to_str().unwrap(), "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start scalepilot load")
+}
+
+/// Wait for a `start_load` and read its summary.
+pub(crate) fn load_summary(child: Child) -> Value {
+    let out = child.wait_with_output().unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("load printed {}", String::from_utf8_lossy(&out.stdout)))
+}

@@ -1,34 +1,25 @@
 //! A 10× load step scales a pool of real backends out; the new instances serve; the drop
 //! scales it in, draining first, without a single failed request.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{BIN, Daemon, activities, backend_pids, counter, endpoints, step_trace, wait_until};
+use super::{
+    BIN, Daemon, activities, backend_pids, counter, endpoints, load_summary, start_load,
+    step_trace, wait_until,
+};
 
 const PORTS: (u16, u16) = (25000, 25019);
 
 fn load(dir: &std::path::Path, trace: &std::path::Path) -> std::process::Child {
-    Command::new(BIN)
-        .args([
-            "load",
+    start_load(
+        &[
             "--targets-file",
             dir.join("web.endpoints").to_str().unwrap(),
-            "--trace",
-            trace.to_str().unwrap(),
-            "--json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start scalepilot load")
-}
-
-fn summary(child: std::process::Child) -> Value {
-    let out = child.wait_with_output().unwrap();
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("load printed {}", String::from_utf8_lossy(&out.stdout)))
+        ],
+        trace,
+    )
 }
 
 #[test]
@@ -89,7 +80,7 @@ groups:
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let a = summary(a);
+    let a = load_summary(a);
     let serving: Vec<String> = endpoints(dir, "web")
         .into_iter()
         .filter(|u| counter(u, "backend_requests_total").unwrap_or(0.0) > 0.0)
@@ -126,7 +117,7 @@ groups:
     let down = dir.join("down.csv");
     step_trace(&down, &[(25, 10)]);
     let b_start = jiff::Timestamp::now().as_millisecond();
-    let b = summary(load(dir, &down));
+    let b = load_summary(load(dir, &down));
     assert_eq!(
         b["failed"],
         0,

@@ -4,13 +4,10 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use super::{start_haproxy, start_prometheus};
-use crate::engine::{BIN, Daemon, backend_pids, step_trace, wait_until};
+use crate::engine::{BIN, Daemon, backend_pids, load_summary, start_load, step_trace, wait_until};
 
 const FRONTEND: u16 = 28080;
 const EXPORTER: u16 = 28081;
@@ -51,24 +48,10 @@ fn servers(dir: &Path) -> Vec<(String, String, String, u64)> {
 }
 
 fn load(trace: &Path) -> std::process::Child {
-    Command::new(BIN)
-        .args([
-            "load",
-            "--target",
-            &format!("http://127.0.0.1:{FRONTEND}"),
-            "--trace",
-            trace.to_str().unwrap(),
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn summary(child: std::process::Child) -> Value {
-    let out = child.wait_with_output().unwrap();
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("load printed {}", String::from_utf8_lossy(&out.stdout)))
+    start_load(
+        &["--target", &format!("http://127.0.0.1:{FRONTEND}")],
+        trace,
+    )
 }
 
 fn config(dir: &Path, min: u32, max: u32) -> String {
@@ -148,7 +131,7 @@ fn haproxy_prometheus_scaling_under_real_load() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let a = summary(a);
+    let a = load_summary(a);
     let after_step = servers(dir);
     assert!(
         after_step.len() >= 3,
@@ -200,7 +183,7 @@ fn haproxy_prometheus_scaling_under_real_load() {
         servers(dir),
         daemon.log()
     );
-    let r = summary(r);
+    let r = load_summary(r);
     eprintln!(
         "haproxy reload: healed in {:.2} s; failed requests during the reload phase: {} of {}",
         heal_time.as_secs_f64(),
@@ -212,7 +195,7 @@ fn haproxy_prometheus_scaling_under_real_load() {
     let peak = servers(dir).len();
     let down = dir.join("down.csv");
     step_trace(&down, &[(25, 10)]);
-    let b = summary(load(&down));
+    let b = load_summary(load(&down));
     assert_eq!(
         b["failed"],
         0,
@@ -287,7 +270,7 @@ fn haproxy_prometheus_scaling_under_real_load() {
     assert!(wait_until(Duration::from_secs(20), || servers(dir).len()
         == peak
         && servers(dir).iter().all(|s| s.2 == "UP")));
-    let fixed = summary(load(&up));
+    let fixed = load_summary(load(&up));
     eprintln!(
         "p99 during the step: autoscaled {} ms vs a fixed pool of {peak}: {} ms",
         a["p99_ms"], fixed["p99_ms"]

@@ -16,6 +16,14 @@ pub fn parse(text: &str) -> Result<SignedDuration, String> {
         .ok_or_else(|| format!("invalid duration \"{text}\": expected a duration such as \"90s\", \"5m\" or \"1h30m\""))
 }
 
+/// A config duration that validation already accepted, or `default` when absent; as a
+/// `std::time::Duration` for timers (negative values, refused by validation, become zero).
+pub fn or_default(text: Option<&str>, default: std::time::Duration) -> std::time::Duration {
+    text.and_then(|t| parse(t).ok())
+        .map(|d| std::time::Duration::try_from(d).unwrap_or_default())
+        .unwrap_or(default)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,12 +204,10 @@ impl HaproxyTarget {
             (None, Some(s)) => Mode::Runtime(Socket::parse(s)),
             (None, None) => anyhow::bail!("haproxy target without admin_socket or config_file"),
         };
-        let drain_timeout = raw
-            .drain_timeout
-            .as_deref()
-            .and_then(|t| scalepilot_core::duration::parse(t).ok())
-            .and_then(|d| Duration::try_from(d).ok())
-            .unwrap_or(Duration::from_secs(30));
+        let drain_timeout = scalepilot_core::duration::or_default(
+            raw.drain_timeout.as_deref(),
+            Duration::from_secs(30),
+        );
         let balancer = Arc::new(Balancer {
             group: group.to_string(),
             backend: raw.backend.clone(),
