@@ -59,6 +59,9 @@ struct Balancer {
     draining: Mutex<HashMap<String, (String, Instant)>>,
     /// Messages already recorded, so a lasting condition is recorded once.
     reported: Mutex<HashSet<String>>,
+    /// One reconcile at a time: the background beat and an evaluation must not both add the
+    /// same missing server.
+    reconciling: Mutex<()>,
 }
 
 impl DrainGate for Balancer {
@@ -87,6 +90,7 @@ impl Balancer {
     }
 
     async fn reconcile(&self, serving: &[String]) -> Result<(), String> {
+        let _one = self.reconciling.lock().await;
         match &self.mode {
             Mode::Runtime(api) => self.reconcile_runtime(api, serving).await,
             Mode::File(f) => {
@@ -219,6 +223,7 @@ impl HaproxyTarget {
             present: std::sync::Mutex::new(HashSet::new()),
             draining: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashSet::new()),
+            reconciling: Mutex::new(()),
         });
         let gate: Arc<dyn DrainGate> = balancer.clone();
         let pool =
