@@ -709,6 +709,23 @@ async fn tick(pool: &Arc<Mutex<Pool>>) {
 }
 
 impl ProcessPool {
+    /// Wait (at most 30 s) for the drains in progress to end: a drained instance must not be
+    /// left running for the next run to adopt as a serving one.
+    pub(crate) async fn finish_drains(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline
+            && self
+                .pool
+                .lock()
+                .await
+                .instances
+                .iter()
+                .any(|i| i.drain_until.is_some())
+        {
+            tokio::time::sleep(TICK).await;
+        }
+    }
+
     /// Whether `shutdown` stops the instances.
     pub(crate) async fn stops_on_exit(&self) -> bool {
         self.pool.lock().await.stop_on_exit
@@ -726,20 +743,7 @@ impl Target for ProcessPool {
     }
 
     async fn shutdown(&self) {
-        // Finish the drains in progress first (bounded): a drained instance must not be left
-        // running for the next run to adopt as a serving one.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline
-            && self
-                .pool
-                .lock()
-                .await
-                .instances
-                .iter()
-                .any(|i| i.drain_until.is_some())
-        {
-            tokio::time::sleep(TICK).await;
-        }
+        self.finish_drains().await;
         let _ = self.stop.send(true);
         if let Some(h) = self.health.lock().await.take() {
             let _ = h.await;

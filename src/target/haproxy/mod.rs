@@ -281,6 +281,8 @@ impl Target for HaproxyTarget {
     }
 
     async fn shutdown(&self) {
+        // Drains in progress finish while HAProxy is still being reconciled (it releases them).
+        self.pool.finish_drains().await;
         let _ = self.stop.send(true);
         if let Some(t) = self.task.lock().await.take() {
             let _ = t.await;
