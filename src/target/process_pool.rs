@@ -119,6 +119,10 @@ fn pid_runs(pid: i32, port: u16) -> bool {
 pub(crate) trait DrainGate: Send + Sync {
     /// Whether the balancer has let go of `addr` ("host:port").
     fn released(&self, addr: &str) -> bool;
+    /// Longest to wait for the balancer beyond the pool's own `drain`.
+    fn timeout(&self) -> Duration {
+        GATE_TIMEOUT
+    }
 }
 
 /// Longest a draining instance waits for the gate beyond its own `drain`.
@@ -296,7 +300,8 @@ impl Pool {
     fn choose_host(&self) -> Option<String> {
         let mut best: Option<(u64, usize, &str)> = None;
         for (addr, max) in &self.hosts {
-            let count = self.on_host(addr).count();
+            // Draining instances still run: they count against the host's maximum.
+            let count = self.instances.iter().filter(|i| i.host == *addr).count();
             let free = match max {
                 Some(m) if count as u64 >= u64::from(*m) => continue,
                 Some(m) => u64::from(*m) - count as u64,
@@ -569,8 +574,9 @@ async fn tick(pool: &Arc<Mutex<Pool>>) {
         let mut replace = 0;
         for (k, inst) in p.instances.iter_mut().enumerate() {
             if let Some(until) = inst.drain_until {
-                let released = gate.as_ref().is_none_or(|g| g.released(&inst.addr()))
-                    || now >= until + GATE_TIMEOUT;
+                let released = gate
+                    .as_ref()
+                    .is_none_or(|g| g.released(&inst.addr()) || now >= until + g.timeout());
                 match inst.term_sent {
                     None if now >= until && released => {
                         tracing::info!(addr = %inst.addr(), pid = inst.pid, "stopping a drained instance");

@@ -40,9 +40,9 @@ groups:
     let mut daemon = Daemon::start(
         &config,
         PORTS,
-        &[("SCALEPILOT_FAULT_PAUSE_BEFORE_COMPLETION_MS", "5000")],
+        &[("SCALEPILOT_FAULT_PAUSE_BEFORE_COMPLETION_MS", "15000")],
     );
-    let pending = wait_until(Duration::from_secs(20), || {
+    let pending = wait_until(Duration::from_secs(40), || {
         activities(&config).iter().any(|a| a["status"] == "pending")
             && backend_pids(PORTS).len() == 4
     });

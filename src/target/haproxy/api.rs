@@ -29,6 +29,14 @@ impl Socket {
         }
     }
 
+    /// A relative unix socket path is relative to the config file's folder.
+    pub(crate) fn relative_to(self, base: &std::path::Path) -> Socket {
+        match self {
+            Socket::Unix(p) if p.is_relative() => Socket::Unix(base.join(p)),
+            other => other,
+        }
+    }
+
     fn name(&self) -> String {
         match self {
             Socket::Unix(p) => p.display().to_string(),

@@ -33,12 +33,22 @@ impl ConfigFile {
         }
         let path = base.join(&raw.path);
         let current = std::fs::read_to_string(&path).unwrap_or_default();
+        // The servers of the file in force: HAProxy routes to them until a new file applies.
+        let in_force: HashSet<String> = current
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some("server"))
+                    .then(|| w.nth(1).map(str::to_string))
+                    .flatten()
+            })
+            .collect();
         Ok(ConfigFile {
             path,
             template,
-            master: Socket::parse(&base.join(&raw.master_socket).display().to_string()),
+            master: Socket::parse(&raw.master_socket).relative_to(base),
             haproxy: raw.haproxy.clone().unwrap_or_else(|| "haproxy".into()),
-            applied: Mutex::new((HashSet::new(), current)),
+            applied: Mutex::new((in_force, current)),
         })
     }
 
@@ -81,12 +91,26 @@ impl ConfigFile {
             f.sync_all()
         };
         write().map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        let check = tokio::process::Command::new(&self.haproxy)
-            .args(["-c", "-q", "-f"])
-            .arg(&tmp)
-            .output()
-            .await
-            .map_err(|e| format!("cannot run `{} -c`: {e}", self.haproxy))?;
+        let check = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            tokio::process::Command::new(&self.haproxy)
+                .args(["-c", "-q", "-f"])
+                .arg(&tmp)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await;
+        let check = match check {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(format!("cannot run `{} -c`: {e}", self.haproxy));
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(format!("`{} -c` did not finish within 30 s", self.haproxy));
+            }
+        };
         if !check.status.success() {
             let _ = std::fs::remove_file(&tmp);
             let why = String::from_utf8_lossy(&check.stderr).trim().to_string();

@@ -54,7 +54,8 @@ struct Balancer {
     mode: Mode,
     store: Arc<dyn Store>,
     /// Addresses HAProxy may still route to; the pool stops an instance only once it is gone.
-    present: std::sync::Mutex<HashSet<String>>,
+    /// `None` until the first successful reconcile: then nothing counts as released.
+    present: std::sync::Mutex<Option<HashSet<String>>>,
     /// Managed servers being drained: name → (address, since).
     draining: Mutex<HashMap<String, (String, Instant)>>,
     /// Messages already recorded, so a lasting condition is recorded once.
@@ -68,8 +69,12 @@ impl DrainGate for Balancer {
     fn released(&self, addr: &str) -> bool {
         self.present
             .lock()
-            .map(|p| !p.contains(addr))
-            .unwrap_or(true)
+            .map(|p| p.as_ref().is_some_and(|p| !p.contains(addr)))
+            .unwrap_or(false)
+    }
+
+    fn timeout(&self) -> Duration {
+        self.drain_timeout + Duration::from_secs(10)
     }
 }
 
@@ -89,30 +94,96 @@ impl Balancer {
         }
     }
 
-    async fn reconcile(&self, serving: &[String]) -> Result<(), String> {
+    /// Make the backend match the pool. The pool's serving list is read under the same lock
+    /// as the backend's state, so two reconciles never act on stale snapshots.
+    async fn reconcile(&self, pool: &ProcessPool) -> Result<(), String> {
         let _one = self.reconciling.lock().await;
-        match &self.mode {
-            Mode::Runtime(api) => self.reconcile_runtime(api, serving).await,
-            Mode::File(f) => {
-                let applied = f.apply(&self.prefix, serving).await?;
-                if let Ok(mut p) = self.present.lock() {
-                    *p = applied;
+        let serving = addrs(&pool.status().await?.endpoints);
+        let present = match &self.mode {
+            Mode::Runtime(api) => self.reconcile_runtime(api, &serving).await?,
+            Mode::File(f) => f.apply(&self.prefix, &serving).await?,
+        };
+        if let Ok(mut p) = self.present.lock() {
+            *p = Some(present);
+        }
+        Ok(())
+    }
+
+    /// Drain a server, then remove it once its sessions are gone (or after `drain_timeout`,
+    /// closing the sessions left). True once it is deleted. A refusal is reported and
+    /// retried on the next reconcile, never fatal: one lingering session must not stop the
+    /// whole group's evaluations.
+    async fn retire(
+        &self,
+        api: &Socket,
+        draining: &mut HashMap<String, (String, Instant)>,
+        s: &api::Server,
+    ) -> bool {
+        let be = &self.backend;
+        let since = match draining.get(&s.name) {
+            Some((_, since)) => *since,
+            None => {
+                if let Err(e) = api
+                    .expect(&format!("set server {be}/{} state drain", s.name), &[])
+                    .await
+                {
+                    self.report(format!("cannot drain {be}/{}: {e}", s.name))
+                        .await;
+                    return false;
                 }
-                Ok(())
+                tracing::info!(group = %self.group, "draining server {be}/{}", s.name);
+                let now = Instant::now();
+                draining.insert(s.name.clone(), (s.addr.clone(), now));
+                now
+            }
+        };
+        let timed_out = since.elapsed() >= self.drain_timeout;
+        if s.sessions > 0 && !timed_out {
+            return false;
+        }
+        let mut steps = vec![format!("set server {be}/{} state maint", s.name)];
+        if timed_out && s.sessions > 0 {
+            steps.push(format!("shutdown sessions server {be}/{}", s.name));
+        }
+        for step in steps {
+            if let Err(e) = api.expect(&step, &[]).await {
+                self.report(format!("cannot retire {be}/{}: {e}", s.name))
+                    .await;
+                return false;
+            }
+        }
+        match api
+            .expect(&format!("del server {be}/{}", s.name), &["Server deleted"])
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(group = %self.group, "removed server {be}/{} after draining", s.name);
+                draining.remove(&s.name);
+                true
+            }
+            Err(e) => {
+                // Usually sessions still attached: the next reconcile tries again.
+                tracing::info!(group = %self.group, "{e}; retrying");
+                false
             }
         }
     }
 
-    async fn reconcile_runtime(&self, api: &Socket, serving: &[String]) -> Result<(), String> {
+    async fn reconcile_runtime(
+        &self,
+        api: &Socket,
+        serving: &[String],
+    ) -> Result<HashSet<String>, String> {
         let be = &self.backend;
         let stat = api.command(&format!("show stat {be} 4 -1")).await?;
         let servers =
             parse_stat(&stat).map_err(|e| format!("backend {be}: {e}: {}", stat.trim()))?;
-        let mut present: HashSet<String> = HashSet::new();
+        let mut present: HashSet<String> = servers
+            .iter()
+            .filter(|s| s.name.starts_with(&self.prefix))
+            .map(|s| s.addr.clone())
+            .collect();
         let mut draining = self.draining.lock().await;
-        for s in servers.iter().filter(|s| s.name.starts_with(&self.prefix)) {
-            present.insert(s.addr.clone());
-        }
         // Missing servers: add them (after a reload, runtime-added servers are gone).
         for addr in serving {
             let name = server_name(&self.prefix, addr);
@@ -140,48 +211,27 @@ impl Balancer {
             }
         }
         // Managed servers whose instance left the pool: drain, then remove.
-        for s in servers.iter().filter(|s| s.name.starts_with(&self.prefix)) {
-            if serving.contains(&s.addr) {
-                continue;
-            }
-            let since = match draining.get(&s.name) {
-                Some((_, since)) => *since,
-                None => {
-                    api.expect(&format!("set server {be}/{} state drain", s.name), &[])
-                        .await?;
-                    tracing::info!(group = %self.group, "draining server {be}/{}", s.name);
-                    let now = Instant::now();
-                    draining.insert(s.name.clone(), (s.addr.clone(), now));
-                    now
-                }
-            };
-            if s.sessions == 0 || since.elapsed() >= self.drain_timeout {
-                api.expect(&format!("set server {be}/{} state maint", s.name), &[])
-                    .await?;
-                api.expect(&format!("del server {be}/{}", s.name), &["Server deleted"])
-                    .await?;
-                tracing::info!(group = %self.group, "removed server {be}/{} after draining", s.name);
-                draining.remove(&s.name);
+        for s in servers
+            .iter()
+            .filter(|s| s.name.starts_with(&self.prefix) && !serving.contains(&s.addr))
+        {
+            if self.retire(api, &mut draining, s).await {
                 present.remove(&s.addr);
             }
         }
-        // Servers scalepilot did not add.
+        // Servers scalepilot did not add: drained and removed the same way, or reported.
         for s in servers.iter().filter(|s| !s.name.starts_with(&self.prefix)) {
             if self.remove_unknown {
-                api.expect(&format!("set server {be}/{} state maint", s.name), &[])
-                    .await?;
-                api.expect(&format!("del server {be}/{}", s.name), &["Server deleted"])
-                    .await?;
-                tracing::info!(group = %self.group, "removed unknown server {be}/{}", s.name);
+                self.retire(api, &mut draining, s).await;
             } else {
-                self.report(format!("backend {be} has a server scalepilot does not manage: {} ({}); left alone (set remove_unknown to remove it)", s.name, s.addr))
-                    .await;
+                self.report(format!(
+                    "backend {be} has a server scalepilot does not manage: {} ({}); left alone (set remove_unknown to remove it)",
+                    s.name, s.addr
+                ))
+                .await;
             }
         }
-        if let Ok(mut p) = self.present.lock() {
-            *p = present;
-        }
-        Ok(())
+        Ok(present)
     }
 }
 
@@ -205,7 +255,7 @@ impl HaproxyTarget {
             (Some(f), _) => Mode::File(
                 file::ConfigFile::open(f, &raw.backend, base).context("haproxy config_file")?,
             ),
-            (None, Some(s)) => Mode::Runtime(Socket::parse(s)),
+            (None, Some(s)) => Mode::Runtime(Socket::parse(s).relative_to(base)),
             (None, None) => anyhow::bail!("haproxy target without admin_socket or config_file"),
         };
         let drain_timeout = scalepilot_core::duration::or_default(
@@ -220,7 +270,7 @@ impl HaproxyTarget {
             drain_timeout,
             mode,
             store: store.clone(),
-            present: std::sync::Mutex::new(HashSet::new()),
+            present: std::sync::Mutex::new(None),
             draining: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashSet::new()),
             reconciling: Mutex::new(()),
@@ -236,9 +286,7 @@ impl HaproxyTarget {
                     _ = tokio::time::sleep(RECONCILE_EVERY) => {}
                     _ = stopped.changed() => break,
                 }
-                if let Ok(s) = p.status().await
-                    && let Err(e) = b.reconcile(&addrs(&s.endpoints)).await
-                {
+                if let Err(e) = b.reconcile(&p).await {
                     b.report(format!("cannot reconcile HAProxy: {e}")).await;
                 }
             }
@@ -267,17 +315,15 @@ fn addrs(endpoints: &[String]) -> Vec<String> {
 #[async_trait]
 impl Target for HaproxyTarget {
     async fn status(&self) -> Result<Status, String> {
-        let status = self.pool.status().await?;
         // Reconcile on every evaluation: a failure here fails the evaluation, so it is
         // recorded and alerted like any target error.
-        self.balancer.reconcile(&addrs(&status.endpoints)).await?;
-        Ok(status)
+        self.balancer.reconcile(&self.pool).await?;
+        self.pool.status().await
     }
 
     async fn scale_to(&self, desired: u32) -> Result<(), String> {
         self.pool.scale_to(desired).await?;
-        let status = self.pool.status().await?;
-        self.balancer.reconcile(&addrs(&status.endpoints)).await
+        self.balancer.reconcile(&self.pool).await
     }
 
     async fn shutdown(&self) {
@@ -289,17 +335,21 @@ impl Target for HaproxyTarget {
         }
         if self.pool.stops_on_exit().await {
             // The instances are about to stop: take them out of HAProxy first, draining.
-            let deadline =
-                Instant::now() + self.balancer.drain_timeout.min(Duration::from_secs(10));
+            self.pool.scale_to(0).await.ok();
+            let deadline = Instant::now() + self.balancer.drain_timeout + Duration::from_secs(5);
             loop {
-                let done = self.balancer.reconcile(&[]).await.is_err()
-                    || self
-                        .balancer
-                        .present
-                        .lock()
-                        .map(|p| p.is_empty())
-                        .unwrap_or(true);
-                if done || Instant::now() >= deadline {
+                let reconciled = self.balancer.reconcile(&self.pool).await.is_ok();
+                let empty = self
+                    .balancer
+                    .present
+                    .lock()
+                    .map(|p| p.as_ref().is_some_and(HashSet::is_empty))
+                    .unwrap_or(false);
+                if reconciled && empty {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    tracing::warn!(group = %self.balancer.group, "HAProxy still routes to some instances after the drain timeout; stopping them anyway");
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
