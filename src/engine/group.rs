@@ -87,9 +87,6 @@ impl GroupRuntime {
             Ok(o) => o,
             Err(_) => {
                 let mut o = crate::source::Observed::default();
-                for s in &self.group.strategies {
-                    let _ = s;
-                }
                 o.errors.insert(
                     "*".into(),
                     format!("the source timed out after {SOURCE_TIMEOUT:?}"),

@@ -181,8 +181,9 @@ impl ProcessPool {
             drain,
             stop_on_exit,
         } = raw;
-        let (a, b) = ports.split_once('-').context("port range")?;
-        let ports = (a.trim().parse()?, b.trim().parse()?);
+        let ports = raw
+            .port_range()
+            .with_context(|| format!("invalid port range \"{ports}\""))?;
         let log_dir = paths.state_dir.join("logs");
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("cannot create {}", log_dir.display()))?;

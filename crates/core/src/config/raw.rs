@@ -455,6 +455,14 @@ pub struct RawProcessPool {
     pub stop_on_exit: Option<bool>,
 }
 
+impl RawProcessPool {
+    /// `ports` as (first, last), when it reads "FIRST-LAST" (validation also checks the bounds).
+    pub fn port_range(&self) -> Option<(u16, u16)> {
+        let (a, b) = self.ports.split_once('-')?;
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+    }
+}
+
 /// A host of a process pool.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

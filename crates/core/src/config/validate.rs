@@ -880,9 +880,7 @@ fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool) {
     if !command.contains("{port}") {
         ctx.err(&format!("{p}.command"), "the command must contain `{port}`");
     }
-    let range = ports
-        .split_once('-')
-        .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)));
+    let range = pool.port_range();
     match range {
         Some((a, b)) if a >= 1024 && a <= b => {}
         _ => ctx.err(
