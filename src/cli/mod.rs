@@ -9,6 +9,9 @@ mod load;
 mod run;
 mod schema;
 mod simulate;
+mod sweep;
+
+pub(crate) use sweep::Family;
 mod validate;
 
 use std::path::Path;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
+use scalepilot_core::forecast::Objective;
 use scalepilot_core::sim::{PolicyResult, SimParams, SimPolicy, Trace, simulate};
 use serde::Serialize;
 
@@ -39,10 +40,16 @@ pub(crate) struct Args {
     /// Policies observe the mean rate over this window.
     #[arg(long, default_value = "60s", value_parser = super::parse_seconds)]
     window: i64,
-    /// Built-in policy: hpa, oracle or static-peak (repeatable). Default: all three when no
+    /// Built-in policy: hpa, oracle, static-peak or recommended (repeatable; recommended is
+    /// examples/policies/recommended.yaml). Default: hpa, oracle and static-peak when no
     /// --config is given, else hpa and oracle beside the config's groups.
-    #[arg(long = "policy", value_parser = ["hpa", "oracle", "static-peak"])]
+    #[arg(long = "policy", value_parser = ["hpa", "oracle", "static-peak", "recommended"])]
     policies: Vec<String>,
+    /// Print the cost/unserved frontier instead: every policy with a predictive or cost
+    /// strategy (default: recommended) at several `max_unserved_pct` values, and the HPA at
+    /// targets from 50 to 90 %. With --chart, draws the frontier.
+    #[arg(long)]
+    sweep: bool,
     /// Policy file whose groups are simulated (repeatable).
     #[arg(long = "config")]
     configs: Vec<PathBuf>,
@@ -218,6 +225,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         bail!("--eval-interval must be at least 1s");
     }
     let mut names = args.policies.clone();
+    if args.sweep && names.is_empty() && args.configs.is_empty() {
+        names.push("recommended".into());
+    }
     if names.is_empty() {
         names = if args.configs.is_empty() {
             vec!["hpa".into(), "oracle".into(), "static-peak".into()]
@@ -228,11 +238,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let mut policies: Vec<SimPolicy> = names
         .iter()
         .map(|n| match n.as_str() {
-            "hpa" => SimPolicy::hpa(capacity, builtin_eval),
-            "oracle" => SimPolicy::oracle(),
-            _ => SimPolicy::static_peak(),
+            "hpa" => Ok(SimPolicy::hpa(capacity, builtin_eval)),
+            "oracle" => Ok(SimPolicy::oracle()),
+            "recommended" => recommended(args.eval_interval, args.startup),
+            _ => Ok(SimPolicy::static_peak()),
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut wanted: Vec<&str> = args.groups.iter().map(String::as_str).collect();
     for path in &args.configs {
         let config = super::load_config(path)?;
@@ -272,6 +283,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
                 p.name, missing
             );
         }
+    }
+    if args.sweep {
+        let swept: Vec<SimPolicy> = policies.iter().filter(|p| p.forecasts()).cloned().collect();
+        if swept.is_empty() {
+            bail!(
+                "--sweep needs a policy with a predictive or cost strategy (e.g. --policy recommended)"
+            );
+        }
+        policies = sweep_policies(&swept, capacity, builtin_eval);
     }
     // Fail on an unwritable chart path now, not after the whole simulation.
     if let Some(path) = &args.chart {
@@ -319,6 +339,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    if args.sweep {
+        return super::sweep::report(&meta.name, &results, args.chart.as_deref(), args.json);
+    }
     if let Some(path) = &args.chart {
         crate::chart::write(path, &meta.name, tick, &results)
             .with_context(|| format!("cannot write chart {}", path.display()))?;
@@ -339,6 +362,41 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         print_table(&meta.name, from, to, capacity, &results);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// examples/policies/recommended.yaml, built in; the predictive horizon follows --startup.
+fn recommended(eval: Option<i64>, startup: i64) -> Result<SimPolicy> {
+    let text = include_str!("../../examples/policies/recommended.yaml");
+    let config = scalepilot_core::config::parse(text, "examples/policies/recommended.yaml")?;
+    let group = config
+        .groups
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("recommended.yaml has no group"))?;
+    let eval = eval.unwrap_or_else(|| group.evaluation_interval.as_secs().max(1));
+    Ok(SimPolicy::group(group, eval).with_forecasting("recommended".into(), None, Some(startup)))
+}
+
+/// `max_unserved_pct` values a sweep runs each forecasting policy at.
+const SWEEP_OBJECTIVES_PCT: [f64; 7] = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0];
+/// HPA target utilizations (percent) drawn beside them.
+const SWEEP_HPA_TARGETS: [u32; 5] = [50, 60, 70, 80, 90];
+
+fn sweep_policies(swept: &[SimPolicy], capacity: f64, eval: i64) -> Vec<SimPolicy> {
+    let mut out: Vec<SimPolicy> = SWEEP_HPA_TARGETS
+        .iter()
+        .map(|t| SimPolicy::hpa_at(capacity, eval, f64::from(*t) / 100.0, &format!("hpa@{t}%")))
+        .collect();
+    for p in swept {
+        for o in SWEEP_OBJECTIVES_PCT {
+            out.push(p.with_forecasting(
+                format!("{}@{o}%", p.name),
+                Some(Objective::MaxUnserved(o / 100.0)),
+                None,
+            ));
+        }
+    }
+    out
 }
 
 fn print_table(name: &str, from: i64, to: i64, capacity: f64, results: &[PolicyResult]) {

@@ -245,7 +245,7 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "unknown-strategy-kind",
         &[
-            ":6:9: groups[0].strategies[0].kind: unknown variant `target_trackin`, expected one of `target_tracking`, `threshold`, `schedule`",
+            ":6:9: groups[0].strategies[0].kind: unknown variant `target_trackin`, expected one of `target_tracking`, `threshold`, `schedule`, `predictive`, `cost`",
         ],
     ),
     (

@@ -36,8 +36,12 @@ pub fn decide(
     let mut strategies = Vec::with_capacity(group.strategies.len());
     let mut recommended: Option<u32> = None;
     let mut missing = false;
-    for s in &group.strategies {
+    for (i, s) in group.strategies.iter().enumerate() {
         let outcome = match s {
+            Strategy::Predictive(p) => {
+                let tracker = tracker(state, i, p);
+                p.evaluate(obs, tracker, now, group.evaluation_interval)
+            }
             Strategy::TargetTracking(t) => t.evaluate(obs, current),
             Strategy::Threshold(t) => t.evaluate(obs, &state.metric_history, current, now),
             Strategy::Schedule(sc) => {
@@ -322,6 +326,22 @@ fn cooldown(
         );
     }
     desired
+}
+
+/// The strategy's forecasting state, new when absent or built with other settings.
+pub fn tracker<'a>(
+    state: &'a mut GroupState,
+    index: usize,
+    p: &crate::strategy::Predictive,
+) -> &'a mut crate::forecast::Tracker {
+    let t = state
+        .forecasts
+        .entry(index)
+        .or_insert_with(|| p.new_tracker());
+    if t.signature != p.signature() {
+        *t = p.new_tracker();
+    }
+    t
 }
 
 /// Drop history no rule can look at any more.

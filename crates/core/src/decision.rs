@@ -106,6 +106,8 @@ pub enum Reason {
         metric: Arc<str>,
         error: Option<String>,
     },
+    /// Boxed: it is much larger than the other reasons.
+    Predictive(Box<crate::strategy::Outlook>),
 }
 
 /// Which way a threshold strategy voted.
@@ -210,6 +212,7 @@ impl fmt::Display for Reason {
                 Some(e) => write!(f, "metric {metric} failed: {e}"),
                 None => write!(f, "metric {metric} is missing"),
             },
+            Reason::Predictive(o) => o.fmt(f),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod decide;
 pub mod decision;
 pub mod duration;
+pub mod forecast;
 pub mod hours;
 pub mod observation;
 pub mod sim;

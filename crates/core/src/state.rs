@@ -25,6 +25,11 @@ pub struct GroupState {
     /// Recent samples of metrics that a strategy aggregates over a window, oldest first.
     #[serde(default)]
     pub metric_history: BTreeMap<String, VecDeque<Sample>>,
+    /// Forecasting state of the predictive and cost strategies, by strategy index. Derived:
+    /// the engine rebuilds it from stored metric samples, so it is not persisted.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub forecasts: BTreeMap<usize, crate::forecast::Tracker>,
     /// When the group was last evaluated.
     #[serde(default)]
     #[schemars(with = "Option<String>")]

@@ -177,6 +177,108 @@ pub enum RawStrategy {
         /// The windows; while several are active the largest min and smallest max apply.
         windows: Vec<RawWindow>,
     },
+    /// Forecast the metric from its own history (daily and weekly seasonality, a fast level
+    /// with a damped trend) and provision for the largest value expected over the next
+    /// startup + evaluation interval, never below what the observed value asks for. With less
+    /// than one day of history it tracks the observed value (cold start).
+    Predictive {
+        /// Metric name: a total such as a request rate (not a per-replica average).
+        metric: String,
+        /// How much of the metric one replica serves (e.g. 50 req/s). Required when the group
+        /// has a source; `simulate` uses its own capacity when omitted.
+        #[serde(default)]
+        capacity_per_replica: Option<f64>,
+        /// Service objective: the headroom over the estimate is the least that would have left
+        /// at most this percentage of demand unserved over `history` (scored against the
+        /// largest value seen within each horizon). Default 0.5 (unless `coverage_pct`).
+        #[serde(default)]
+        max_unserved_pct: Option<f64>,
+        /// Service objective instead of `max_unserved_pct`: the least headroom that would have
+        /// fully served this percentage of horizons over `history`. A rare huge spike counts
+        /// once, not by its size, so spiky traffic does not buy headroom for spikes it cannot
+        /// catch anyway.
+        #[serde(default)]
+        coverage_pct: Option<f64>,
+        /// Least headroom fraction while no season has been learned (cold start). Default 0.5,
+        /// about a 67 % target: without a forecast, behave like target tracking.
+        #[serde(default)]
+        cold_start_headroom: Option<f64>,
+        /// Headroom fraction used until 20 forecasts have been scored. Default 0.25.
+        #[serde(default)]
+        initial_headroom: Option<f64>,
+        /// Never less headroom than this fraction of the estimate (0.2 = 20 %): room for bursts
+        /// shorter than the metric's resolution, which no history of it can show. Default 0.
+        #[serde(default)]
+        min_headroom: Option<f64>,
+        /// Seasons to learn: `daily`, `weekly`. Default both.
+        #[serde(default)]
+        seasonality: Option<Vec<String>>,
+        /// Width of a seasonal bucket; must divide a day. Default "5m".
+        #[serde(default)]
+        resolution: Option<String>,
+        /// IANA time zone whose days and weeks the seasons follow. Default "UTC".
+        #[serde(default)]
+        timezone: Option<String>,
+        /// Time from asking for a replica to it serving. Default "60s".
+        #[serde(default)]
+        startup: Option<String>,
+        /// How far back forecasts are scored to learn the headroom. Default "1d".
+        #[serde(default)]
+        history: Option<String>,
+        /// Record forecasts and would-be decisions, but recommend only what the observed value
+        /// asks for.
+        #[serde(default)]
+        forecast_only: bool,
+        /// A trace (`timestamp_seconds,value` CSV, values per `warm_start_step` seconds, time 0
+        /// = `warm_start_at`) replayed into the model before the first evaluation, so a new
+        /// group starts with its seasons learned.
+        #[serde(default)]
+        warm_start: Option<RawWarmStart>,
+    },
+    /// Reactive cost-aware scaling: provision for the observed value with the least headroom
+    /// that kept `max_unserved_pct` over `history`.
+    Cost {
+        /// Metric name: a total such as a request rate.
+        metric: String,
+        /// How much of the metric one replica serves. Required when the group has a source.
+        #[serde(default)]
+        capacity_per_replica: Option<f64>,
+        /// Service objective in percent of demand. Default 0.5 (unless `coverage_pct`).
+        #[serde(default)]
+        max_unserved_pct: Option<f64>,
+        /// Service objective instead: percent of horizons fully served.
+        #[serde(default)]
+        coverage_pct: Option<f64>,
+        /// Headroom fraction used until 20 estimates have been scored. Default 0.25.
+        #[serde(default)]
+        initial_headroom: Option<f64>,
+        /// Never less headroom than this fraction of the estimate. Default 0.
+        #[serde(default)]
+        min_headroom: Option<f64>,
+        /// Time from asking for a replica to it serving. Default "60s".
+        #[serde(default)]
+        startup: Option<String>,
+        /// How far back estimates are scored. Default "1d".
+        #[serde(default)]
+        history: Option<String>,
+    },
+}
+
+/// A trace replayed into a predictive model before it starts.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWarmStart {
+    /// CSV file `timestamp_seconds,value` (value = count per step, as in traces/); relative to
+    /// the config file's folder.
+    pub trace: String,
+    /// Wall-clock time of the trace's second 0, RFC 3339 (e.g. "2026-11-01T00:00:00Z").
+    pub start: String,
+    /// Seconds per row when the CSV's timestamps do not say (default: their spacing).
+    #[serde(default)]
+    pub step: Option<u32>,
+    /// Multiply the trace's rate by this to get the metric (default 1).
+    #[serde(default)]
+    pub scale: Option<f64>,
 }
 
 /// A step size: a replica count or a percentage string such as "50%".

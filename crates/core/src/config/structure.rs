@@ -36,8 +36,10 @@ fn unknown_field(message: &str) -> Option<&str> {
 /// The fields whose value is a list. serde would also fill a struct from a list (in field
 /// order), which would let `behavior: [[0s], [600s]]` through; lists anywhere else are refused
 /// before deserializing. A test keeps this in step with the schema.
-pub(super) const LIST_FIELDS: [&str; 8] = [
+pub(super) const LIST_FIELDS: [&str; 10] = [
     "groups",
+    "seasonality",
+    "prices",
     "hosts",
     "strategies",
     "metrics",
@@ -48,7 +50,10 @@ pub(super) const LIST_FIELDS: [&str; 8] = [
 ];
 
 /// Fields holding a duration, for a hint when a bare number is written.
-const DURATION_FIELDS: [&str; 12] = [
+const DURATION_FIELDS: [&str; 15] = [
+    "resolution",
+    "startup",
+    "history",
     "drain_timeout",
     "evaluation_interval",
     "stabilization",

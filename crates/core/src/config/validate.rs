@@ -10,10 +10,11 @@ use super::raw::*;
 use super::structure::Structured;
 use super::{ALERT_EVENTS, Alerts, Config, Engine, Group, SIMULATED_METRICS, Store};
 use crate::behavior::{Behavior, DirectionRules, Fallback, RateKind, RatePolicy, Select};
+use crate::forecast::{Objective, Seasonality};
 use crate::hours::{BusinessHours, HoursSpec, zone};
 use crate::strategy::{
-    Aggregation, Goal, Schedule, ScheduleWindow, Step, Strategy, TargetTracking, Threshold,
-    ThresholdMetric, When,
+    Aggregation, Goal, Predictive, Schedule, ScheduleWindow, Step, Strategy, TargetTracking,
+    Threshold, ThresholdMetric, WarmStart, When,
 };
 
 /// Collects (path, message) problems.
@@ -366,6 +367,120 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
                 min_confidence,
             })
         }
+        RawStrategy::Predictive {
+            metric,
+            capacity_per_replica,
+            max_unserved_pct,
+            coverage_pct,
+            cold_start_headroom,
+            initial_headroom,
+            min_headroom,
+            seasonality,
+            resolution,
+            timezone,
+            startup,
+            history,
+            forecast_only,
+            warm_start,
+        } => {
+            let mut pr = forecasting(
+                ctx,
+                p,
+                g,
+                metrics,
+                Forecasting {
+                    metric,
+                    capacity: *capacity_per_replica,
+                    max_unserved_pct: *max_unserved_pct,
+                    coverage_pct: *coverage_pct,
+                    initial_headroom: *initial_headroom,
+                    min_headroom: *min_headroom,
+                    startup: startup.as_deref(),
+                    history: history.as_deref(),
+                },
+            );
+            let mut seasons = Seasonality {
+                daily: true,
+                weekly: true,
+            };
+            if let Some(list) = seasonality {
+                seasons = Seasonality {
+                    daily: false,
+                    weekly: false,
+                };
+                for (k, name) in list.iter().enumerate() {
+                    match name.as_str() {
+                        "daily" => seasons.daily = true,
+                        "weekly" => seasons.weekly = true,
+                        other => ctx.err(
+                            &format!("{p}.seasonality[{k}]"),
+                            format!("unknown season `{other}`: expected `daily` or `weekly`"),
+                        ),
+                    }
+                }
+                if list.is_empty() {
+                    ctx.err(
+                        &format!("{p}.seasonality"),
+                        "no seasons: expected `daily`, `weekly` or both (use kind: cost for none)",
+                    );
+                }
+            }
+            let rp = format!("{p}.resolution");
+            let res =
+                ctx.positive_duration(&rp, resolution.as_deref(), SignedDuration::from_mins(5));
+            let res_s = res.as_secs();
+            if res.subsec_nanos() != 0 || res_s == 0 || 86_400 % res_s != 0 {
+                ctx.err(
+                    &rp,
+                    format!("resolution {res:#} must be a whole number of seconds that divides a day (e.g. 1m, 5m, 15m, 1h)"),
+                );
+            }
+            let (zone_name, tz) = ctx.zone(&format!("{p}.timezone"), timezone.as_deref());
+            pr.seasonality = Some(seasons);
+            let cold = cold_start_headroom.unwrap_or(0.5);
+            if !(0.0..=10.0).contains(&cold) {
+                ctx.err(
+                    &format!("{p}.cold_start_headroom"),
+                    format!(
+                        "cold_start_headroom {cold} is out of range: expected 0 to 10 (0.5 = 50 %)"
+                    ),
+                );
+            }
+            pr.cold_headroom = cold;
+            pr.resolution = res_s.clamp(1, 86_400);
+            pr.zone_name = zone_name;
+            pr.timezone = tz;
+            pr.forecast_only = *forecast_only;
+            pr.warm_start = warm_start
+                .as_ref()
+                .and_then(|w| warm(ctx, &format!("{p}.warm_start"), w));
+            Strategy::Predictive(pr)
+        }
+        RawStrategy::Cost {
+            metric,
+            capacity_per_replica,
+            max_unserved_pct,
+            coverage_pct,
+            initial_headroom,
+            min_headroom,
+            startup,
+            history,
+        } => Strategy::Predictive(forecasting(
+            ctx,
+            p,
+            g,
+            metrics,
+            Forecasting {
+                metric,
+                capacity: *capacity_per_replica,
+                max_unserved_pct: *max_unserved_pct,
+                coverage_pct: *coverage_pct,
+                initial_headroom: *initial_headroom,
+                min_headroom: *min_headroom,
+                startup: startup.as_deref(),
+                history: history.as_deref(),
+            },
+        )),
         RawStrategy::Schedule { timezone, windows } => {
             let (zone_name, tz) = ctx.zone(&format!("{p}.timezone"), timezone.as_deref());
             if windows.is_empty() {
@@ -383,6 +498,142 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
             })
         }
     }
+}
+
+/// Fields the predictive and cost strategies share.
+struct Forecasting<'a> {
+    metric: &'a str,
+    capacity: Option<f64>,
+    max_unserved_pct: Option<f64>,
+    coverage_pct: Option<f64>,
+    initial_headroom: Option<f64>,
+    min_headroom: Option<f64>,
+    startup: Option<&'a str>,
+    history: Option<&'a str>,
+}
+
+fn forecasting(
+    ctx: &mut Ctx,
+    p: &str,
+    g: &RawGroup,
+    metrics: &[String],
+    f: Forecasting,
+) -> Predictive {
+    check_metric(ctx, &format!("{p}.metric"), f.metric, metrics);
+    match f.capacity {
+        Some(c) if !(c.is_finite() && c > 0.0) => ctx.err(
+            &format!("{p}.capacity_per_replica"),
+            format!("capacity_per_replica must be greater than 0, got {c}"),
+        ),
+        None if g.source.is_some() => ctx.err(
+            &format!("{p}.capacity_per_replica"),
+            "missing capacity_per_replica: how much of the metric one replica serves (only groups without a source, which simulate runs, may omit it)",
+        ),
+        _ => {}
+    }
+    let objective = match (f.max_unserved_pct, f.coverage_pct) {
+        (Some(_), Some(_)) => {
+            ctx.err(
+                p,
+                "set either `max_unserved_pct` or `coverage_pct`, not both",
+            );
+            Objective::MaxUnserved(0.005)
+        }
+        (_, Some(q)) => {
+            if !(0.0..=100.0).contains(&q) {
+                ctx.err(
+                    &format!("{p}.coverage_pct"),
+                    format!(
+                        "coverage_pct {q} is out of range: expected 0 to 100 (percent of horizons)"
+                    ),
+                );
+            }
+            Objective::Coverage(q.clamp(0.0, 100.0) / 100.0)
+        }
+        (o, None) => {
+            let o = o.unwrap_or(0.5);
+            if !(0.0..=100.0).contains(&o) {
+                ctx.err(
+                    &format!("{p}.max_unserved_pct"),
+                    format!("max_unserved_pct {o} is out of range: expected 0 to 100 (percent of demand)"),
+                );
+            }
+            Objective::MaxUnserved(o.clamp(0.0, 100.0) / 100.0)
+        }
+    };
+    let initial_headroom = f.initial_headroom.unwrap_or(0.25);
+    if !(0.0..=10.0).contains(&initial_headroom) {
+        ctx.err(
+            &format!("{p}.initial_headroom"),
+            format!("initial_headroom {initial_headroom} is out of range: expected 0 to 10"),
+        );
+    }
+    let min_headroom = f.min_headroom.unwrap_or(0.0);
+    if !(0.0..=10.0).contains(&min_headroom) {
+        ctx.err(
+            &format!("{p}.min_headroom"),
+            format!("min_headroom {min_headroom} is out of range: expected 0 to 10 (0.2 = 20 %)"),
+        );
+    }
+    Predictive {
+        metric: f.metric.into(),
+        min_headroom,
+        capacity: f.capacity,
+        seasonality: None,
+        resolution: 300,
+        zone_name: "UTC".into(),
+        timezone: jiff::tz::TimeZone::UTC,
+        startup: ctx.duration(
+            &format!("{p}.startup"),
+            f.startup,
+            SignedDuration::from_secs(60),
+        ),
+        objective,
+        cold_headroom: 0.0,
+        initial_headroom,
+        history: ctx.positive_duration(
+            &format!("{p}.history"),
+            f.history,
+            SignedDuration::from_hours(24),
+        ),
+        forecast_only: false,
+        warm_start: None,
+    }
+}
+
+fn warm(ctx: &mut Ctx, p: &str, w: &RawWarmStart) -> Option<WarmStart> {
+    if w.trace.trim().is_empty() {
+        ctx.err(&format!("{p}.trace"), "empty path");
+    }
+    let start = match w.start.parse::<jiff::Timestamp>() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            ctx.err(
+                &format!("{p}.start"),
+                format!(
+                    "invalid time \"{}\": {e} (expected RFC 3339 such as \"2026-11-01T00:00:00Z\")",
+                    w.start
+                ),
+            );
+            None
+        }
+    };
+    if w.step == Some(0) {
+        ctx.err(&format!("{p}.step"), "step must be at least 1 second");
+    }
+    let scale = w.scale.unwrap_or(1.0);
+    if !(scale.is_finite() && scale > 0.0) {
+        ctx.err(
+            &format!("{p}.scale"),
+            format!("scale must be greater than 0, got {scale}"),
+        );
+    }
+    Some(WarmStart {
+        trace: w.trace.clone(),
+        start: start?,
+        step: w.step.map(i64::from),
+        scale,
+    })
 }
 
 fn threshold_metric(

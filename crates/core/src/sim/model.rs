@@ -13,9 +13,12 @@ use jiff::{SignedDuration, Timestamp};
 use super::policy::{Controller, SimPolicy};
 use super::report::{PolicyResult, Series};
 use super::trace::Trace;
+use crate::config::Group;
 use crate::decide::decide;
+use crate::decision::Reason;
 use crate::observation::Observation;
 use crate::state::GroupState;
+use crate::strategy::Strategy;
 
 /// Parameters of one simulation run.
 #[derive(Debug, Clone)]
@@ -85,6 +88,17 @@ impl Account {
     }
 }
 
+/// The group with the simulation's capacity wherever a strategy leaves it out.
+fn with_capacity(group: &Group, c: f64) -> Group {
+    let mut g = group.clone();
+    for s in &mut g.strategies {
+        if let Strategy::Predictive(p) = s {
+            p.capacity.get_or_insert(c);
+        }
+    }
+    g
+}
+
 /// Number of ticks in [from, to): the last one may be shorter.
 pub fn tick_count(params: &SimParams, trace: &Trace) -> u64 {
     let tick = params.tick(trace);
@@ -131,9 +145,10 @@ pub fn simulate(
         Controller::Group {
             group,
             eval_interval,
-        } => (Some(group.as_ref()), (*eval_interval).max(1)),
+        } => (Some(with_capacity(group, c)), (*eval_interval).max(1)),
         _ => (None, tick),
     };
+    let group = group.as_ref();
     let first_len = tick.min(params.to - params.from);
     let mut ready: u32 = match &policy.controller {
         Controller::Group { group, .. } => {
@@ -151,6 +166,8 @@ pub fn simulate(
     };
     // Evaluations fall on the first tick at or after each multiple of the interval.
     let mut next_eval: i64 = 0;
+    // The last seasonal forecast, for the chart (in replicas' worth).
+    let mut forecast: Option<f64> = None;
 
     for k in 0..n_ticks {
         let t = params.from + k as i64 * tick;
@@ -195,6 +212,10 @@ pub fn simulate(
             }
             let now = crate::time::after(params.epoch, SignedDuration::from_secs(t));
             let d = decide(g, &obs, &mut state, now);
+            forecast = d.strategies.iter().find_map(|o| match &o.reason {
+                Reason::Predictive(x) if x.seasonal => Some(x.estimate / c),
+                _ => None,
+            });
             let desired = d.desired_replicas;
             if desired > current {
                 let add = desired - current;
@@ -228,7 +249,7 @@ pub fn simulate(
         acc.tick(trace, t, len, ready, total, oracle);
         if let Some(series) = series.as_mut() {
             let b = (k / bucket * bucket) as f64 * tick as f64;
-            series.push(b, trace.rate(t) / c, ready as f64, total as f64);
+            series.push(b, trace.rate(t) / c, ready as f64, total as f64, forecast);
         }
     }
     progress(n_ticks);

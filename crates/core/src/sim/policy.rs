@@ -34,6 +34,11 @@ impl SimPolicy {
     /// rate with a target of 0.7·c per replica, tolerance 0.1, the autoscaling/v2 default
     /// behavior, min 1 and no max. It runs through the same `decide` as user policies.
     pub fn hpa(capacity: f64, eval_interval: i64) -> SimPolicy {
+        SimPolicy::hpa_at(capacity, eval_interval, 0.7, "hpa")
+    }
+
+    /// The HPA with another target utilization (a fraction), for frontiers.
+    pub fn hpa_at(capacity: f64, eval_interval: i64, target: f64, name: &str) -> SimPolicy {
         let group = Group {
             name: Arc::from("hpa"),
             min: 1,
@@ -41,7 +46,7 @@ impl SimPolicy {
             evaluation_interval: SignedDuration::from_secs(eval_interval),
             strategies: vec![Strategy::TargetTracking(TargetTracking {
                 metric: Arc::from("request_rate"),
-                goal: Goal::PerReplica(0.7 * capacity),
+                goal: Goal::PerReplica(target * capacity),
                 tolerance_up: 0.1,
                 tolerance_down: 0.1,
             })],
@@ -52,7 +57,7 @@ impl SimPolicy {
             target: None,
         };
         SimPolicy {
-            name: "hpa".into(),
+            name: name.into(),
             controller: Controller::Group {
                 group: Box::new(group),
                 eval_interval,
@@ -88,6 +93,37 @@ impl SimPolicy {
         }
     }
 
+    /// The same policy with every predictive/cost strategy's objective (a fraction) and
+    /// startup replaced: one point of a frontier sweep.
+    pub fn with_forecasting(
+        &self,
+        name: String,
+        objective: Option<crate::forecast::Objective>,
+        startup: Option<i64>,
+    ) -> SimPolicy {
+        let mut p = self.clone();
+        p.name = name;
+        if let Controller::Group { group, .. } = &mut p.controller {
+            for s in &mut group.strategies {
+                if let Strategy::Predictive(pr) = s {
+                    if let Some(o) = objective {
+                        pr.objective = o;
+                    }
+                    if let Some(st) = startup {
+                        pr.startup = SignedDuration::from_secs(st);
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    /// Whether the policy has a predictive or cost strategy (something to sweep).
+    pub fn forecasts(&self) -> bool {
+        matches!(&self.controller, Controller::Group { group, .. }
+            if group.strategies.iter().any(|s| matches!(s, Strategy::Predictive(_))))
+    }
+
     /// "metric `x`, `y`" when a group's strategies use metrics the simulator does not provide.
     pub fn unknown_metrics(&self) -> Option<String> {
         let Controller::Group { group, .. } = &self.controller else {
@@ -99,6 +135,7 @@ impl SimPolicy {
                 Strategy::TargetTracking(t) => vec![&*t.metric],
                 Strategy::Threshold(t) => t.metrics.iter().map(|m| &*m.metric).collect(),
                 Strategy::Schedule(_) => vec![],
+                Strategy::Predictive(p) => vec![&*p.metric],
             };
             for m in used {
                 if !SIMULATED_METRICS.contains(&m) && !names.contains(&m) {

@@ -32,11 +32,22 @@ pub struct Series {
     pub ready: Vec<f64>,
     pub desired: Vec<f64>,
     pub shortfall: Vec<f64>,
+    /// Mean forecast (the predictive strategy's estimate, in replicas' worth); NaN where the
+    /// policy made none in the bucket.
+    pub forecast: Vec<f64>,
     count: Vec<f64>,
+    forecast_count: Vec<f64>,
 }
 
 impl Series {
-    pub(crate) fn push(&mut self, bucket_start: f64, demand: f64, ready: f64, desired: f64) {
+    pub(crate) fn push(
+        &mut self,
+        bucket_start: f64,
+        demand: f64,
+        ready: f64,
+        desired: f64,
+        forecast: Option<f64>,
+    ) {
         if self.t.last() != Some(&bucket_start) {
             self.t.push(bucket_start);
             for v in [
@@ -45,11 +56,22 @@ impl Series {
                 &mut self.desired,
                 &mut self.shortfall,
                 &mut self.count,
+                &mut self.forecast_count,
             ] {
                 v.push(0.0);
             }
+            self.forecast.push(f64::NAN);
         }
         let i = self.t.len() - 1;
+        if let Some(f) = forecast {
+            self.forecast_count[i] += 1.0;
+            let prev = if self.forecast[i].is_nan() {
+                0.0
+            } else {
+                self.forecast[i]
+            };
+            self.forecast[i] = prev + (f - prev) / self.forecast_count[i];
+        }
         // Running means, so the series never needs a second pass.
         self.count[i] += 1.0;
         let n = self.count[i];

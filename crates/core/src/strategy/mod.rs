@@ -3,10 +3,12 @@
 //! One file per strategy. `decide` evaluates all of a group's strategies and combines them:
 //! the largest recommendation wins (HPA semantics) and every reason is kept.
 
+mod predictive;
 mod schedule;
 mod target_tracking;
 mod threshold;
 
+pub use predictive::{Outlook, Predictive, WarmStart};
 pub use schedule::{Schedule, ScheduleWindow, When};
 pub use target_tracking::{Goal, TargetTracking};
 pub use threshold::{Aggregation, Step, Threshold, ThresholdMetric};
@@ -17,6 +19,8 @@ pub enum Strategy {
     TargetTracking(TargetTracking),
     Threshold(Threshold),
     Schedule(Schedule),
+    /// `predictive` (with a seasonal model) or `cost` (without).
+    Predictive(Predictive),
 }
 
 impl Strategy {

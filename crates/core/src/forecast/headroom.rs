@@ -1,0 +1,293 @@
+//! The least headroom that keeps a service objective on recent history.
+//!
+//! Each scored estimate is (estimate e, actual a, noise scale σ at the time). Provisioning
+//! e + k·σ would have left max(0, a − e − k·σ) unserved. Headroom is counted in σ because
+//! noise, not load, sets what is needed: 10 % is far too little for 5 req/s of Poisson
+//! traffic and far too much for 5,000 req/s. The pairs of the last `history` are kept in a
+//! histogram of z = (a − e)/σ (0.1 wide bins) holding Σσ, Σ(a − e) and Σe per bin, so adding,
+//! expiring and answering "least k with Σ unserved / Σ a ≤ objective" cost O(1), O(1) and
+//! O(bins), whatever the history length.
+
+use std::collections::VecDeque;
+
+use jiff::{SignedDuration, Timestamp};
+
+const Z_MIN: f64 = -10.0;
+const Z_STEP: f64 = 0.1;
+const BINS: usize = 400; // up to z = 30
+/// k is searched in [MIN_K, MAX_K]: an estimate that runs high may be trimmed a little.
+pub const MIN_K: f64 = -1.0;
+pub const MAX_K: f64 = 30.0;
+/// Scored pairs needed before the learned headroom is used.
+pub const MIN_PAIRS: usize = 20;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Pair {
+    at: Timestamp,
+    bin: usize,
+    sigma: f64,
+    miss: f64,
+    estimate: f64,
+    actual: f64,
+}
+
+/// Sliding-window error histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Headroom {
+    history: SignedDuration,
+    pairs: VecDeque<Pair>,
+    sum_sigma: Vec<f64>,
+    sum_miss: Vec<f64>,
+    count: Vec<u32>,
+    total_estimate: f64,
+    total_sigma: f64,
+    total_actual: f64,
+}
+
+impl Headroom {
+    pub fn new(history: SignedDuration) -> Headroom {
+        Headroom {
+            history,
+            pairs: VecDeque::new(),
+            sum_sigma: vec![0.0; BINS + 2],
+            sum_miss: vec![0.0; BINS + 2],
+            count: vec![0; BINS + 2],
+            total_estimate: 0.0,
+            total_sigma: 0.0,
+            total_actual: 0.0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Bin 0: below Z_MIN; 1..=BINS: the 0.1 σ bins; BINS + 1: above the top.
+    fn bin(z: f64) -> usize {
+        if z < Z_MIN {
+            return 0;
+        }
+        let k = ((z - Z_MIN) / Z_STEP).floor();
+        if k >= BINS as f64 {
+            BINS + 1
+        } else {
+            k as usize + 1
+        }
+    }
+
+    /// Lower edge of bin `b` (1..=BINS + 1) in σ.
+    fn edge(b: usize) -> f64 {
+        Z_MIN + (b as f64 - 1.0) * Z_STEP
+    }
+
+    /// Score one estimate against what happened, and expire pairs older than the history.
+    pub fn add(&mut self, at: Timestamp, estimate: f64, actual: f64, sigma: f64) {
+        let ok = [estimate, actual, sigma]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0);
+        if !ok || sigma <= 0.0 {
+            return;
+        }
+        let miss = actual - estimate;
+        let bin = Self::bin(miss / sigma);
+        self.put(bin, sigma, miss, estimate, actual, 1.0);
+        self.pairs.push_back(Pair {
+            at,
+            bin,
+            sigma,
+            miss,
+            estimate,
+            actual,
+        });
+        let cutoff = crate::time::before(at, self.history);
+        while self.pairs.front().is_some_and(|p| p.at <= cutoff) {
+            if let Some(p) = self.pairs.pop_front() {
+                self.put(p.bin, p.sigma, p.miss, p.estimate, p.actual, -1.0);
+            }
+        }
+    }
+
+    fn put(&mut self, bin: usize, sigma: f64, miss: f64, e: f64, a: f64, sign: f64) {
+        self.sum_sigma[bin] += sign * sigma;
+        self.sum_miss[bin] += sign * miss;
+        if sign > 0.0 {
+            self.count[bin] += 1;
+        } else {
+            self.count[bin] = self.count[bin].saturating_sub(1);
+        }
+        self.total_estimate += sign * e;
+        self.total_sigma += sign * sigma;
+        self.total_actual += sign * a;
+    }
+
+    /// Share of demand (0..1) that provisioning estimate + k·σ left unserved.
+    pub fn unserved(&self, k: f64) -> f64 {
+        if self.total_actual <= 0.0 {
+            return 0.0;
+        }
+        let lost: f64 = (1..=BINS + 1)
+            .filter(|b| *b == BINS + 1 || Self::edge(*b) > k)
+            .map(|b| (self.sum_miss[b] - k * self.sum_sigma[b]).max(0.0))
+            .sum();
+        lost / self.total_actual
+    }
+
+    /// The least k in [MIN_K, MAX_K] whose unserved share on the history is at most
+    /// `objective` (a fraction), with that share (MAX_K and its share when even that is
+    /// not enough); `None` with fewer than MIN_PAIRS pairs.
+    pub fn least(&self, objective: f64) -> Option<(f64, f64)> {
+        if self.pairs.len() < MIN_PAIRS {
+            return None;
+        }
+        let budget = objective.max(0.0) * self.total_actual.max(0.0) + 1e-12;
+        // Walk the bin edges from the top down: at k = edge(b) every bin above b is unserved.
+        // Beyond the top bin a pair is unserved at any k we may choose.
+        let (mut miss, mut sigma) = (self.sum_miss[BINS + 1], self.sum_sigma[BINS + 1]);
+        let mut best: Option<(f64, f64)> = None;
+        for b in (1..=BINS).rev() {
+            let k = Self::edge(b);
+            if k <= MAX_K {
+                let lost = (miss - k * sigma).max(0.0);
+                if lost > budget {
+                    break;
+                }
+                best = Some((k, lost));
+                if k <= MIN_K {
+                    break;
+                }
+            }
+            miss += self.sum_miss[b];
+            sigma += self.sum_sigma[b];
+        }
+        let total = self.total_actual.max(1e-300);
+        Some(match best {
+            Some((k, lost)) => (k.max(MIN_K), lost / total),
+            None => (MAX_K, self.unserved(MAX_K)),
+        })
+    }
+
+    /// The least k in [MIN_K, MAX_K] at which at most `1 − coverage` of the horizons on the
+    /// history would have been short (the newsvendor's critical fractile: a rare huge spike
+    /// counts once, not by its size), with the unserved share at that k.
+    pub fn least_coverage(&self, coverage: f64) -> Option<(f64, f64)> {
+        if self.pairs.len() < MIN_PAIRS {
+            return None;
+        }
+        let allowed = (1.0 - coverage).max(0.0) * self.pairs.len() as f64 + 1e-9;
+        let mut short = f64::from(self.count[BINS + 1]);
+        let mut best = None;
+        for b in (1..=BINS).rev() {
+            let k = Self::edge(b);
+            if k <= MAX_K {
+                if short > allowed {
+                    break;
+                }
+                best = Some(k.max(MIN_K));
+                if k <= MIN_K {
+                    break;
+                }
+            }
+            short += f64::from(self.count[b]);
+        }
+        let k = best.unwrap_or(MAX_K);
+        Some((k, self.unserved(k)))
+    }
+
+    /// Mean provision per pair over the history at headroom k: what the estimate costs.
+    pub fn mean_provision(&self, k: f64) -> f64 {
+        if self.pairs.is_empty() {
+            return f64::INFINITY;
+        }
+        (self.total_estimate + k * self.total_sigma) / self.pairs.len() as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    #[test]
+    fn zero_objective_covers_the_largest_miss() {
+        let mut h = Headroom::new(SignedDuration::from_hours(1));
+        for i in 0..100 {
+            // Actual runs 0..2 σ above the estimate (σ = 10).
+            h.add(ts(i * 15), 100.0, 100.0 + (i % 21) as f64, 10.0);
+        }
+        let (least, share) = h.least(0.0).unwrap();
+        assert!((1.95..=2.05).contains(&least), "{least}");
+        assert!(h.unserved(least) < 1e-9 && share < 1e-9);
+        // A looser objective needs less.
+        let (loose, share) = h.least(0.02).unwrap();
+        assert!(loose < least && h.unserved(loose) <= 0.02 + 1e-9, "{loose}");
+        assert!((share - h.unserved(loose)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn coverage_ignores_the_size_of_rare_spikes() {
+        let mut h = Headroom::new(SignedDuration::from_hours(1));
+        for i in 0..100 {
+            // 1 σ above in 10 % of horizons, 25 σ above in 1 %.
+            let miss = match i % 100 {
+                0 => 250.0,
+                1..=10 => 10.0,
+                _ => 0.0,
+            };
+            h.add(ts(i * 15), 100.0, 100.0 + miss, 10.0);
+        }
+        // Covering 95 % of horizons needs 1 σ; the spike alone would cost 25 σ.
+        let (k, share) = h.least_coverage(0.95).unwrap();
+        assert!((0.95..=1.05).contains(&k), "{k}");
+        assert!(share > 0.0);
+        assert!(h.least_coverage(1.0).unwrap().0 >= 24.9);
+        assert!(h.least(0.0).unwrap().0 >= 24.9);
+    }
+
+    #[test]
+    fn biased_high_estimates_are_trimmed_down_to_the_floor() {
+        let mut h = Headroom::new(SignedDuration::from_hours(1));
+        for i in 0..100 {
+            h.add(ts(i * 15), 200.0, 100.0, 10.0);
+        }
+        assert_eq!(h.least(0.0).map(|x| x.0), Some(MIN_K));
+    }
+
+    #[test]
+    fn old_pairs_expire() {
+        let mut h = Headroom::new(SignedDuration::from_mins(10));
+        for i in 0..40 {
+            h.add(ts(i * 15), 100.0, 150.0, 10.0);
+        }
+        assert!(h.least(0.0).unwrap().0 >= 4.95);
+        for i in 40..200 {
+            h.add(ts(i * 15), 100.0, 100.0, 10.0);
+        }
+        assert!(h.least(0.0).unwrap().0 <= 0.05, "{:?}", h.least(0.0));
+        assert_eq!(h.len(), 40); // 10 min of 15 s pairs
+        assert!((h.mean_provision(1.0) - 110.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn needs_enough_pairs_and_sane_values() {
+        let mut h = Headroom::new(SignedDuration::from_hours(1));
+        for i in 0..(MIN_PAIRS as i64 - 1) {
+            h.add(ts(i), 1.0, 1.0, 1.0);
+        }
+        h.add(ts(100), f64::NAN, 1.0, 1.0);
+        h.add(ts(101), 1.0, -1.0, 1.0);
+        h.add(ts(102), 1.0, 1.0, 0.0);
+        assert_eq!(h.least(0.01), None);
+        h.add(ts(103), 0.0, 500.0, 1.0); // 500 σ off: lost at any k
+        assert!(h.unserved(MAX_K) > 0.0);
+        let (k, share) = h.least(0.0).unwrap();
+        assert_eq!(k, MAX_K);
+        assert!(share > 0.0);
+    }
+}

@@ -1,0 +1,164 @@
+//! `simulate --sweep`: the cost/unserved frontier of forecasting policies beside the HPA at
+//! several targets, and what each costs at the unserved level of the HPA's default (70 %).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use scalepilot_core::sim::PolicyResult;
+use serde::Serialize;
+
+/// One policy family's points, in sweep order.
+pub(crate) struct Family {
+    pub(crate) name: String,
+    /// (knob label, unserved %, cost ratio).
+    pub(crate) points: Vec<(String, f64, f64)>,
+}
+
+#[derive(Serialize)]
+struct Comparison {
+    policy: String,
+    hpa_unserved_pct: f64,
+    hpa_cost_ratio: f64,
+    /// Interpolated on the policy's frontier; None when the HPA's level is outside it.
+    cost_ratio_at_hpa_unserved: Option<f64>,
+    saving_pct: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    trace: &'a str,
+    results: &'a [PolicyResult],
+    at_hpa_unserved: Vec<Comparison>,
+}
+
+fn families(results: &[PolicyResult]) -> Vec<Family> {
+    let mut out: Vec<Family> = Vec::new();
+    for r in results {
+        let (name, knob) = r.policy.split_once('@').unwrap_or((&r.policy, ""));
+        let point = (knob.to_string(), r.unserved_pct, r.cost_ratio);
+        match out.iter_mut().find(|f| f.name == name) {
+            Some(f) => f.points.push(point),
+            None => out.push(Family {
+                name: name.to_string(),
+                points: vec![point],
+            }),
+        }
+    }
+    out
+}
+
+/// The cost of the family's Pareto frontier at `unserved`, interpolated linearly between the
+/// two frontier points around it.
+fn cost_at(f: &Family, unserved: f64) -> Option<f64> {
+    let mut pts: Vec<(f64, f64)> = f.points.iter().map(|p| (p.1, p.2)).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    // Keep the non-dominated points: cost must fall as unserved rises.
+    let mut frontier: Vec<(f64, f64)> = Vec::new();
+    for p in pts {
+        if frontier.last().is_none_or(|l| p.1 < l.1) {
+            frontier.push(p);
+        }
+    }
+    if let Some(p) = frontier.iter().find(|p| p.0 == unserved) {
+        return Some(p.1);
+    }
+    frontier.windows(2).find_map(|w| {
+        let ((u0, c0), (u1, c1)) = (w[0], w[1]);
+        (u0 <= unserved && unserved <= u1).then(|| c0 + (c1 - c0) * (unserved - u0) / (u1 - u0))
+    })
+}
+
+pub(crate) fn report(
+    trace: &str,
+    results: &[PolicyResult],
+    chart: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode> {
+    let fams = families(results);
+    let hpa = results.iter().find(|r| r.policy == "hpa@70%");
+    let comparisons: Vec<Comparison> = match hpa {
+        Some(h) => fams
+            .iter()
+            .filter(|f| f.name != "hpa")
+            .map(|f| {
+                let c = cost_at(f, h.unserved_pct);
+                Comparison {
+                    policy: f.name.clone(),
+                    hpa_unserved_pct: h.unserved_pct,
+                    hpa_cost_ratio: h.cost_ratio,
+                    cost_ratio_at_hpa_unserved: c,
+                    saving_pct: c.map(|c| 100.0 * (1.0 - c / h.cost_ratio)),
+                }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    if let Some(path) = chart {
+        crate::chart::frontier(path, trace, &fams)
+            .with_context(|| format!("cannot write chart {}", path.display()))?;
+    }
+    if json {
+        let out = Output {
+            trace,
+            results,
+            at_hpa_unserved: comparisons,
+        };
+        super::emit(&serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::emit(&format!(
+        "frontier on {trace} (knob: max_unserved_pct for forecasting policies, target utilization for hpa)"
+    ));
+    super::emit(&format!(
+        "{:<14} {:>8} {:>11} {:>11} {:>8}",
+        "policy", "knob", "cost_ratio", "unserved_%", "actions"
+    ));
+    for r in results {
+        let (name, knob) = r.policy.split_once('@').unwrap_or((&r.policy, ""));
+        super::emit(&format!(
+            "{name:<14} {knob:>8} {:>11.3} {:>11.3} {:>8}",
+            r.cost_ratio, r.unserved_pct, r.actions
+        ));
+    }
+    for c in &comparisons {
+        let line = match (c.cost_ratio_at_hpa_unserved, c.saving_pct) {
+            (Some(cost), Some(s)) => format!(
+                "at hpa@70%'s unserved {:.3} %: {} costs {cost:.3} against {:.3} ({s:+.1} % {})",
+                c.hpa_unserved_pct,
+                c.policy,
+                c.hpa_cost_ratio,
+                if s >= 0.0 { "less" } else { "more" }
+            ),
+            _ => format!(
+                "at hpa@70%'s unserved {:.3} %: outside {}'s swept range",
+                c.hpa_unserved_pct, c.policy
+            ),
+        };
+        super::emit(&line);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolates_on_the_frontier_only() {
+        let f = Family {
+            name: "p".into(),
+            points: vec![
+                ("a".into(), 0.1, 2.0),
+                ("b".into(), 1.0, 1.5),
+                ("c".into(), 0.5, 2.5), // dominated by b: ignored
+                ("d".into(), 3.0, 1.0),
+            ],
+        };
+        assert_eq!(cost_at(&f, 0.1), Some(2.0));
+        assert!((cost_at(&f, 0.55).unwrap() - 1.75).abs() < 1e-9);
+        assert!((cost_at(&f, 2.0).unwrap() - 1.25).abs() < 1e-9);
+        assert_eq!(cost_at(&f, 5.0), None);
+        assert_eq!(cost_at(&f, 0.01), None);
+    }
+}
