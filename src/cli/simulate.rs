@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
-use scalepilot_core::forecast::Objective;
 use scalepilot_core::sim::{PolicyResult, SimParams, SimPolicy, Trace, simulate};
 use serde::Serialize;
 
@@ -46,7 +45,8 @@ pub(crate) struct Args {
     #[arg(long = "policy", value_parser = ["hpa", "oracle", "static-peak", "recommended"])]
     policies: Vec<String>,
     /// Print the cost/unserved frontier instead: every policy with a predictive or cost
-    /// strategy (default: recommended) at several `max_unserved_pct` values, and the HPA at
+    /// strategy (default: recommended) at knob values x0.5 to x5 (x > 1 allows x times the
+    /// unserved its objective allows, with least headrooms divided by x), and the HPA at
     /// targets from 50 to 90 %. With --chart, draws the frontier.
     #[arg(long)]
     sweep: bool,
@@ -374,11 +374,11 @@ fn recommended(eval: Option<i64>, startup: i64) -> Result<SimPolicy> {
         .next()
         .ok_or_else(|| anyhow!("recommended.yaml has no group"))?;
     let eval = eval.unwrap_or_else(|| group.evaluation_interval.as_secs().max(1));
-    Ok(SimPolicy::group(group, eval).with_forecasting("recommended".into(), None, Some(startup)))
+    Ok(SimPolicy::group(group, eval).with_startup("recommended".into(), startup))
 }
 
-/// `max_unserved_pct` values a sweep runs each forecasting policy at.
-const SWEEP_OBJECTIVES_PCT: [f64; 7] = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0];
+/// Knob values a sweep runs each forecasting policy at (see `SimPolicy::swept`).
+const SWEEP_KNOB: [f64; 7] = [0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0];
 /// HPA target utilizations (percent) drawn beside them.
 const SWEEP_HPA_TARGETS: [u32; 5] = [50, 60, 70, 80, 90];
 
@@ -388,12 +388,8 @@ fn sweep_policies(swept: &[SimPolicy], capacity: f64, eval: i64) -> Vec<SimPolic
         .map(|t| SimPolicy::hpa_at(capacity, eval, f64::from(*t) / 100.0, &format!("hpa@{t}%")))
         .collect();
     for p in swept {
-        for o in SWEEP_OBJECTIVES_PCT {
-            out.push(p.with_forecasting(
-                format!("{}@{o}%", p.name),
-                Some(Objective::MaxUnserved(o / 100.0)),
-                None,
-            ));
+        for x in SWEEP_KNOB {
+            out.push(p.swept(format!("{}@x{x}", p.name), x));
         }
     }
     out

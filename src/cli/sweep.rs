@@ -63,10 +63,13 @@ fn cost_at(f: &Family, unserved: f64) -> Option<f64> {
     if let Some(p) = frontier.iter().find(|p| p.0 == unserved) {
         return Some(p.1);
     }
-    frontier.windows(2).find_map(|w| {
+    let between = frontier.windows(2).find_map(|w| {
         let ((u0, c0), (u1, c1)) = (w[0], w[1]);
         (u0 <= unserved && unserved <= u1).then(|| c0 + (c1 - c0) * (unserved - u0) / (u1 - u0))
-    })
+    });
+    // Beyond the swept range on the loose side, the cheapest point that serves at least as
+    // well is an upper bound of the frontier's cost there.
+    between.or_else(|| frontier.last().filter(|l| l.0 <= unserved).map(|l| l.1))
 }
 
 pub(crate) fn report(
@@ -124,10 +127,11 @@ pub(crate) fn report(
     for c in &comparisons {
         let line = match (c.cost_ratio_at_hpa_unserved, c.saving_pct) {
             (Some(cost), Some(s)) => format!(
-                "at hpa@70%'s unserved {:.3} %: {} costs {cost:.3} against {:.3} ({s:+.1} % {})",
+                "at hpa@70%'s unserved {:.3} %: {} costs {cost:.3} against {:.3} ({:.1} % {})",
                 c.hpa_unserved_pct,
                 c.policy,
                 c.hpa_cost_ratio,
+                s.abs(),
                 if s >= 0.0 { "less" } else { "more" }
             ),
             _ => format!(
@@ -158,7 +162,7 @@ mod tests {
         assert_eq!(cost_at(&f, 0.1), Some(2.0));
         assert!((cost_at(&f, 0.55).unwrap() - 1.75).abs() < 1e-9);
         assert!((cost_at(&f, 2.0).unwrap() - 1.25).abs() < 1e-9);
-        assert_eq!(cost_at(&f, 5.0), None);
+        assert_eq!(cost_at(&f, 5.0), Some(1.0)); // d serves better and costs 1.0
         assert_eq!(cost_at(&f, 0.01), None);
     }
 }

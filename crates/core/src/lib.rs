@@ -12,6 +12,7 @@
 pub mod behavior;
 pub mod bench;
 pub mod config;
+pub mod cost;
 pub mod decide;
 pub mod decision;
 pub mod duration;

@@ -188,9 +188,19 @@ pub enum RawStrategy {
         /// has a source; `simulate` uses its own capacity when omitted.
         #[serde(default)]
         capacity_per_replica: Option<f64>,
-        /// Service objective: the headroom over the estimate is the least that would have left
+        /// Service objective (default): the headroom over the estimate is the least that would
+        /// have left no more unserved demand over `history` than target tracking at this
+        /// utilization (holding its largest recommendation for 5 minutes, like the HPA) would
+        /// have left on the same traffic. Default 70.
+        #[serde(default)]
+        baseline_target_pct: Option<f64>,
+        /// Accept this many times the baseline's unserved demand (the frontier knob: above 1
+        /// is cheaper, below 1 serves more). Default 1.
+        #[serde(default)]
+        baseline_unserved_factor: Option<f64>,
+        /// Service objective instead of the baseline: the least headroom that would have left
         /// at most this percentage of demand unserved over `history` (scored against the
-        /// largest value seen within each horizon). Default 0.5 (unless `coverage_pct`).
+        /// largest value seen within each horizon).
         #[serde(default)]
         max_unserved_pct: Option<f64>,
         /// Service objective instead of `max_unserved_pct`: the least headroom that would have
@@ -243,7 +253,14 @@ pub enum RawStrategy {
         /// How much of the metric one replica serves. Required when the group has a source.
         #[serde(default)]
         capacity_per_replica: Option<f64>,
-        /// Service objective in percent of demand. Default 0.5 (unless `coverage_pct`).
+        /// Service objective (default): no more unserved demand than target tracking at this
+        /// utilization would have left on the same history. Default 70.
+        #[serde(default)]
+        baseline_target_pct: Option<f64>,
+        /// Accept this many times the baseline's unserved demand. Default 1.
+        #[serde(default)]
+        baseline_unserved_factor: Option<f64>,
+        /// Service objective instead: percent of demand left unserved.
         #[serde(default)]
         max_unserved_pct: Option<f64>,
         /// Service objective instead: percent of horizons fully served.

@@ -370,6 +370,8 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
         RawStrategy::Predictive {
             metric,
             capacity_per_replica,
+            baseline_target_pct,
+            baseline_unserved_factor,
             max_unserved_pct,
             coverage_pct,
             cold_start_headroom,
@@ -391,6 +393,7 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
                 Forecasting {
                     metric,
                     capacity: *capacity_per_replica,
+                    baseline: (*baseline_target_pct, *baseline_unserved_factor),
                     max_unserved_pct: *max_unserved_pct,
                     coverage_pct: *coverage_pct,
                     initial_headroom: *initial_headroom,
@@ -459,6 +462,8 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
         RawStrategy::Cost {
             metric,
             capacity_per_replica,
+            baseline_target_pct,
+            baseline_unserved_factor,
             max_unserved_pct,
             coverage_pct,
             initial_headroom,
@@ -473,6 +478,7 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
             Forecasting {
                 metric,
                 capacity: *capacity_per_replica,
+                baseline: (*baseline_target_pct, *baseline_unserved_factor),
                 max_unserved_pct: *max_unserved_pct,
                 coverage_pct: *coverage_pct,
                 initial_headroom: *initial_headroom,
@@ -504,6 +510,7 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
 struct Forecasting<'a> {
     metric: &'a str,
     capacity: Option<f64>,
+    baseline: (Option<f64>, Option<f64>),
     max_unserved_pct: Option<f64>,
     coverage_pct: Option<f64>,
     initial_headroom: Option<f64>,
@@ -531,34 +538,54 @@ fn forecasting(
         ),
         _ => {}
     }
-    let objective = match (f.max_unserved_pct, f.coverage_pct) {
-        (Some(_), Some(_)) => {
+    let given = [
+        f.baseline.0.is_some() || f.baseline.1.is_some(),
+        f.max_unserved_pct.is_some(),
+        f.coverage_pct.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        ctx.err(
+            p,
+            "set one service objective: `baseline_target_pct`/`baseline_unserved_factor`, `max_unserved_pct` or `coverage_pct`",
+        );
+    }
+    let pct = |ctx: &mut Ctx, field: &str, v: f64, what: &str| {
+        if !(0.0..=100.0).contains(&v) {
             ctx.err(
-                p,
-                "set either `max_unserved_pct` or `coverage_pct`, not both",
+                &format!("{p}.{field}"),
+                format!("{field} {v} is out of range: expected 0 to 100 ({what})"),
             );
-            Objective::MaxUnserved(0.005)
         }
-        (_, Some(q)) => {
-            if !(0.0..=100.0).contains(&q) {
-                ctx.err(
-                    &format!("{p}.coverage_pct"),
-                    format!(
-                        "coverage_pct {q} is out of range: expected 0 to 100 (percent of horizons)"
-                    ),
-                );
-            }
-            Objective::Coverage(q.clamp(0.0, 100.0) / 100.0)
+        v.clamp(0.0, 100.0) / 100.0
+    };
+    let objective = if let Some(o) = f.max_unserved_pct {
+        Objective::MaxUnserved(pct(ctx, "max_unserved_pct", o, "percent of demand"))
+    } else if let Some(q) = f.coverage_pct {
+        Objective::Coverage(pct(ctx, "coverage_pct", q, "percent of horizons"))
+    } else {
+        let t = f.baseline.0.unwrap_or(70.0);
+        if !(t > 0.0 && t <= 100.0) {
+            ctx.err(
+                &format!("{p}.baseline_target_pct"),
+                format!(
+                    "baseline_target_pct {t} is out of range: expected more than 0, at most 100"
+                ),
+            );
         }
-        (o, None) => {
-            let o = o.unwrap_or(0.5);
-            if !(0.0..=100.0).contains(&o) {
-                ctx.err(
-                    &format!("{p}.max_unserved_pct"),
-                    format!("max_unserved_pct {o} is out of range: expected 0 to 100 (percent of demand)"),
-                );
-            }
-            Objective::MaxUnserved(o.clamp(0.0, 100.0) / 100.0)
+        let factor = f.baseline.1.unwrap_or(1.0);
+        if !(factor.is_finite() && factor >= 0.0) {
+            ctx.err(
+                &format!("{p}.baseline_unserved_factor"),
+                format!("baseline_unserved_factor must be 0 or more, got {factor}"),
+            );
+        }
+        Objective::Reactive {
+            target: t.clamp(1.0, 100.0) / 100.0,
+            factor: if factor.is_finite() {
+                factor.max(0.0)
+            } else {
+                1.0
+            },
         }
     };
     let initial_headroom = f.initial_headroom.unwrap_or(0.25);

@@ -25,13 +25,21 @@ pub enum Objective {
     MaxUnserved(f64),
     /// At least this fraction of horizons fully served.
     Coverage(f64),
+    /// Leave at most `factor` × the unserved share that target tracking at `target`
+    /// utilization (provisioning observed / target) would have left on the same history:
+    /// serve at least as well as the reactive baseline, at the least cost.
+    Reactive { target: f64, factor: f64 },
 }
 
 impl Objective {
     /// The least headroom (in σ) meeting the objective on `h`, the unserved share there and
     /// whether it is met.
-    pub fn least(&self, h: &Headroom) -> Option<(f64, f64, bool)> {
+    pub fn least(&self, h: &Headroom, baseline: f64) -> Option<(f64, f64, bool)> {
         match *self {
+            Objective::Reactive { factor, .. } => {
+                let o = factor * baseline;
+                h.least(o).map(|(k, u)| (k, u, u <= o + 1e-9))
+            }
             Objective::MaxUnserved(o) => h.least(o).map(|(k, u)| (k, u, u <= o + 1e-9)),
             Objective::Coverage(q) => h
                 .least_coverage(q)
@@ -45,6 +53,36 @@ impl std::fmt::Display for Objective {
         match self {
             Objective::MaxUnserved(o) => write!(f, "≤{}% unserved", o * 100.0),
             Objective::Coverage(q) => write!(f, "{}% of horizons covered", q * 100.0),
+            Objective::Reactive { target, factor } => write!(
+                f,
+                "≤{factor}× the unserved of target tracking at {}%",
+                target * 100.0
+            ),
+        }
+    }
+}
+
+/// Rebuild the forecasting state of `group`'s predictive and cost strategies on `metric` from
+/// past values (oldest first), exactly as if each had been observed at an evaluation. The
+/// engine calls it at start with the stored metric samples (and a warm-start trace before
+/// them); values at or before what a tracker has already seen are ignored.
+pub fn replay(
+    group: &crate::config::Group,
+    state: &mut crate::state::GroupState,
+    metric: &str,
+    samples: &[(jiff::Timestamp, f64)],
+) {
+    for (i, s) in group.strategies.iter().enumerate() {
+        let crate::strategy::Strategy::Predictive(p) = s else {
+            continue;
+        };
+        if &*p.metric != metric {
+            continue;
+        }
+        let horizon = p.horizon(group.evaluation_interval);
+        let tracker = crate::decide::tracker(state, i, p);
+        for (at, v) in samples {
+            p.step(tracker, *at, *v, horizon);
         }
     }
 }

@@ -29,6 +29,9 @@ pub const MAX_CANDIDATES: usize = 2 * LEVEL_TAUS.len();
 pub type Estimates = [f64; MAX_CANDIDATES];
 /// The noise scale follows about half an hour.
 const SIGMA_TAU: f64 = 1800.0;
+/// The reactive baseline holds its largest recommendation this long (the HPA's default
+/// scale-down stabilization window).
+const BASELINE_HOLD: i64 = 300;
 /// Seconds a choice is reused.
 const CHOICE_REUSE: i64 = 60;
 /// Values σ must rest on before estimates are scored against it.
@@ -46,6 +49,9 @@ struct Pending {
     estimates: Estimates,
     sigma: f64,
     chosen: usize,
+    /// The observed value target tracking would size for: the largest of the last
+    /// BASELINE_HOLD seconds.
+    baseline: f64,
     /// Largest value seen after `made`, so far.
     actual: f64,
 }
@@ -88,6 +94,16 @@ pub struct Tracker {
     /// The last choice and when it was made: the history moves slowly, so it is reused for
     /// a minute (a 4× saving on the simulator's hot path at a 15 s interval).
     chosen: Option<(Timestamp, Objective, Option<Choice>)>,
+    /// What target tracking at `baseline_target` would have left unserved on each scored
+    /// horizon of the history: (made, lost, actual), with running sums.
+    baseline: VecDeque<(Timestamp, f64, f64)>,
+    baseline_lost: f64,
+    baseline_demand: f64,
+    baseline_target: f64,
+    /// Recent raw estimates (made, value): the baseline holds the largest of the last
+    /// BASELINE_HOLD seconds, as the HPA's default scale-down stabilization does.
+    recent_raw: VecDeque<(Timestamp, f64)>,
+    history: SignedDuration,
     /// Identifies the settings the state was built with; other settings start over.
     pub signature: String,
 }
@@ -115,6 +131,12 @@ impl Tracker {
             last_at: None,
             pending: VecDeque::new(),
             chosen: None,
+            baseline: VecDeque::new(),
+            baseline_lost: 0.0,
+            baseline_demand: 0.0,
+            baseline_target: 0.7,
+            recent_raw: VecDeque::new(),
+            history,
             signature,
         }
     }
@@ -153,6 +175,17 @@ impl Tracker {
             };
             for (h, e) in self.heads.iter_mut().zip(p.estimates) {
                 h.add(p.made, e, p.actual, p.sigma);
+            }
+            let lost = (p.actual - p.baseline / self.baseline_target).max(0.0);
+            self.baseline.push_back((p.made, lost, p.actual));
+            self.baseline_lost += lost;
+            self.baseline_demand += p.actual;
+            let cutoff = crate::time::before(p.made, self.history);
+            while self.baseline.front().is_some_and(|b| b.0 <= cutoff) {
+                if let Some((_, l, a)) = self.baseline.pop_front() {
+                    self.baseline_lost -= l;
+                    self.baseline_demand -= a;
+                }
             }
             scored.push(Scored {
                 made: p.made,
@@ -231,7 +264,16 @@ impl Tracker {
         if self.pending.back().is_some_and(|p| p.made >= at) {
             return;
         }
+        // The raw candidate's estimate is the observed value: what target tracking scales.
+        let raw = estimates[self.levels.len() - LEVEL_TAUS.len()];
+        let cutoff = crate::time::before(at, SignedDuration::from_secs(BASELINE_HOLD));
+        while self.recent_raw.front().is_some_and(|r| r.0 <= cutoff) {
+            self.recent_raw.pop_front();
+        }
+        self.recent_raw.push_back((at, raw));
+        let baseline = self.recent_raw.iter().map(|r| r.1).fold(raw, f64::max);
         self.pending.push_back(Pending {
+            baseline,
             made: at,
             serves_from: crate::time::after(at, startup.min(horizon)),
             due: crate::time::after(at, horizon),
@@ -262,10 +304,22 @@ impl Tracker {
         c
     }
 
-    fn choose_now(&self, objective: Objective) -> Option<Choice> {
+    fn choose_now(&mut self, objective: Objective) -> Option<Choice> {
+        if let Objective::Reactive { target, .. } = objective
+            && target > 0.0
+            && target != self.baseline_target
+        {
+            // Scored from now on against the new target.
+            self.baseline_target = target;
+        }
+        let baseline = if self.baseline_demand > 0.0 {
+            (self.baseline_lost / self.baseline_demand).max(0.0)
+        } else {
+            0.0
+        };
         let mut best: Option<(Choice, f64)> = None;
         for (i, h) in self.heads.iter().enumerate() {
-            let Some((k, unserved, kept)) = objective.least(h) else {
+            let Some((k, unserved, kept)) = objective.least(h, baseline) else {
                 continue;
             };
             let cost = h.mean_provision(k);

@@ -6,6 +6,7 @@ use jiff::SignedDuration;
 
 use crate::behavior::Behavior;
 use crate::config::{Group, SIMULATED_METRICS};
+use crate::forecast::Objective;
 use crate::strategy::{Goal, Strategy, TargetTracking};
 
 /// How a simulated policy chooses its replica count.
@@ -93,29 +94,47 @@ impl SimPolicy {
         }
     }
 
-    /// The same policy with every predictive/cost strategy's objective (a fraction) and
-    /// startup replaced: one point of a frontier sweep.
-    pub fn with_forecasting(
-        &self,
-        name: String,
-        objective: Option<crate::forecast::Objective>,
-        startup: Option<i64>,
-    ) -> SimPolicy {
+    /// The same policy with every predictive/cost strategy's startup set (the horizon
+    /// follows the simulation's startup).
+    pub fn with_startup(&self, name: String, startup: i64) -> SimPolicy {
         let mut p = self.clone();
         p.name = name;
-        if let Controller::Group { group, .. } = &mut p.controller {
+        p.forecasting_mut(|pr| pr.startup = SignedDuration::from_secs(startup.max(0)));
+        p
+    }
+
+    /// One point of a frontier sweep: `x` > 1 trades service for cost, `x` < 1 the reverse.
+    /// The objective's allowance is scaled by `x` (unserved share or factor times; the
+    /// uncovered share of horizons times), the least headrooms divided by it.
+    pub fn swept(&self, name: String, x: f64) -> SimPolicy {
+        let mut p = self.clone();
+        p.name = name;
+        p.forecasting_mut(|pr| {
+            pr.objective = match pr.objective {
+                Objective::MaxUnserved(o) => Objective::MaxUnserved(o * x),
+                Objective::Coverage(q) => {
+                    Objective::Coverage((1.0 - (1.0 - q) * x).clamp(0.0, 1.0))
+                }
+                Objective::Reactive { target, factor } => Objective::Reactive {
+                    target,
+                    factor: factor * x,
+                },
+            };
+            pr.min_headroom /= x;
+            pr.cold_headroom /= x;
+            pr.initial_headroom /= x;
+        });
+        p
+    }
+
+    fn forecasting_mut(&mut self, mut f: impl FnMut(&mut crate::strategy::Predictive)) {
+        if let Controller::Group { group, .. } = &mut self.controller {
             for s in &mut group.strategies {
                 if let Strategy::Predictive(pr) = s {
-                    if let Some(o) = objective {
-                        pr.objective = o;
-                    }
-                    if let Some(st) = startup {
-                        pr.startup = SignedDuration::from_secs(st);
-                    }
+                    f(pr);
                 }
             }
         }
-        p
     }
 
     /// Whether the policy has a predictive or cost strategy (something to sweep).
