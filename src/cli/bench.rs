@@ -70,6 +70,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         window: 60,
         epoch: Timestamp::UNIX_EPOCH,
         chart_points: 0,
+        price: 0.1,
+        global_budget: None,
     };
     let policy = SimPolicy::hpa(capacity, 15);
     // Median of five runs.

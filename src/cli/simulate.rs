@@ -59,6 +59,10 @@ pub(crate) struct Args {
     /// Wall-clock time of trace second 0 for schedules (default: meta.json `start_utc`).
     #[arg(long)]
     start: Option<Timestamp>,
+    /// Price of a replica-hour for policies without a `cost` section (built-ins included),
+    /// for the money columns.
+    #[arg(long, default_value_t = 0.10)]
+    price: f64,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -244,9 +248,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             _ => Ok(SimPolicy::static_peak()),
         })
         .collect::<Result<_>>()?;
+    if !(args.price.is_finite() && args.price >= 0.0) {
+        bail!("--price must be 0 or more, got {}", args.price);
+    }
     let mut wanted: Vec<&str> = args.groups.iter().map(String::as_str).collect();
+    let mut global_budget = None;
     for path in &args.configs {
         let config = super::load_config(path)?;
+        global_budget = global_budget.or(config.budget);
         for g in config.groups {
             let picked = if args.groups.is_empty() {
                 g.enabled
@@ -305,7 +314,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         startup: args.startup,
         window: args.window,
         epoch: args.start.or(meta.start).unwrap_or(Timestamp::UNIX_EPOCH),
-        chart_points: if args.chart.is_some() { 1500 } else { 0 },
+        chart_points: if args.chart.is_some() && !args.sweep {
+            1500
+        } else {
+            0
+        },
+        price: args.price,
+        global_budget,
     };
     let tick = params.tick(&trace);
     let ticks = scalepilot_core::sim::tick_count(&params, &trace);
@@ -407,8 +422,10 @@ fn print_table(name: &str, from: i64, to: i64, capacity: f64, results: &[PolicyR
         "actions",
         "replica_h",
         "oracle_h",
+        "cost",
+        "per_M_req",
     ];
-    let rows: Vec<[String; 7]> = results
+    let rows: Vec<[String; 9]> = results
         .iter()
         .map(|r| {
             [
@@ -419,6 +436,8 @@ fn print_table(name: &str, from: i64, to: i64, capacity: f64, results: &[PolicyR
                 r.actions.to_string(),
                 format!("{:.1}", r.replica_hours),
                 format!("{:.1}", r.oracle_replica_hours),
+                format!("{:.2}", r.cost),
+                format!("{:.3}", r.cost_per_million_served),
             ]
         })
         .collect();

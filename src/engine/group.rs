@@ -115,6 +115,7 @@ impl GroupRuntime {
             current_replicas: status.current,
             ready_replicas: Some(status.ready),
             target_limits: status.limits,
+            shared_budget: None,
         };
         let before = self.state.state.clone();
         let decision = decide(&self.group, &obs, &mut self.state.state, now);

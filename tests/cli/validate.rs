@@ -7,6 +7,34 @@ use super::{run, run_ok};
 /// file name).
 const CASES: &[(&str, &[&str])] = &[
     (
+        "predictive-problems",
+        &[
+            ":6:9: groups[0].strategies[0]: set one service objective: `baseline_target_pct`/`baseline_unserved_factor`, `max_unserved_pct` or `coverage_pct`",
+            ":8:9: groups[0].strategies[0].capacity_per_replica: capacity_per_replica must be greater than 0, got 0",
+            ":11:30: groups[0].strategies[0].seasonality[1]: unknown season `monthly`: expected `daily` or `weekly`",
+            ":12:9: groups[0].strategies[0].resolution: resolution 7m must be a whole number of seconds that divides a day (e.g. 1m, 5m, 15m, 1h)",
+            ":13:9: groups[0].strategies[0].timezone: unknown time zone `Mars/Olympus` (expected an IANA name such as \"Asia/Dhaka\" or \"America/New_York\")",
+            ":14:9: groups[0].strategies[0].cold_start_headroom: cold_start_headroom -1 is out of range: expected 0 to 10 (0.5 = 50 %)",
+            ":17:11: groups[0].strategies[0].warm_start.start: invalid time \"yesterday\": failed to parse four digit integer as year: invalid digit, expected 0-9 but got y (expected RFC 3339 such as \"2026-11-01T00:00:00Z\")",
+        ],
+    ),
+    (
+        "predictive-needs-capacity",
+        &[
+            ":10:9: groups[0].strategies[0].capacity_per_replica: missing capacity_per_replica: how much of the metric one replica serves (only groups without a source, which simulate runs, may omit it)",
+            ":12:9: groups[0].strategies[0].baseline_target_pct: baseline_target_pct 140 is out of range: expected more than 0, at most 100",
+        ],
+    ),
+    (
+        "budget-problems",
+        &[
+            ":2:3: budget.per_hour: expected an amount of 0 or more, got -5",
+            ":12:7: groups[0].cost.price_per_replica_hour: price must be 0 or more, got -0.1",
+            ":14:11: groups[0].cost.prices[0].hours: bad time `25:00` (expected HH:MM, 00:00 to 24:00)",
+            ":16:7: groups[0].cost.budget: a budget needs `per_hour`, `per_month` or both",
+        ],
+    ),
+    (
         "list-instead-of-mapping",
         &[":7:5: groups[0].behavior: expected a mapping or a single value, found a list"],
     ),
@@ -214,7 +242,7 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "two-typos-reported",
         &[
-            ":5:5: groups[0].evaluation_intervall: unknown field `evaluation_intervall`, expected one of `name`, `min`, `max`, `evaluation_interval`, `strategies`, `behavior`, `dry_run`, `enabled`, `source`, `target`",
+            ":5:5: groups[0].evaluation_intervall: unknown field `evaluation_intervall`, expected one of `name`, `min`, `max`, `evaluation_interval`, `strategies`, `behavior`, `dry_run`, `enabled`, `source`, `target`, `cost`",
             ":11:7: groups[0].behavior.cooldwn: unknown field `cooldwn`, expected one of `scale_up`, `scale_down`, `cooldown`, `fallback`, `business_hours_only`",
         ],
     ),
@@ -227,7 +255,7 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "unknown-group-field",
         &[
-            ":5:5: groups[0].maxx: unknown field `maxx`, expected one of `name`, `min`, `max`, `evaluation_interval`, `strategies`, `behavior`, `dry_run`, `enabled`, `source`, `target`",
+            ":5:5: groups[0].maxx: unknown field `maxx`, expected one of `name`, `min`, `max`, `evaluation_interval`, `strategies`, `behavior`, `dry_run`, `enabled`, `source`, `target`, `cost`",
         ],
     ),
     (
@@ -257,7 +285,7 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "unknown-top-level-field",
         &[
-            ":1:1: group: unknown field `group`, expected one of `store`, `alerts`, `engine`, `groups`",
+            ":1:1: group: unknown field `group`, expected one of `store`, `alerts`, `engine`, `budget`, `groups`",
             ":1:1: groups: missing field `groups`: expected a list of scaling groups",
         ],
     ),

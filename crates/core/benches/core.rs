@@ -1,5 +1,6 @@
 //! Throughput of `decide` (a group with three strategies) and of `simulate` (a month of
-//! 15 s ticks on the NASA trace through the HPA policy).
+//! 15 s ticks on the NASA trace through the HPA policy, the oracle and the recommended
+//! predictive policy).
 
 use std::hint::black_box;
 
@@ -35,11 +36,19 @@ fn bench_simulate(c: &mut Criterion) {
         window: 60,
         epoch: Timestamp::UNIX_EPOCH,
         chart_points: 0,
+        price: 0.1,
+        global_budget: None,
     };
     let mut g = c.benchmark_group("simulate");
     g.sample_size(20);
     g.throughput(Throughput::Elements((month / 15) as u64));
-    for policy in [SimPolicy::hpa(capacity, 15), SimPolicy::oracle()] {
+    let recommended = include_str!("../../../examples/policies/recommended.yaml");
+    let group = scalepilot_core::config::parse(recommended, "recommended.yaml")
+        .unwrap()
+        .groups
+        .remove(0);
+    let recommended = SimPolicy::group(group, 15);
+    for policy in [SimPolicy::hpa(capacity, 15), SimPolicy::oracle(), recommended] {
         g.bench_function(format!("month_15s_ticks_{}", policy.name), |b| {
             b.iter(|| black_box(simulate(&trace, &params, &policy, &mut |_| {}).cost_ratio))
         });

@@ -8,7 +8,7 @@
 //! (default: the group's min): some service is worth more than the budget.
 
 use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp, ToSpan};
+use jiff::{Timestamp, ToSpan};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -144,7 +144,7 @@ pub fn cap(
     group_min: u32,
 ) -> Option<(u32, String)> {
     let price = cost.pricing.price_at(now);
-    if !(price > 0.0) {
+    if price.is_nan() || price <= 0.0 {
         return None;
     }
     let mut best: Option<(f64, String)> = None;
@@ -197,9 +197,6 @@ pub fn cap(
     let n = (n.min(f64::from(u32::MAX)) as u32).max(floor);
     Some((n, format!("{why} allows {n} (floor {floor})")))
 }
-
-/// The duration type re-exported for callers building spends by hand in tests.
-pub type Duration = SignedDuration;
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 //! Order: bounds (group ∩ target limits, moved by active schedules) → strategies → combine
 //! (largest wins) → missing data (hold, or fallback after N failures) → out-of-bounds fix →
 //! stabilization → business hours → rate policies → max step → cooldowns → min/max clamp →
-//! dry-run. Every rule that changes the count is recorded in the decision.
+//! budget cap → dry-run. Every rule that changes the count is recorded in the decision.
 
 use std::collections::VecDeque;
 
@@ -197,6 +197,17 @@ pub fn decide(
         clamped,
         format!("bounds {min}..={max}"),
     );
+
+    if let Some(cost) = &group.cost {
+        crate::cost::account(&mut state.spend, &cost.pricing, now, current);
+        let shared = obs.shared_budget.as_ref();
+        if let Some((cap, why)) = crate::cost::cap(cost, state.spend.as_ref(), shared, now, min)
+            && desired > cap
+        {
+            // A hard cap, applied last: only the budget's own floor stands above it.
+            desired = apply(Rule::Budget, desired, cap.max(desired.min(cap)), why);
+        }
+    }
 
     let scale = desired != current && !group.dry_run;
     if scale {
@@ -392,3 +403,6 @@ fn record_samples(group: &Group, obs: &Observation, state: &mut GroupState, now:
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod forecasting_tests;

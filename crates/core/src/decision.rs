@@ -244,6 +244,8 @@ pub enum Rule {
     Cooldown,
     /// Clamped to min/max (group, target limits and schedules).
     MinMax,
+    /// A budget (the group's or the global one) caps the count.
+    Budget,
 }
 
 impl fmt::Display for Rule {
@@ -258,6 +260,7 @@ impl fmt::Display for Rule {
             Rule::MaxStep => "max_step",
             Rule::Cooldown => "cooldown",
             Rule::MinMax => "min_max",
+            Rule::Budget => "budget",
         })
     }
 }

@@ -24,6 +24,9 @@ pub struct Observation {
     /// The target's own limits (e.g. an auto scaling group's min/max), intersected with the group's.
     #[serde(default)]
     pub target_limits: Option<Limits>,
+    /// What the global budget leaves for this group (the engine computes it across groups).
+    #[serde(default)]
+    pub shared_budget: Option<crate::cost::SharedBudget>,
 }
 
 /// Replica limits reported by a target.

@@ -25,6 +25,9 @@ pub struct GroupState {
     /// Recent samples of metrics that a strategy aggregates over a window, oldest first.
     #[serde(default)]
     pub metric_history: BTreeMap<String, VecDeque<Sample>>,
+    /// Money spent this budget month (groups with a `cost` section).
+    #[serde(default)]
+    pub spend: Option<crate::cost::Spend>,
     /// Forecasting state of the predictive and cost strategies, by strategy index. Derived:
     /// the engine rebuilds it from stored metric samples, so it is not persisted.
     #[serde(skip)]

@@ -30,7 +30,16 @@ pub struct Config {
     pub store: Store,
     pub alerts: Option<Alerts>,
     pub engine: Engine,
+    /// Budget over all groups with a `cost` section.
+    pub budget: Option<GlobalBudget>,
     pub groups: Vec<Group>,
+}
+
+/// Hard caps on the spend of all groups together.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GlobalBudget {
+    pub per_hour: Option<f64>,
+    pub per_month: Option<f64>,
 }
 
 /// Where the engine keeps its data.
@@ -106,6 +115,8 @@ pub struct Group {
     pub enabled: bool,
     pub source: Option<RawSource>,
     pub target: Option<RawTarget>,
+    /// Prices and budgets.
+    pub cost: Option<crate::cost::Cost>,
 }
 
 /// Parse and validate a config file's text. `file` is only used in messages.

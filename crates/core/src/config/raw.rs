@@ -24,6 +24,9 @@ pub struct ConfigFile {
     /// Engine settings.
     #[serde(default)]
     pub engine: Option<RawEngine>,
+    /// A budget over all groups that have a `cost` section: hard caps on their spend together.
+    #[serde(default)]
+    pub budget: Option<RawGlobalBudget>,
     /// The scaling groups: each one is a thing that is scaled, with its own policy.
     pub groups: Vec<RawGroup>,
 }
@@ -110,6 +113,62 @@ pub struct RawGroup {
     /// What is scaled.
     #[serde(default)]
     pub target: Option<RawTarget>,
+    /// Prices and budgets: `simulate` reports money, and budgets cap the count.
+    #[serde(default)]
+    pub cost: Option<RawCost>,
+}
+
+/// A group's prices and budget.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCost {
+    /// Price of one replica for one hour, in your currency.
+    pub price_per_replica_hour: f64,
+    /// IANA time zone of the price hours and of the budget month. Default "UTC".
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Other prices at some hours (e.g. peak hours); the first matching entry wins.
+    #[serde(default)]
+    pub prices: Option<Vec<RawPrice>>,
+    /// Hard caps on this group's spend.
+    #[serde(default)]
+    pub budget: Option<RawBudget>,
+}
+
+/// A price that applies at some hours.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    /// Business-hours spec such as "Mon-Fri 08:00-20:00".
+    pub hours: String,
+    pub price_per_replica_hour: f64,
+}
+
+/// A group's budget.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    /// Spend per hour, at most: caps the count at floor(per_hour / price now).
+    #[serde(default)]
+    pub per_hour: Option<f64>,
+    /// Spend per calendar month, at most, paced over what is left of the month.
+    #[serde(default)]
+    pub per_month: Option<f64>,
+    /// Replicas kept even when that exceeds the budget. Default: the group's min.
+    #[serde(default)]
+    pub min_replicas: Option<u32>,
+}
+
+/// The budget of all groups together.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGlobalBudget {
+    /// Spend per hour of all groups, at most.
+    #[serde(default)]
+    pub per_hour: Option<f64>,
+    /// Spend per calendar month (UTC) of all groups, at most.
+    #[serde(default)]
+    pub per_month: Option<f64>,
 }
 
 /// A tolerance, one value for both directions or one per direction.

@@ -7,7 +7,7 @@
 use serde_json::Value;
 use serde_path_to_error::{Path, Segment};
 
-use super::raw::{RawAlerts, RawEngine, RawGroup, RawStore};
+use super::raw::{RawAlerts, RawEngine, RawGlobalBudget, RawGroup, RawStore};
 
 /// Path segments as our field-path syntax: `groups[1].behavior.scale_up`.
 fn render(prefix: &str, path: &Path) -> String {
@@ -168,10 +168,11 @@ pub(super) struct Structured {
     pub store: Option<RawStore>,
     pub alerts: Option<RawAlerts>,
     pub engine: Option<RawEngine>,
+    pub budget: Option<RawGlobalBudget>,
     pub groups: Vec<(usize, RawGroup)>,
 }
 
-const TOP_LEVEL: [&str; 4] = ["store", "alerts", "engine", "groups"];
+const TOP_LEVEL: [&str; 5] = ["store", "alerts", "engine", "budget", "groups"];
 
 /// Deserialize `item` as `T`, reporting every unknown field (removing it and retrying) and
 /// then the first other error. `None` when it could not be read.
@@ -236,21 +237,23 @@ pub(super) fn check(value: Value) -> (Structured, Vec<(String, String)>) {
             problems.push((
                 key.clone(),
                 format!(
-                    "unknown field `{key}`, expected one of `store`, `alerts`, `engine`, `groups`"
+                    "unknown field `{key}`, expected one of `store`, `alerts`, `engine`, `budget`, `groups`"
                 ),
             ));
         }
     }
     let mut section = |name: &str| top.remove(name).filter(|v| !v.is_null());
-    let (store, alerts, engine, groups) = (
+    let (store, alerts, engine, budget, groups) = (
         section("store"),
         section("alerts"),
         section("engine"),
+        section("budget"),
         section("groups"),
     );
     out.store = store.and_then(|v| deserialize("store", v, &mut problems));
     out.alerts = alerts.and_then(|v| deserialize("alerts", v, &mut problems));
     out.engine = engine.and_then(|v| deserialize("engine", v, &mut problems));
+    out.budget = budget.and_then(|v| deserialize("budget", v, &mut problems));
     let list = match groups {
         Some(Value::Array(list)) => list,
         None => {

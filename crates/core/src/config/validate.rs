@@ -8,7 +8,7 @@ use jiff::SignedDuration;
 
 use super::raw::*;
 use super::structure::Structured;
-use super::{ALERT_EVENTS, Alerts, Config, Engine, Group, SIMULATED_METRICS, Store};
+use super::{ALERT_EVENTS, Alerts, Config, Engine, GlobalBudget, Group, SIMULATED_METRICS, Store};
 use crate::behavior::{Behavior, DirectionRules, Fallback, RateKind, RatePolicy, Select};
 use crate::forecast::{Objective, Seasonality};
 use crate::hours::{BusinessHours, HoursSpec, zone};
@@ -155,11 +155,27 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
         }
     };
     let groups = groups(&mut ctx, &raw.groups);
+    let budget = raw.budget.as_ref().map(|b| {
+        for (field, v) in [("per_hour", b.per_hour), ("per_month", b.per_month)] {
+            money(&mut ctx, &format!("budget.{field}"), v);
+        }
+        if !groups.iter().any(|g| g.cost.is_some()) {
+            ctx.err(
+                "budget",
+                "a global budget needs at least one group with a `cost` section (prices)",
+            );
+        }
+        GlobalBudget {
+            per_hour: b.per_hour,
+            per_month: b.per_month,
+        }
+    });
     (
         Config {
             store,
             alerts,
             engine,
+            budget,
             groups,
         },
         ctx.problems,
@@ -230,6 +246,7 @@ fn group(ctx: &mut Ctx, p: &str, g: &RawGroup) -> Group {
         .map(|(j, s)| strategy(ctx, &format!("{p}.strategies[{j}]"), s, &metrics, g))
         .collect();
     let behavior = behavior(ctx, &format!("{p}.behavior"), &g.behavior, g);
+    let cost = g.cost.as_ref().map(|c| cost(ctx, &format!("{p}.cost"), c));
     Group {
         name: g.name.as_str().into(),
         min: g.min,
@@ -241,6 +258,68 @@ fn group(ctx: &mut Ctx, p: &str, g: &RawGroup) -> Group {
         enabled: g.enabled,
         source: g.source.clone(),
         target: g.target.clone(),
+        cost,
+    }
+}
+
+/// A positive amount of money, when given.
+fn money(ctx: &mut Ctx, path: &str, v: Option<f64>) {
+    if let Some(v) = v
+        && !(v.is_finite() && v >= 0.0)
+    {
+        ctx.err(path, format!("expected an amount of 0 or more, got {v}"));
+    }
+}
+
+fn cost(ctx: &mut Ctx, p: &str, c: &RawCost) -> crate::cost::Cost {
+    let price = |ctx: &mut Ctx, path: &str, v: f64| {
+        if !(v.is_finite() && v >= 0.0) {
+            ctx.err(path, format!("price must be 0 or more, got {v}"));
+        }
+        v.max(0.0)
+    };
+    let base = price(
+        ctx,
+        &format!("{p}.price_per_replica_hour"),
+        c.price_per_replica_hour,
+    );
+    let (zone_name, timezone) = ctx.zone(&format!("{p}.timezone"), c.timezone.as_deref());
+    let mut schedule = Vec::new();
+    for (k, e) in c.prices.iter().flatten().enumerate() {
+        let ep = format!("{p}.prices[{k}]");
+        let v = price(
+            ctx,
+            &format!("{ep}.price_per_replica_hour"),
+            e.price_per_replica_hour,
+        );
+        match HoursSpec::parse(&e.hours) {
+            Ok(spec) => schedule.push((spec, v)),
+            Err(err) => ctx.err(&format!("{ep}.hours"), err),
+        }
+    }
+    let budget = c.budget.as_ref().map(|b| {
+        money(ctx, &format!("{p}.budget.per_hour"), b.per_hour);
+        money(ctx, &format!("{p}.budget.per_month"), b.per_month);
+        if b.per_hour.is_none() && b.per_month.is_none() {
+            ctx.err(
+                &format!("{p}.budget"),
+                "a budget needs `per_hour`, `per_month` or both",
+            );
+        }
+        crate::cost::Budget {
+            per_hour: b.per_hour,
+            per_month: b.per_month,
+            min_replicas: b.min_replicas,
+        }
+    });
+    crate::cost::Cost {
+        pricing: crate::cost::Pricing {
+            base,
+            zone_name: zone_name.to_string(),
+            timezone,
+            schedule,
+        },
+        budget,
     }
 }
 

@@ -36,6 +36,10 @@ pub struct SimParams {
     pub epoch: Timestamp,
     /// Chart buckets wanted; 0 = no series.
     pub chart_points: usize,
+    /// Price of a replica-hour for policies without a `cost` section of their own.
+    pub price: f64,
+    /// The config's global budget (a simulated group is the only one spending).
+    pub global_budget: Option<crate::config::GlobalBudget>,
 }
 
 impl SimParams {
@@ -56,6 +60,7 @@ struct Account {
     unserved: f64,
     demand: f64,
     cost: f64,
+    money: f64,
     oracle_cost: f64,
     underprov_ticks: u64,
     ticks: u64,
@@ -65,7 +70,17 @@ struct Account {
 impl Account {
     /// Account [t, t + len) with `total` replicas paid for and `ready` serving; the oracle
     /// policy instead serves (and pays) exactly its need in every constant-rate piece.
-    fn tick(&mut self, trace: &Trace, t: i64, len: i64, ready: u32, total: u32, oracle: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn tick(
+        &mut self,
+        trace: &Trace,
+        t: i64,
+        len: i64,
+        ready: u32,
+        total: u32,
+        oracle: bool,
+        price: f64,
+    ) {
         let (c, min) = (self.capacity, self.min);
         let mut unserved = 0.0;
         let mut cost = 0.0;
@@ -79,6 +94,7 @@ impl Account {
             self.oracle_cost += need * piece;
         });
         self.cost += cost;
+        self.money += cost * price / 3600.0;
         self.unserved += unserved;
         self.ticks += 1;
         // Ignore floating-point dust: a few ulps of a request is not a missed request.
@@ -129,6 +145,7 @@ pub fn simulate(
         unserved: 0.0,
         demand: 0.0,
         cost: 0.0,
+        money: 0.0,
         oracle_cost: 0.0,
         underprov_ticks: 0,
         ticks: 0,
@@ -211,6 +228,14 @@ pub fn simulate(
                 obs.metrics.remove("utilization");
             }
             let now = crate::time::after(params.epoch, SignedDuration::from_secs(t));
+            obs.shared_budget = params.global_budget.map(|b| {
+                let spent = state.spend.as_ref().map_or(0.0, |s| s.spent);
+                crate::cost::SharedBudget {
+                    per_hour_left: b.per_hour,
+                    per_month_left: b.per_month.map(|m| m - spent),
+                    others_per_hour: 0.0,
+                }
+            });
             let d = decide(g, &obs, &mut state, now);
             forecast = d.strategies.iter().find_map(|o| match &o.reason {
                 Reason::Predictive(x) if x.seasonal => Some(x.estimate / c),
@@ -246,7 +271,14 @@ pub fn simulate(
         if total != before {
             acc.actions += 1;
         }
-        acc.tick(trace, t, len, ready, total, oracle);
+        let price = match group.and_then(|g| g.cost.as_ref()) {
+            Some(cost) => cost.pricing.price_at(crate::time::after(
+                params.epoch,
+                SignedDuration::from_secs(t),
+            )),
+            None => params.price,
+        };
+        acc.tick(trace, t, len, ready, total, oracle, price);
         if let Some(series) = series.as_mut() {
             let b = (k / bucket * bucket) as f64 * tick as f64;
             series.push(b, trace.rate(t) / c, ready as f64, total as f64, forecast);
@@ -272,6 +304,12 @@ pub fn simulate(
         },
         actions: acc.actions,
         replica_hours: acc.cost / 3600.0,
+        cost: acc.money,
+        cost_per_million_served: if acc.demand - acc.unserved > 0.0 {
+            acc.money / (acc.demand - acc.unserved) * 1e6
+        } else {
+            f64::NAN
+        },
         oracle_replica_hours: acc.oracle_cost / 3600.0,
         series,
     }

@@ -56,6 +56,7 @@ impl SimPolicy {
             enabled: true,
             source: None,
             target: None,
+            cost: None,
         };
         SimPolicy {
             name: name.into(),

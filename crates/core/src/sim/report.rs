@@ -16,6 +16,10 @@ pub struct PolicyResult {
     pub actions: u64,
     pub replica_hours: f64,
     pub oracle_replica_hours: f64,
+    /// Money paid: replica-hours × the price per replica-hour at the time.
+    pub cost: f64,
+    /// Money per million requests served.
+    pub cost_per_million_served: f64,
     /// Per-tick series for the chart (only when requested).
     #[serde(skip)]
     pub series: Option<Series>,
