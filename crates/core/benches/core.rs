@@ -48,7 +48,11 @@ fn bench_simulate(c: &mut Criterion) {
         .groups
         .remove(0);
     let recommended = SimPolicy::group(group, 15);
-    for policy in [SimPolicy::hpa(capacity, 15), SimPolicy::oracle(), recommended] {
+    for policy in [
+        SimPolicy::hpa(capacity, 15),
+        SimPolicy::oracle(),
+        recommended,
+    ] {
         g.bench_function(format!("month_15s_ticks_{}", policy.name), |b| {
             b.iter(|| black_box(simulate(&trace, &params, &policy, &mut |_| {}).cost_ratio))
         });

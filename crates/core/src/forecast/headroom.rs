@@ -148,7 +148,12 @@ impl Headroom {
         // Beyond the top bin a pair is unserved at any k we may choose.
         let (mut miss, mut sigma) = (self.sum_miss[BINS + 1], self.sum_sigma[BINS + 1]);
         let mut best: Option<(f64, f64)> = None;
-        for b in (1..=BINS).rev() {
+        // Empty bins above the highest pair change nothing: start there (MAX_K until then).
+        let top = self.highest();
+        if top < BINS {
+            best = Some((MAX_K.min(Self::edge(top + 1)), 0.0)).filter(|_| miss <= budget);
+        }
+        for b in (1..=top).rev() {
             let k = Self::edge(b);
             if k <= MAX_K {
                 let lost = (miss - k * sigma).max(0.0);
@@ -180,7 +185,11 @@ impl Headroom {
         let allowed = (1.0 - coverage).max(0.0) * self.pairs.len() as f64 + 1e-9;
         let mut short = f64::from(self.count[BINS + 1]);
         let mut best = None;
-        for b in (1..=BINS).rev() {
+        let top = self.highest();
+        if top < BINS && short <= allowed {
+            best = Some(MAX_K.min(Self::edge(top + 1)));
+        }
+        for b in (1..=top).rev() {
             let k = Self::edge(b);
             if k <= MAX_K {
                 if short > allowed {
@@ -195,6 +204,11 @@ impl Headroom {
         }
         let k = best.unwrap_or(MAX_K);
         Some((k, self.unserved(k)))
+    }
+
+    /// The highest regular bin holding a pair (0 when none).
+    fn highest(&self) -> usize {
+        (1..=BINS).rev().find(|b| self.count[*b] > 0).unwrap_or(0)
     }
 
     /// Mean provision per pair over the history at headroom k: what the estimate costs.

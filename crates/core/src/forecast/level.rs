@@ -36,7 +36,7 @@ impl Level {
     pub fn observe(&mut self, t: Timestamp, v: f64) {
         match (self.value, self.last_at) {
             (Some(level), Some(last)) if self.tau > 0.0 => {
-                let dt = (t - last).get_seconds().max(1) as f64;
+                let dt = (t.as_second() - last.as_second()).max(1) as f64;
                 let predicted = (level + self.trend * dt).max(0.0);
                 let a = 1.0 - (-dt / self.tau).exp();
                 self.weight = (1.0 - a) * self.weight + a;

@@ -111,7 +111,7 @@ impl SeasonalModel {
     /// Seconds of history seen so far.
     pub fn history_seconds(&self) -> i64 {
         match (self.first_at, self.last_at) {
-            (Some(a), Some(b)) => (b - a).get_seconds(),
+            (Some(a), Some(b)) => b.as_second() - a.as_second(),
             _ => 0,
         }
     }

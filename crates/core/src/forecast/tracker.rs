@@ -196,7 +196,7 @@ impl Tracker {
         }
         let dt = self
             .last_at
-            .map_or(0.0, |l| (at - l).get_seconds().max(1) as f64);
+            .map_or(0.0, |l| (at.as_second() - l.as_second()).max(1) as f64);
         let factor = self.factor(at);
         // Noise: how far the value strays from a 1-minute level, before that level moves.
         let flat = self.levels.len() - LEVEL_TAUS.len();
@@ -238,7 +238,7 @@ impl Tracker {
         }
         let points: Vec<(f64, f64)> = times
             .iter()
-            .map(|t| ((*t - at).get_seconds() as f64, self.factor(*t)))
+            .map(|t| ((t.as_second() - at.as_second()) as f64, self.factor(*t)))
             .collect();
         let mut out = [0.0; MAX_CANDIDATES];
         for (o, (l, seasonal)) in out.iter_mut().zip(&self.levels) {
@@ -295,7 +295,7 @@ impl Tracker {
         if let Some((when, o, c)) = self.chosen
             && o == objective
             && at >= when
-            && (at - when).get_seconds() < CHOICE_REUSE
+            && (at.as_second() - when.as_second()) < CHOICE_REUSE
         {
             return c;
         }
