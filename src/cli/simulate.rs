@@ -269,7 +269,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             let eval = args
                 .eval_interval
                 .unwrap_or_else(|| g.evaluation_interval.as_secs().max(1));
-            policies.push(SimPolicy::group(g, eval));
+            let mut policy = SimPolicy::group(g, eval);
+            policy.warm = warm_starts(&policy, path)?;
+            policies.push(policy);
         }
     }
     if !wanted.is_empty() {
@@ -377,6 +379,48 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         print_table(&meta.name, from, to, capacity, &results);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The warm-start traces of a config group's predictive strategies (paths relative to the
+/// config file's folder), read now so that a bad one fails before any simulation.
+fn warm_starts(
+    policy: &SimPolicy,
+    config: &Path,
+) -> Result<
+    Vec<(
+        String,
+        scalepilot_core::strategy::WarmStart,
+        std::sync::Arc<Trace>,
+    )>,
+> {
+    let scalepilot_core::sim::Controller::Group { group, .. } = &policy.controller else {
+        return Ok(Vec::new());
+    };
+    let base = config.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for s in &group.strategies {
+        let scalepilot_core::strategy::Strategy::Predictive(p) = s else {
+            continue;
+        };
+        let Some(ws) = &p.warm_start else { continue };
+        let path = base.join(&ws.trace);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "group {}: cannot read warm_start trace {}",
+                group.name,
+                path.display()
+            )
+        })?;
+        let trace = Trace::parse(&text, ws.step).with_context(|| {
+            format!(
+                "group {}: invalid warm_start trace {}",
+                group.name,
+                path.display()
+            )
+        })?;
+        out.push((p.metric.to_string(), ws.clone(), std::sync::Arc::new(trace)));
+    }
+    Ok(out)
 }
 
 /// examples/policies/recommended.yaml, built in; the predictive horizon follows --startup.

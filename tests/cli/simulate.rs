@@ -387,3 +387,53 @@ fn budgets_cap_spend_in_simulation() {
     assert!(priced["unserved_pct"].as_f64().unwrap() > 1.0);
     assert!(priced["cost_per_million_served"].as_f64().unwrap() > 0.0);
 }
+
+/// A warm start learns the seasons before the range starts: from day 14 of the taxi trace, the
+/// warm group forecasts at once and pays less than the cold one that must learn a day first.
+#[test]
+fn warm_start_pays_from_the_first_day() {
+    let v = json(&[
+        "--trace",
+        "traces/nab_nyc_taxi",
+        "--from",
+        "14d",
+        "--to",
+        "16d",
+        "--config",
+        "tests/configs/warm-start.yaml",
+    ]);
+    let cost = |p: &str| result(&v, p)["cost_ratio"].as_f64().unwrap();
+    let unserved = |p: &str| result(&v, p)["unserved_pct"].as_f64().unwrap();
+    assert!(
+        cost("warm") < 0.95 * cost("cold"),
+        "warm {} cold {}",
+        cost("warm"),
+        cost("cold")
+    );
+    assert!(unserved("warm") <= unserved("cold") + 0.001);
+    // A missing warm-start file is an error that names the group and the file.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string("tests/configs/warm-start.yaml")
+            .unwrap()
+            .replace("taxi-first-2-weeks.csv", "missing.csv"),
+    )
+    .unwrap();
+    let out = run(&[
+        "simulate",
+        "--trace",
+        "traces/nab_nyc_taxi",
+        "--config",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .contains("group warm: cannot read warm_start trace")
+            && out.stderr.contains("missing.csv"),
+        "{}",
+        out.stderr
+    );
+}

@@ -86,3 +86,57 @@ pub fn replay(
         }
     }
 }
+
+/// A warm-start value is the trace's mean over this many seconds before it, the way a live
+/// rate is a recent mean rather than an instant value.
+pub const WARM_MEAN_SECONDS: i64 = 60;
+/// Only the last four weeks of a warm-start trace are replayed: older days weigh under 1 % in
+/// the daily profile and about 6 % in the weekly one.
+pub const WARM_START_SPAN: i64 = 28 * 86_400;
+
+/// Replay a warm-start trace into `group`'s strategies on `metric`: one value every
+/// `interval` seconds (the trace's mean over the minute before, × `ws.scale`) at
+/// `ws.start` + t, over the trace's last four weeks, stopping before `until`. Returns the
+/// values replayed and those skipped because they fall at or after `until`.
+pub fn replay_trace(
+    group: &crate::config::Group,
+    state: &mut crate::state::GroupState,
+    metric: &str,
+    ws: &crate::strategy::WarmStart,
+    trace: &crate::sim::Trace,
+    interval: i64,
+    until: jiff::Timestamp,
+) -> (usize, usize) {
+    const CHUNK: usize = 8_192;
+    let interval = interval.max(1);
+    let (first, end) = (trace.first, trace.end());
+    let from = end.saturating_sub(WARM_START_SPAN).max(first);
+    // The first point of the interval grid from the trace's start inside the span.
+    let mut t = first + (from - first + interval - 1) / interval * interval;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let (mut replayed, mut skipped) = (0, 0);
+    while t <= end {
+        match ws.start.checked_add(jiff::SignedDuration::from_secs(t)) {
+            Ok(at) if at < until => {
+                chunk.push((
+                    at,
+                    trace.mean((t - WARM_MEAN_SECONDS).max(first), t) * ws.scale,
+                ));
+                if chunk.len() == CHUNK {
+                    replay(group, state, metric, &chunk);
+                    replayed += chunk.len();
+                    chunk.clear();
+                }
+            }
+            // Every later value is at or after `until` too.
+            _ => {
+                skipped = ((end - t) / interval + 1) as usize;
+                break;
+            }
+        }
+        t += interval;
+    }
+    replay(group, state, metric, &chunk);
+    replayed += chunk.len();
+    (replayed, skipped)
+}

@@ -177,6 +177,13 @@ pub fn simulate(
     let mut pending: VecDeque<(i64, u32)> = VecDeque::new();
     let mut pending_total: u32 = 0;
     let mut state = GroupState::default();
+    if let Some(g) = group {
+        // Learned before the range starts, as a live group would be from its warm start.
+        let start = crate::time::after(params.epoch, SignedDuration::from_secs(params.from));
+        for (metric, ws, t) in &policy.warm {
+            crate::forecast::replay_trace(g, &mut state, metric, ws, t, eval, start);
+        }
+    }
     let mut obs = Observation {
         current_replicas: ready,
         ..Observation::default()

@@ -28,6 +28,13 @@ pub enum Controller {
 pub struct SimPolicy {
     pub name: String,
     pub controller: Controller,
+    /// Warm-start traces of its predictive strategies, replayed before the range starts:
+    /// (metric, warm start, trace).
+    pub warm: Vec<(
+        String,
+        crate::strategy::WarmStart,
+        std::sync::Arc<super::Trace>,
+    )>,
 }
 
 impl SimPolicy {
@@ -64,6 +71,7 @@ impl SimPolicy {
                 group: Box::new(group),
                 eval_interval,
             },
+            warm: Vec::new(),
         }
     }
 
@@ -71,6 +79,7 @@ impl SimPolicy {
         SimPolicy {
             name: "oracle".into(),
             controller: Controller::Oracle,
+            warm: Vec::new(),
         }
     }
 
@@ -78,6 +87,7 @@ impl SimPolicy {
         SimPolicy {
             name: "static-peak".into(),
             controller: Controller::StaticPeak,
+            warm: Vec::new(),
         }
     }
 
@@ -92,6 +102,7 @@ impl SimPolicy {
                 group: Box::new(group),
                 eval_interval,
             },
+            warm: Vec::new(),
         }
     }
 
