@@ -1,5 +1,5 @@
-//! The store: config snapshots, group state, activities, errors, metric samples and pool
-//! instances. One trait, one file per backend (SQLite now; PostgreSQL later with the same
+//! The store: config snapshots, group state, activities, errors, metric samples, forecasts
+//! and pool instances. One trait, one file per backend (SQLite now; PostgreSQL later with the same
 //! meaning), so the engine never knows which one it talks to.
 
 mod sqlite;
@@ -79,6 +79,38 @@ pub(crate) struct NewActivity<'a> {
     pub at: Timestamp,
 }
 
+/// One forecast of a predictive or cost strategy, as made at an evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NewForecast {
+    pub metric: String,
+    pub made: Timestamp,
+    /// Replicas asked for at `made` serve from here (made + startup).
+    pub serves_from: Timestamp,
+    /// End of the horizon (made + startup + evaluation interval).
+    pub due: Timestamp,
+    pub estimate: f64,
+    pub provision: f64,
+    pub seasonal: bool,
+    pub forecast_only: bool,
+}
+
+/// A stored forecast with what happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ForecastRecord {
+    pub group: String,
+    pub metric: String,
+    pub made_ms: i64,
+    pub serves_from_ms: i64,
+    pub due_ms: i64,
+    pub estimate: f64,
+    pub provision: f64,
+    pub seasonal: bool,
+    pub forecast_only: bool,
+    /// The largest stored sample of the metric in [serves_from, due]; `None` while the horizon
+    /// has not ended (a partial maximum would flatter the forecast) or when no sample exists.
+    pub actual: Option<f64>,
+}
+
 /// The state the engine persists per group.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StoredState {
@@ -133,7 +165,24 @@ pub(crate) trait Store: Send + Sync {
         at: Timestamp,
         metrics: &BTreeMap<String, f64>,
     ) -> Result<()>;
+    /// One metric's samples of a group from `since` on, oldest first (to rebuild forecasts).
+    async fn samples(
+        &self,
+        group: &str,
+        metric: &str,
+        since: Timestamp,
+    ) -> Result<Vec<(Timestamp, f64)>>;
     async fn prune_samples(&self, before: Timestamp) -> Result<u64>;
+    async fn record_forecasts(&self, group: &str, forecasts: &[NewForecast]) -> Result<()>;
+    /// Newest first, each with its actual once its horizon ended before `now`.
+    async fn forecasts(
+        &self,
+        group: Option<&str>,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<Vec<ForecastRecord>>;
+    /// Delete forecasts made before `before` (the metric samples' retention).
+    async fn prune_forecasts(&self, before: Timestamp) -> Result<u64>;
     /// Delete errors and dry-run records older than `before` (real activities are kept).
     async fn prune_history(&self, before: Timestamp) -> Result<u64>;
     async fn instances(&self, group: &str) -> Result<Vec<InstanceRecord>>;

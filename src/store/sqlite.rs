@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -15,25 +15,43 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
 
 use super::{
-    Activity, ErrorRecord, InstanceRecord, NewActivity, Result, Store, StoreError, StoredState, ms,
+    Activity, ErrorRecord, ForecastRecord, InstanceRecord, NewActivity, NewForecast, Result, Store,
+    StoreError, StoredState, ms,
 };
 
 fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Db { what, source }
 }
 
+/// Opens tried before an error is believed (see `SqliteStore::open`).
+const OPEN_ATTEMPTS: u64 = 10;
+
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
 }
 
+fn migrations() -> Vec<Migration> {
+    let migration = |version, name: &str, sql: &'static str| {
+        Migration::new(
+            version,
+            name.to_string().into(),
+            MigrationType::Simple,
+            AssertSqlSafe(sql).into_sql_str(),
+            false,
+        )
+    };
+    vec![
+        migration(1, "init", include_str!("migrations/sqlite/0001_init.sql")),
+        migration(
+            2,
+            "forecasts",
+            include_str!("migrations/sqlite/0002_forecasts.sql"),
+        ),
+    ]
+}
+
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        AssertSqlSafe(include_str!("migrations/sqlite/0001_init.sql")).into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(migrations())
 }
 
 impl SqliteStore {
@@ -48,13 +66,51 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
+        // Two processes opening a new store at once (the daemon and a `history` run, say)
+        // race: switching a new file to WAL fails at once while the other holds a lock, and
+        // both find no migration applied, so the later one fails on a table the first
+        // created. Each such failure means the other side got further: a retry finds its
+        // work done and goes on from there.
+        let mut attempt = 0;
+        loop {
+            match Self::connect(options.clone()).await {
+                Ok(store) => return Ok(store),
+                Err(e) if attempt < OPEN_ATTEMPTS && opening_race(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<SqliteStore> {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
             .map_err(db("open the database"))?;
-        migrator().run(&pool).await?;
+        if let Err(e) = migrator().run(&pool).await {
+            pool.close().await;
+            return Err(e.into());
+        }
         Ok(SqliteStore { pool })
+    }
+}
+
+/// Whether `e` is what a concurrent first open of the same file causes (see `open`).
+fn opening_race(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db {
+            source: sqlx::Error::Database(d),
+            ..
+        } => d
+            .code()
+            .and_then(|c| c.parse::<i64>().ok())
+            // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
+        StoreError::Migrate(MigrateError::Execute(_) | MigrateError::ExecuteMigration(..)) => true,
+        _ => false,
     }
 }
 
@@ -288,6 +344,112 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn samples(
+        &self,
+        group: &str,
+        metric: &str,
+        since: Timestamp,
+    ) -> Result<Vec<(Timestamp, f64)>> {
+        let rows = sqlx::query(
+            "SELECT at_ms, value FROM metric_samples WHERE grp = ? AND metric = ? AND at_ms >= ? ORDER BY at_ms",
+        )
+        .bind(group)
+        .bind(metric)
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("read samples"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let at: i64 = r.try_get("at_ms").map_err(db("read samples"))?;
+            let value: f64 = r.try_get("value").map_err(db("read samples"))?;
+            // A time outside jiff's range cannot come from the engine; skip rather than fail.
+            if let Ok(at) = Timestamp::from_millisecond(at) {
+                out.push((at, value));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn record_forecasts(&self, group: &str, forecasts: &[NewForecast]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db("record forecasts"))?;
+        for f in forecasts {
+            sqlx::query(
+                "INSERT INTO forecasts (grp, metric, made_ms, serves_from_ms, due_ms, estimate, provision, seasonal, forecast_only)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(group)
+            .bind(&f.metric)
+            .bind(ms(f.made))
+            .bind(ms(f.serves_from))
+            .bind(ms(f.due))
+            .bind(f.estimate)
+            .bind(f.provision)
+            .bind(i64::from(f.seasonal))
+            .bind(i64::from(f.forecast_only))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("record forecasts"))?;
+        }
+        tx.commit().await.map_err(db("record forecasts"))?;
+        Ok(())
+    }
+
+    async fn forecasts(
+        &self,
+        group: Option<&str>,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<Vec<ForecastRecord>> {
+        // The actual is looked up in metric_samples (indexed by group, metric, time) rather
+        // than stored, so it needs no update pass and follows the samples' retention.
+        let rows = sqlx::query(
+            "SELECT grp, metric, made_ms, serves_from_ms, due_ms, estimate, provision, seasonal, forecast_only,
+                    CASE WHEN due_ms <= ? THEN
+                        (SELECT MAX(s.value) FROM metric_samples s
+                         WHERE s.grp = f.grp AND s.metric = f.metric
+                           AND s.at_ms >= f.serves_from_ms AND s.at_ms <= f.due_ms)
+                    END AS actual
+             FROM forecasts f WHERE (? IS NULL OR grp = ?)
+             ORDER BY made_ms DESC, rowid DESC LIMIT ?",
+        )
+        .bind(ms(now))
+        .bind(group)
+        .bind(group)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list forecasts"))?;
+        rows.iter()
+            .map(|r| {
+                let seasonal: i64 = r.try_get("seasonal")?;
+                let forecast_only: i64 = r.try_get("forecast_only")?;
+                Ok(ForecastRecord {
+                    group: r.try_get("grp")?,
+                    metric: r.try_get("metric")?,
+                    made_ms: r.try_get("made_ms")?,
+                    serves_from_ms: r.try_get("serves_from_ms")?,
+                    due_ms: r.try_get("due_ms")?,
+                    estimate: r.try_get("estimate")?,
+                    provision: r.try_get("provision")?,
+                    seasonal: seasonal != 0,
+                    forecast_only: forecast_only != 0,
+                    actual: r.try_get("actual")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(db("read forecast"))
+    }
+
+    async fn prune_forecasts(&self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM forecasts WHERE made_ms < ?")
+            .bind(ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(db("prune forecasts"))?;
+        Ok(done.rows_affected())
+    }
+
     async fn prune_history(&self, before: Timestamp) -> Result<u64> {
         let errors = sqlx::query("DELETE FROM errors WHERE at_ms < ?")
             .bind(ms(before))
@@ -404,6 +566,127 @@ mod tests {
         drop(store);
         let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
         assert_eq!(store.activities(None, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn forecasts_meet_their_actuals_and_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+        let sample = |v: f64| -> BTreeMap<String, f64> { [("rps".to_string(), v)].into() };
+        // Samples of rps every 10 s; another metric and group must not leak in.
+        for (s, v) in [(0, 10.0), (10, 30.0), (20, 25.0), (30, 50.0), (40, 5.0)] {
+            store.record_samples("web", t(s), &sample(v)).await.unwrap();
+        }
+        let other: BTreeMap<String, f64> = [("cpu".to_string(), 99.0)].into();
+        store.record_samples("web", t(15), &other).await.unwrap();
+        store
+            .record_samples("api", t(15), &sample(99.0))
+            .await
+            .unwrap();
+
+        let f = |made: i64, due: i64, estimate: f64| NewForecast {
+            metric: "rps".into(),
+            made: t(made),
+            serves_from: t(made + 10),
+            due: t(due),
+            estimate,
+            provision: estimate * 1.2,
+            seasonal: made > 0,
+            forecast_only: true,
+        };
+        store
+            .record_forecasts("web", &[f(0, 20, 20.0), f(20, 40, 60.0), f(40, 200, 7.0)])
+            .await
+            .unwrap();
+        let rows = store.forecasts(Some("web"), 10, t(100)).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        // Newest first; the last one's horizon has not ended at t(100): no actual yet.
+        assert_eq!(
+            rows.iter().map(|r| r.actual).collect::<Vec<_>>(),
+            vec![None, Some(50.0), Some(30.0)]
+        );
+        assert_eq!(rows[1].estimate, 60.0);
+        assert!(rows[1].seasonal && !rows[2].seasonal && rows[0].forecast_only);
+        assert_eq!(rows[2].serves_from_ms, ms(t(10)));
+        assert!(
+            store
+                .forecasts(Some("api"), 10, t(100))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.forecasts(None, 2, t(100)).await.unwrap().len(), 2);
+
+        // Samples for the replay: one metric, oldest first, from `since` on.
+        let got = store.samples("web", "rps", t(10)).await.unwrap();
+        assert_eq!(
+            got,
+            vec![(t(10), 30.0), (t(20), 25.0), (t(30), 50.0), (t(40), 5.0)]
+        );
+
+        assert_eq!(store.prune_forecasts(t(20)).await.unwrap(), 1);
+        assert_eq!(store.forecasts(None, 10, t(100)).await.unwrap().len(), 2);
+    }
+
+    /// The daemon and a `history` run opening a new store at the same moment both succeed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_opens_of_a_new_store_both_migrate() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..20 {
+            let file = dir.path().join(format!("s{i}.db"));
+            let (a, b, c) = tokio::join!(
+                SqliteStore::open(&file),
+                SqliteStore::open(&file),
+                SqliteStore::open(&file)
+            );
+            for s in [a, b, c] {
+                let s = s.unwrap_or_else(|e| panic!("{e}"));
+                assert!(s.forecasts(None, 1, t(0)).await.unwrap().is_empty());
+            }
+        }
+    }
+
+    /// A store written by a release without forecasts gets the table on open, data kept.
+    #[tokio::test]
+    async fn a_first_version_store_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.db");
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", file.display()))
+            .unwrap()
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .unwrap();
+        let first = migrations().into_iter().take(1).collect();
+        Migrator::with_migrations(first).run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO metric_samples (grp, metric, at_ms, value) VALUES ('web', 'rps', ?, 4.0)",
+        )
+        .bind(ms(t(0)))
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = SqliteStore::open(&file).await.unwrap();
+        assert_eq!(
+            store.samples("web", "rps", t(0)).await.unwrap(),
+            vec![(t(0), 4.0)]
+        );
+        let f = NewForecast {
+            metric: "rps".into(),
+            made: t(0),
+            serves_from: t(0),
+            due: t(0),
+            estimate: 3.0,
+            provision: 3.5,
+            seasonal: false,
+            forecast_only: false,
+        };
+        store.record_forecasts("web", &[f]).await.unwrap();
+        let rows = store.forecasts(None, 10, t(1)).await.unwrap();
+        assert_eq!(rows[0].actual, Some(4.0));
     }
 
     #[tokio::test]
