@@ -119,6 +119,13 @@ impl GroupRuntime {
         };
         let before = self.state.state.clone();
         let decision = decide(&self.group, &obs, &mut self.state.state, now);
+        // Recorded as made, before acting: forecast_only strategies' forecasts included.
+        let forecasts = super::forecast::made(&self.group, &decision, now);
+        if !forecasts.is_empty()
+            && let Err(e) = self.store.record_forecasts(&name, &forecasts).await
+        {
+            tracing::warn!(group = %name, "{e}");
+        }
         let summary = decision.summary();
         let record = json!({"decision": &decision, "summary": &summary, "observation": &obs});
         let desired = decision.desired_replicas;

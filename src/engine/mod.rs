@@ -3,6 +3,7 @@
 //! of activities a previous run left pending.
 
 mod alerts;
+mod forecast;
 mod group;
 
 use std::collections::HashMap;
@@ -213,11 +214,24 @@ impl Engine {
             .await
             .with_context(|| format!("group {}", group.name))?,
         };
-        let state = self
+        let mut state = self
             .store
             .load_state(&group.name)
             .await?
             .unwrap_or_default();
+        let retention = sample_retention(&self.loaded.config);
+        if let Some(w) = forecast::retention_warning(group, retention) {
+            tracing::warn!(group = %group.name, "{w}");
+        }
+        state.state = forecast::rebuild(
+            group,
+            state.state,
+            self.store.as_ref(),
+            &self.base,
+            retention,
+            Timestamp::now(),
+        )
+        .await;
         Ok(GroupRuntime {
             group: group.clone(),
             source,
@@ -496,6 +510,10 @@ impl Engine {
                         tracing::warn!("{e}");
                     }
                     if let Err(e) = self.store.prune_history(before).await {
+                        tracing::warn!("{e}");
+                    }
+                    // Forecasts follow the samples: older ones could not show an actual.
+                    if let Err(e) = self.store.prune_forecasts(before).await {
                         tracing::warn!("{e}");
                     }
                 }

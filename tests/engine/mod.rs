@@ -2,6 +2,7 @@
 //! `scalepilot backend`, `scalepilot load` replaying traces, crash and reload handling.
 
 mod crash;
+mod forecast;
 mod once;
 mod reload;
 mod scale;
@@ -154,7 +155,7 @@ pub(crate) fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool
     f()
 }
 
-fn json_of(args: &[&str]) -> Value {
+pub(crate) fn json_of(args: &[&str]) -> Value {
     let out = Command::new(BIN)
         .args(args)
         .output()
