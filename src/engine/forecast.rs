@@ -13,22 +13,13 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use scalepilot_core::config::Group;
 use scalepilot_core::decision::Reason;
-use scalepilot_core::forecast::replay;
+use scalepilot_core::forecast::{replay, replay_trace};
 use scalepilot_core::sim::Trace;
 use scalepilot_core::strategy::{Predictive, Strategy, WarmStart};
 use scalepilot_core::{Decision, GroupState};
 
 use crate::store::{NewForecast, Store};
 
-/// A warm-start value is the trace's mean over this many seconds before it, the way a live
-/// rate is a recent mean rather than an instant value.
-const WARM_MEAN_SECONDS: i64 = 60;
-/// Only the last four weeks of a warm-start trace are replayed: older days weigh under 1 % in
-/// the daily profile and ~6 % in the weekly one, while a year of 1 s steps would hold up the
-/// group's start for minutes.
-const WARM_START_SPAN: i64 = 28 * 86_400;
-/// Warm-start values replayed per call, so a long trace never sits in memory at once.
-const CHUNK: usize = 8_192;
 /// Store retention a weekly profile needs to be rebuilt: seven whole local days, and a day
 /// is learned only once the next one starts.
 pub(crate) const WEEKLY_RETENTION: Duration = Duration::from_secs(8 * 86_400);
@@ -166,8 +157,7 @@ fn replay_all(
         if let Some(ws) = warm.next() {
             match read_trace(ws, base) {
                 Ok(trace) => {
-                    let (n, future) =
-                        replay_warm_start(group, state, metric, ws, &trace, interval, now);
+                    let (n, future) = replay_trace(group, state, metric, ws, &trace, interval, now);
                     warm_values = n;
                     if future > 0 {
                         report.notes.push(format!(
@@ -218,50 +208,6 @@ fn read_trace(ws: &WarmStart, base: &Path) -> Result<Trace, String> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Trace::parse(&text, ws.step).map_err(|e| format!("invalid trace {}: {e}", path.display()))
-}
-
-/// Replay `trace` as the metric's past: one value per evaluation interval from its first row
-/// to its end, at `ws.start` + the trace second. Returns the values replayed and those skipped
-/// for being at or after `now`.
-fn replay_warm_start(
-    group: &Group,
-    state: &mut GroupState,
-    metric: &str,
-    ws: &WarmStart,
-    trace: &Trace,
-    interval: i64,
-    now: Timestamp,
-) -> (usize, usize) {
-    let (first, end) = (trace.first, trace.end());
-    // The first point on the interval grid from the trace's start within the replayed span.
-    let from = end.saturating_sub(WARM_START_SPAN).max(first);
-    // Both are non-negative (trace times are), so this rounds up.
-    let mut t = first + (from - first + interval - 1) / interval * interval;
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let (mut replayed, mut future) = (0, 0);
-    while t <= end {
-        let at = ws.start.checked_add(SignedDuration::from_secs(t));
-        match at {
-            Ok(at) if at < now => {
-                let value = trace.mean((t - WARM_MEAN_SECONDS).max(first), t) * ws.scale;
-                chunk.push((at, value));
-                if chunk.len() == CHUNK {
-                    replay(group, state, metric, &chunk);
-                    replayed += chunk.len();
-                    chunk.clear();
-                }
-            }
-            // Every later value is in the future too.
-            _ => {
-                future = ((end - t) / interval + 1) as usize;
-                break;
-            }
-        }
-        t += interval;
-    }
-    replay(group, state, metric, &chunk);
-    replayed += chunk.len();
-    (replayed, future)
 }
 
 /// The forecasts `decision` made at `made`, one per predictive or cost strategy that had its
