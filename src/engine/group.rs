@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use scalepilot_core::Observation;
 use scalepilot_core::config::Group;
-use scalepilot_core::{Observation, decide};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -16,6 +16,7 @@ use super::alerts::Alerter;
 use crate::source::{Context, Source};
 use crate::store::{NewActivity, Store, StoredState};
 use crate::target::Target;
+use scalepilot_core::decision::Rule;
 
 /// Longest a target may take to report its status or to accept a change: a backstop only,
 /// targets have their own timeouts (a command target's `timeout`, say).
@@ -55,6 +56,10 @@ pub(crate) struct GroupRuntime {
     pub last_source_errors: BTreeMap<String, String>,
     /// The last dry-run (from, to) recorded, so a standing recommendation is recorded once.
     pub last_dry_run: Option<(u32, u32)>,
+    /// The global budget's ledger, shared by all groups.
+    pub budget: super::budget::Ledger,
+    /// Whether a budget capped the last decision: the alert fires when one starts to.
+    pub budget_bound: bool,
 }
 
 impl GroupRuntime {
@@ -109,7 +114,7 @@ impl GroupRuntime {
         {
             tracing::warn!(group = %name, "{e}");
         }
-        let obs = Observation {
+        let mut obs = Observation {
             metrics: observed.metrics,
             metric_errors: observed.errors,
             current_replicas: status.current,
@@ -118,7 +123,27 @@ impl GroupRuntime {
             shared_budget: None,
         };
         let before = self.state.state.clone();
-        let decision = decide(&self.group, &obs, &mut self.state.state, now);
+        // Through the budget ledger: it fills in what the global budget leaves this group.
+        let decision = self
+            .budget
+            .decide(&self.group, &mut obs, &mut self.state.state, now);
+        let capped = decision.limits.iter().find(|l| l.rule == Rule::Budget);
+        if let Some(cap) = capped
+            && !self.budget_bound
+        {
+            let msg = format!(
+                "{name}: budget caps the count at {} (wanted {}): {}",
+                cap.to, cap.from, cap.detail
+            );
+            tracing::warn!(group = %name, "{msg}");
+            self.alerts.send(
+                "budget",
+                Some(&name),
+                &msg,
+                json!({"wanted": cap.from, "capped_at": cap.to, "detail": cap.detail}),
+            );
+        }
+        self.budget_bound = capped.is_some();
         // Recorded as made, before acting: forecast_only strategies' forecasts included.
         let forecasts = super::forecast::made(&self.group, &decision, now);
         if !forecasts.is_empty()

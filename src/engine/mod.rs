@@ -3,6 +3,7 @@
 //! of activities a previous run left pending.
 
 mod alerts;
+mod budget;
 mod forecast;
 mod group;
 
@@ -150,6 +151,8 @@ pub(crate) struct Engine {
     events: broadcast::Sender<Event>,
     running: HashMap<String, Running>,
     options: Options,
+    /// The global budget's ledger (see `budget`).
+    budget: budget::Ledger,
 }
 
 impl Engine {
@@ -167,6 +170,8 @@ impl Engine {
         let (alerts, alert_task) =
             Alerter::start(loaded.config.alerts.as_ref(), http.clone(), store.clone());
         let (events, _) = broadcast::channel(1024);
+        let budget = budget::Ledger::default();
+        budget.configure(loaded.config.budget);
         Ok(Engine {
             path: path.to_path_buf(),
             base,
@@ -182,6 +187,7 @@ impl Engine {
             events,
             running: HashMap::new(),
             options,
+            budget,
         })
     }
 
@@ -249,6 +255,8 @@ impl Engine {
             fault_pause: self.options.fault_pause,
             last_source_errors: Default::default(),
             last_dry_run: None,
+            budget: self.budget.clone(),
+            budget_bound: false,
         })
     }
 
@@ -336,6 +344,8 @@ impl Engine {
         let r = self.running.remove(name)?;
         let _ = r.stop.send(true);
         let _ = r.handle.await;
+        // A restarted group records itself again at its first evaluation.
+        self.budget.remove(name);
         Some((r.target_raw, r.target))
     }
 
@@ -393,6 +403,7 @@ impl Engine {
                 );
             }
         }
+        self.budget.configure(loaded.config.budget);
         let old = std::mem::replace(&mut self.loaded, loaded);
         let wanted: HashMap<String, (usize, Value)> = self
             .loaded

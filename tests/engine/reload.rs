@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{Daemon, errors, step_trace, wait_until};
 
 /// A webhook receiver on loopback collecting JSON bodies.
-fn receiver() -> (u16, Arc<Mutex<Vec<Value>>>) {
+pub(crate) fn receiver() -> (u16, Arc<Mutex<Vec<Value>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(Vec::new()));

@@ -68,12 +68,18 @@ pub struct Alerts {
     pub timeout: SignedDuration,
     pub attempts: u32,
     pub consecutive_errors: u32,
-    /// Events to send (`scaled`, `scale_failed`, `errors`, `config_rejected`).
+    /// Events to send (`scaled`, `scale_failed`, `errors`, `config_rejected`, `budget`).
     pub events: Vec<String>,
 }
 
 /// Alert events scalepilot sends.
-pub const ALERT_EVENTS: [&str; 4] = ["scaled", "scale_failed", "errors", "config_rejected"];
+pub const ALERT_EVENTS: [&str; 5] = [
+    "scaled",
+    "scale_failed",
+    "errors",
+    "config_rejected",
+    "budget",
+];
 
 /// Engine settings.
 #[derive(Debug, Clone, PartialEq)]

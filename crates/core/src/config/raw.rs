@@ -60,7 +60,8 @@ pub struct RawAlerts {
     /// Alert when a group has failed this many evaluations in a row. Default 3.
     #[serde(default)]
     pub consecutive_errors: Option<u32>,
-    /// Which events to send: `scaled`, `scale_failed`, `errors`, `config_rejected`. Default all.
+    /// Which events to send: `scaled`, `scale_failed`, `errors`, `config_rejected`, `budget`
+    /// (a budget started capping a group). Default all.
     #[serde(default)]
     pub events: Option<Vec<String>>,
 }

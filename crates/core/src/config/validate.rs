@@ -121,7 +121,7 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
                     if !ALERT_EVENTS.contains(&e.as_str()) {
                         ctx.err(
                             &format!("alerts.events[{k}]"),
-                            format!("unknown event `{e}`, expected one of `scaled`, `scale_failed`, `errors`, `config_rejected`"),
+                            format!("unknown event `{e}`, expected one of `scaled`, `scale_failed`, `errors`, `config_rejected`, `budget`"),
                         );
                     }
                 }

@@ -1,0 +1,151 @@
+//! The global budget across groups: a ledger of what each priced group spends, from which each
+//! evaluation learns what the others leave it (`Observation.shared_budget`).
+//!
+//! Groups are evaluated concurrently and independently, so the split is first come, first
+//! served: a group can only take what the others' current rates leave, and the sum of the
+//! rates the groups scale to never exceeds the global per-hour budget (each caps itself at
+//! what was left when it decided). The monthly budget is paced like a group's own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use scalepilot_core::config::{GlobalBudget, Group};
+use scalepilot_core::cost::SharedBudget;
+use scalepilot_core::state::GroupState;
+use scalepilot_core::{Decision, Observation};
+
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    /// Money per hour at the count the group last decided on.
+    rate: f64,
+    /// This month's spend, and which month it is.
+    month: String,
+    spent: f64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    global: Option<GlobalBudget>,
+    groups: HashMap<String, Entry>,
+}
+
+/// Shared between the engine and every group runtime.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ledger {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Ledger {
+    /// Set the global budget (at start and on every reload).
+    pub(crate) fn configure(&self, global: Option<GlobalBudget>) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.global = global;
+        }
+    }
+
+    /// Forget a group that was removed (its spend no longer counts this month).
+    pub(crate) fn remove(&self, group: &str) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.groups.remove(group);
+        }
+    }
+
+    /// Decide for `group` with what the global budget leaves it, and record the result, as
+    /// one step under the ledger's lock: two groups never both take the same money.
+    /// (`decide` takes microseconds; groups without a price skip the lock.)
+    pub(crate) fn decide(
+        &self,
+        group: &Group,
+        obs: &mut Observation,
+        state: &mut GroupState,
+        now: Timestamp,
+    ) -> Decision {
+        let Some(cost) = &group.cost else {
+            return scalepilot_core::decide(group, obs, state, now);
+        };
+        let Ok(mut i) = self.inner.lock() else {
+            return scalepilot_core::decide(group, obs, state, now);
+        };
+        obs.shared_budget = i.global.map(|global| shared(&i, &global, group, state));
+        let d = scalepilot_core::decide(group, obs, state, now);
+        let rate = f64::from(d.desired_replicas) * cost.pricing.price_at(now);
+        let (month, spent) = state
+            .spend
+            .as_ref()
+            .map_or((String::new(), 0.0), |s| (s.month.clone(), s.spent));
+        i.groups
+            .insert(group.name.to_string(), Entry { rate, month, spent });
+        d
+    }
+}
+
+/// What `global` leaves `group`: the others' current rates and this month's spend are taken.
+fn shared(i: &Inner, global: &GlobalBudget, group: &Group, state: &GroupState) -> SharedBudget {
+    let month = state.spend.as_ref().map(|s| s.month.clone());
+    let others = i.groups.iter().filter(|(name, _)| **name != *group.name);
+    let rate: f64 = others.clone().map(|(_, e)| e.rate).sum();
+    let spent: f64 = others
+        .filter(|(_, e)| Some(&e.month) == month.as_ref())
+        .map(|(_, e)| e.spent)
+        .sum();
+    // This group's own spend from its state: fresher than the ledger's copy.
+    let own = state.spend.as_ref().map_or(0.0, |s| s.spent);
+    SharedBudget {
+        per_hour_left: global.per_hour.map(|h| h - rate),
+        per_month_left: global.per_month.map(|m| m - spent - own),
+        others_per_hour: rate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(name: &str) -> Group {
+        let yaml = format!(
+            "groups:\n  - name: {name}\n    min: 1\n    max: 100\n    strategies:\n      - {{kind: target_tracking, metric: request_rate, target_per_replica: 1}}\n    cost: {{price_per_replica_hour: 0.5}}\n"
+        );
+        scalepilot_core::config::parse(&yaml, "t.yaml")
+            .unwrap()
+            .groups
+            .remove(0)
+    }
+
+    #[test]
+    fn each_group_gets_what_the_others_leave() {
+        let ledger = Ledger::default();
+        let (a, b) = (group("a"), group("b"));
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        // Each wants 12 replicas (12 req/s at 1 per replica): 6/h at 0.5.
+        let want = |current: u32| {
+            let mut o = Observation {
+                current_replicas: current,
+                ..Default::default()
+            };
+            o.metrics.insert("request_rate".into(), 12.0);
+            o
+        };
+        let (mut sa, mut sb) = (GroupState::default(), GroupState::default());
+        let d = ledger.decide(&a, &mut want(12), &mut sa, now);
+        assert_eq!(d.desired_replicas, 12, "no global budget: no cap");
+        ledger.configure(Some(GlobalBudget {
+            per_hour: Some(10.0),
+            per_month: None,
+        }));
+        let d = ledger.decide(&a, &mut want(12), &mut sa, now);
+        assert_eq!(d.desired_replicas, 12, "{}", d.summary());
+        // b gets what a leaves: (10 − 6) / 0.5 = 8.
+        let d = ledger.decide(&b, &mut want(12), &mut sb, now);
+        assert_eq!(d.desired_replicas, 8, "{}", d.summary());
+        assert!(
+            d.summary().contains("global budget leaves 4.00/h"),
+            "{}",
+            d.summary()
+        );
+        // Once a is removed (stopped), b may take it all.
+        ledger.remove("a");
+        let d = ledger.decide(&b, &mut want(8), &mut sb, now);
+        assert!(d.desired_replicas > 8, "{}", d.summary());
+    }
+}
