@@ -299,14 +299,15 @@ pub enum RawStrategy {
         /// asks for.
         #[serde(default)]
         forecast_only: bool,
-        /// A trace (`timestamp_seconds,value` CSV, values per `warm_start_step` seconds, time 0
-        /// = `warm_start_at`) replayed into the model before the first evaluation, so a new
-        /// group starts with its seasons learned.
+        /// A trace (`timestamp_seconds,value` CSV, a count per step; second 0 = `start`)
+        /// replayed into the model before the first evaluation, so a new group starts with
+        /// its seasons learned.
         #[serde(default)]
         warm_start: Option<RawWarmStart>,
     },
-    /// Reactive cost-aware scaling: provision for the observed value with the least headroom
-    /// that kept `max_unserved_pct` over `history`.
+    /// Reactive cost-aware scaling: provision for a level of the observed value with the least
+    /// headroom that met the service objective over `history` (the same objectives and
+    /// learning as `predictive`, without seasons).
     Cost {
         /// Metric name: a total such as a request rate.
         metric: String,
