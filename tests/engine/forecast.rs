@@ -262,7 +262,7 @@ fn warm_start_forecasts_meet_their_actuals_and_survive_a_restart() {
 fn stored_samples_alone_rebuild_the_seasonal_profile() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let path = config(dir, None, None);
+    let path = config(dir, None, Some("7d"));
 
     let out = once(&path);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -270,7 +270,8 @@ fn stored_samples_alone_rebuild_the_seasonal_profile() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("cold start"), "{stdout}");
     assert_eq!(forecasts(&path).0[0]["seasonal"], false);
-    // The default 7-day retention cannot keep a weekly profile across restarts: said once.
+    // A 7-day retention (set explicitly: the default is 15 days with a weekly profile)
+    // cannot keep a weekly profile across restarts: said once.
     assert_eq!(
         stderr
             .matches("store.sample_retention is 7d: a restart replays only that much history, so the weekly profile will not survive it")

@@ -39,7 +39,8 @@ pub enum RawStore {
     Sqlite {
         /// Path of the database file, relative to the config file's folder.
         path: String,
-        /// Keep metric samples this long. Default "7d".
+        /// Keep metric samples this long. Default "7d", or "15d" when a predictive strategy
+        /// learns a weekly profile (it is rebuilt from them after a restart).
         #[serde(default)]
         sample_retention: Option<String>,
     },

@@ -161,3 +161,26 @@ fn multiple_documents_and_tags_are_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn weekly_profiles_keep_two_weeks_of_samples_unless_told_otherwise() {
+    let retention = |text: &str| match parse(text, "r.yaml").unwrap().store {
+        Store::Sqlite {
+            sample_retention, ..
+        } => sample_retention,
+    };
+    let predictive = |seasons: &str| {
+        format!(
+            "groups:\n  - name: web\n    min: 1\n    max: 10\n    strategies:\n      - {{kind: predictive, metric: request_rate, seasonality: [{seasons}]}}\n"
+        )
+    };
+    let days = |d: i64| SignedDuration::from_hours(d * 24);
+    assert_eq!(retention(MINIMAL), days(7));
+    assert_eq!(retention(&predictive("daily, weekly")), days(15));
+    assert_eq!(retention(&predictive("daily")), days(7));
+    let explicit = format!(
+        "store: {{kind: sqlite, path: x.db, sample_retention: 9d}}\n{}",
+        predictive("weekly")
+    );
+    assert_eq!(retention(&explicit), days(9));
+}

@@ -17,6 +17,9 @@ use crate::strategy::{
     Threshold, ThresholdMetric, WarmStart, When,
 };
 
+/// Default sample retention, in days, when a group learns a weekly profile.
+const WEEKLY_RETENTION_DAYS: i64 = 15;
+
 /// Collects (path, message) problems.
 #[derive(Default)]
 struct Ctx {
@@ -85,7 +88,7 @@ impl Ctx {
 
 pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
     let mut ctx = Ctx::default();
-    let store = match &raw.store {
+    let mut store = match &raw.store {
         None => Store::default(),
         Some(RawStore::Sqlite {
             path,
@@ -155,6 +158,24 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
         }
     };
     let groups = groups(&mut ctx, &raw.groups);
+    // A weekly profile is rebuilt from stored samples after a restart: by default keep two
+    // weeks of them when a group learns one (8 days is the least that works).
+    let weekly = groups.iter().flat_map(|g| &g.strategies).any(|s| {
+        matches!(s, crate::strategy::Strategy::Predictive(p) if p.seasonality.is_some_and(|s| s.weekly))
+    });
+    let explicit = matches!(
+        &raw.store,
+        Some(RawStore::Sqlite {
+            sample_retention: Some(_),
+            ..
+        })
+    );
+    if weekly && !explicit {
+        let Store::Sqlite {
+            sample_retention, ..
+        } = &mut store;
+        *sample_retention = SignedDuration::from_hours(WEEKLY_RETENTION_DAYS * 24);
+    }
     let budget = raw.budget.as_ref().map(|b| {
         for (field, v) in [("per_hour", b.per_hour), ("per_month", b.per_month)] {
             money(&mut ctx, &format!("budget.{field}"), v);
