@@ -3,12 +3,10 @@
 //! Each scored estimate is (estimate e, actual a, noise scale σ at the time). Provisioning
 //! e + k·σ would have left max(0, a − e − k·σ) unserved. Headroom is counted in σ because
 //! noise, not load, sets what is needed: 10 % is far too little for 5 req/s of Poisson
-//! traffic and far too much for 5,000 req/s. The pairs of the last `history` are kept in a
-//! histogram of z = (a − e)/σ (0.1 wide bins) holding Σσ, Σ(a − e) and Σe per bin, so adding,
-//! expiring and answering "least k with Σ unserved / Σ a ≤ objective" cost O(1), O(1) and
-//! O(bins), whatever the history length.
-
-use std::collections::VecDeque;
+//! traffic and far too much for 5,000 req/s. Pairs are kept in a histogram of z = (a − e)/σ
+//! (0.1 wide bins) holding Σσ, Σ(a − e) and a weight per bin, exponentially weighted over
+//! `history` (decayed once a minute), so adding and answering "least k with Σ unserved /
+//! Σ a ≤ objective" cost O(1) and O(bins), in a few kilobytes whatever the history length.
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -20,50 +18,52 @@ pub const MIN_K: f64 = -1.0;
 pub const MAX_K: f64 = 30.0;
 /// Scored pairs needed before the learned headroom is used.
 pub const MIN_PAIRS: usize = 20;
+/// Weights are decayed at most this often (seconds): decaying touches every bin.
+const DECAY_EVERY: i64 = 60;
+/// A bin whose weight decays below this is emptied: a spike of long ago must not hold a
+/// zero-unserved objective's headroom up forever.
+const FORGOTTEN: f64 = 1e-3;
 
-#[derive(Debug, Clone, PartialEq)]
-struct Pair {
-    at: Timestamp,
-    bin: usize,
-    sigma: f64,
-    miss: f64,
-    estimate: f64,
-    actual: f64,
-}
-
-/// Sliding-window error histogram.
+/// Exponentially weighted error histogram: a pair scored `history` ago weighs 1/e, so memory
+/// is a few kilobytes whatever the evaluation rate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Headroom {
-    history: SignedDuration,
-    pairs: VecDeque<Pair>,
+    tau: f64,
+    last_decay: Option<Timestamp>,
+    /// Pairs ever added (the learned headroom is used from MIN_PAIRS on).
+    scored: usize,
     sum_sigma: Vec<f64>,
     sum_miss: Vec<f64>,
-    count: Vec<u32>,
+    weight: Vec<f64>,
     total_estimate: f64,
     total_sigma: f64,
     total_actual: f64,
+    total_weight: f64,
 }
 
 impl Headroom {
     pub fn new(history: SignedDuration) -> Headroom {
         Headroom {
-            history,
-            pairs: VecDeque::new(),
+            tau: history.as_secs_f64().max(1.0),
+            last_decay: None,
+            scored: 0,
             sum_sigma: vec![0.0; BINS + 2],
             sum_miss: vec![0.0; BINS + 2],
-            count: vec![0; BINS + 2],
+            weight: vec![0.0; BINS + 2],
             total_estimate: 0.0,
             total_sigma: 0.0,
             total_actual: 0.0,
+            total_weight: 0.0,
         }
     }
 
+    /// Pairs scored so far.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.scored
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.scored == 0
     }
 
     /// Bin 0: below Z_MIN; 1..=BINS: the 0.1 σ bins; BINS + 1: above the top.
@@ -84,7 +84,7 @@ impl Headroom {
         Z_MIN + (b as f64 - 1.0) * Z_STEP
     }
 
-    /// Score one estimate against what happened, and expire pairs older than the history.
+    /// Score one estimate against what happened; older pairs weigh less as time passes.
     pub fn add(&mut self, at: Timestamp, estimate: f64, actual: f64, sigma: f64) {
         let ok = [estimate, actual, sigma]
             .iter()
@@ -92,36 +92,45 @@ impl Headroom {
         if !ok || sigma <= 0.0 {
             return;
         }
+        self.decay(at);
         let miss = actual - estimate;
         let bin = Self::bin(miss / sigma);
-        self.put(bin, sigma, miss, estimate, actual, 1.0);
-        self.pairs.push_back(Pair {
-            at,
-            bin,
-            sigma,
-            miss,
-            estimate,
-            actual,
-        });
-        let cutoff = crate::time::before(at, self.history);
-        while self.pairs.front().is_some_and(|p| p.at <= cutoff) {
-            if let Some(p) = self.pairs.pop_front() {
-                self.put(p.bin, p.sigma, p.miss, p.estimate, p.actual, -1.0);
-            }
-        }
+        self.sum_sigma[bin] += sigma;
+        self.sum_miss[bin] += miss;
+        self.weight[bin] += 1.0;
+        self.total_estimate += estimate;
+        self.total_sigma += sigma;
+        self.total_actual += actual;
+        self.total_weight += 1.0;
+        self.scored += 1;
     }
 
-    fn put(&mut self, bin: usize, sigma: f64, miss: f64, e: f64, a: f64, sign: f64) {
-        self.sum_sigma[bin] += sign * sigma;
-        self.sum_miss[bin] += sign * miss;
-        if sign > 0.0 {
-            self.count[bin] += 1;
-        } else {
-            self.count[bin] = self.count[bin].saturating_sub(1);
+    fn decay(&mut self, at: Timestamp) {
+        let Some(last) = self.last_decay else {
+            self.last_decay = Some(at);
+            return;
+        };
+        let dt = at.as_second() - last.as_second();
+        if dt < DECAY_EVERY {
+            return;
         }
-        self.total_estimate += sign * e;
-        self.total_sigma += sign * sigma;
-        self.total_actual += sign * a;
+        let f = (-(dt as f64) / self.tau).exp();
+        for b in 0..BINS + 2 {
+            self.weight[b] *= f;
+            if self.weight[b] < FORGOTTEN {
+                self.weight[b] = 0.0;
+                self.sum_sigma[b] = 0.0;
+                self.sum_miss[b] = 0.0;
+            } else {
+                self.sum_sigma[b] *= f;
+                self.sum_miss[b] *= f;
+            }
+        }
+        self.total_estimate *= f;
+        self.total_sigma *= f;
+        self.total_actual *= f;
+        self.total_weight *= f;
+        self.last_decay = Some(at);
     }
 
     /// Share of demand (0..1) that provisioning estimate + k·σ left unserved.
@@ -140,7 +149,7 @@ impl Headroom {
     /// `objective` (a fraction), with that share (MAX_K and its share when even that is
     /// not enough); `None` with fewer than MIN_PAIRS pairs.
     pub fn least(&self, objective: f64) -> Option<(f64, f64)> {
-        if self.pairs.len() < MIN_PAIRS {
+        if self.scored < MIN_PAIRS {
             return None;
         }
         let budget = objective.max(0.0) * self.total_actual.max(0.0) + 1e-12;
@@ -179,11 +188,11 @@ impl Headroom {
     /// history would have been short (the newsvendor's critical fractile: a rare huge spike
     /// counts once, not by its size), with the unserved share at that k.
     pub fn least_coverage(&self, coverage: f64) -> Option<(f64, f64)> {
-        if self.pairs.len() < MIN_PAIRS {
+        if self.scored < MIN_PAIRS {
             return None;
         }
-        let allowed = (1.0 - coverage).max(0.0) * self.pairs.len() as f64 + 1e-9;
-        let mut short = f64::from(self.count[BINS + 1]);
+        let allowed = (1.0 - coverage).max(0.0) * self.total_weight + 1e-9;
+        let mut short = self.weight[BINS + 1];
         let mut best = None;
         let top = self.highest();
         if top < BINS && short <= allowed {
@@ -200,7 +209,7 @@ impl Headroom {
                     break;
                 }
             }
-            short += f64::from(self.count[b]);
+            short += self.weight[b];
         }
         let k = best.unwrap_or(MAX_K);
         Some((k, self.unserved(k)))
@@ -208,15 +217,18 @@ impl Headroom {
 
     /// The highest regular bin holding a pair (0 when none).
     fn highest(&self) -> usize {
-        (1..=BINS).rev().find(|b| self.count[*b] > 0).unwrap_or(0)
+        (1..=BINS)
+            .rev()
+            .find(|b| self.weight[*b] > 0.0)
+            .unwrap_or(0)
     }
 
     /// Mean provision per pair over the history at headroom k: what the estimate costs.
     pub fn mean_provision(&self, k: f64) -> f64 {
-        if self.pairs.is_empty() {
+        if self.total_weight <= 0.0 {
             return f64::INFINITY;
         }
-        (self.total_estimate + k * self.total_sigma) / self.pairs.len() as f64
+        (self.total_estimate + k * self.total_sigma) / self.total_weight
     }
 }
 
@@ -274,18 +286,19 @@ mod tests {
     }
 
     #[test]
-    fn old_pairs_expire() {
+    fn old_pairs_fade_out() {
         let mut h = Headroom::new(SignedDuration::from_mins(10));
         for i in 0..40 {
             h.add(ts(i * 15), 100.0, 150.0, 10.0);
         }
         assert!(h.least(0.0).unwrap().0 >= 4.95);
-        for i in 40..200 {
+        // Two hours of good estimates: the misses weigh e^-12 and are forgotten.
+        for i in 40..520 {
             h.add(ts(i * 15), 100.0, 100.0, 10.0);
         }
         assert!(h.least(0.0).unwrap().0 <= 0.05, "{:?}", h.least(0.0));
-        assert_eq!(h.len(), 40); // 10 min of 15 s pairs
-        assert!((h.mean_provision(1.0) - 110.0).abs() < 1e-9);
+        assert_eq!(h.len(), 520);
+        assert!((h.mean_provision(1.0) - 110.0).abs() < 1e-6);
     }
 
     #[test]

@@ -94,9 +94,9 @@ pub struct Tracker {
     /// The last choice and when it was made: the history moves slowly, so it is reused for
     /// a minute (a 4× saving on the simulator's hot path at a 15 s interval).
     chosen: Option<(Timestamp, Objective, Option<Choice>)>,
-    /// What target tracking at `baseline_target` would have left unserved on each scored
-    /// horizon of the history: (made, lost, actual), with running sums.
-    baseline: VecDeque<(Timestamp, f64, f64)>,
+    /// What target tracking at `baseline_target` would have left unserved on the scored
+    /// horizons, and their demand: exponentially weighted over `history` like the headroom.
+    baseline_at: Option<Timestamp>,
     baseline_lost: f64,
     baseline_demand: f64,
     baseline_target: f64,
@@ -131,7 +131,7 @@ impl Tracker {
             last_at: None,
             pending: VecDeque::new(),
             chosen: None,
-            baseline: VecDeque::new(),
+            baseline_at: None,
             baseline_lost: 0.0,
             baseline_demand: 0.0,
             baseline_target: 0.7,
@@ -177,16 +177,15 @@ impl Tracker {
                 h.add(p.made, e, p.actual, p.sigma);
             }
             let lost = (p.actual - p.baseline / self.baseline_target).max(0.0);
-            self.baseline.push_back((p.made, lost, p.actual));
+            if let Some(last) = self.baseline_at {
+                let dt = (p.made.as_second() - last.as_second()).max(0) as f64;
+                let f = (-dt / self.history.as_secs_f64().max(1.0)).exp();
+                self.baseline_lost *= f;
+                self.baseline_demand *= f;
+            }
+            self.baseline_at = Some(p.made);
             self.baseline_lost += lost;
             self.baseline_demand += p.actual;
-            let cutoff = crate::time::before(p.made, self.history);
-            while self.baseline.front().is_some_and(|b| b.0 <= cutoff) {
-                if let Some((_, l, a)) = self.baseline.pop_front() {
-                    self.baseline_lost -= l;
-                    self.baseline_demand -= a;
-                }
-            }
             scored.push(Scored {
                 made: p.made,
                 due: p.due,
