@@ -293,7 +293,8 @@ pub enum RawStrategy {
         /// Time from asking for a replica to it serving. Default "60s".
         #[serde(default)]
         startup: Option<String>,
-        /// How far back forecasts are scored to learn the headroom. Default "1d".
+        /// How long scored forecasts count when learning the headroom: they are exponentially
+        /// weighted, one scored this long ago weighing 1/e. Default "1d".
         #[serde(default)]
         history: Option<String>,
         /// Record forecasts and would-be decisions, but recommend only what the observed value
@@ -337,7 +338,8 @@ pub enum RawStrategy {
         /// Time from asking for a replica to it serving. Default "60s".
         #[serde(default)]
         startup: Option<String>,
-        /// How far back estimates are scored. Default "1d".
+        /// How long scored estimates count (exponential weighting, 1/e at this age). Default
+        /// "1d".
         #[serde(default)]
         history: Option<String>,
     },
