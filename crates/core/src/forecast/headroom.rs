@@ -5,7 +5,7 @@
 //! noise, not load, sets what is needed: 10 % is far too little for 5 req/s of Poisson
 //! traffic and far too much for 5,000 req/s. Pairs are kept in a histogram of z = (a − e)/σ
 //! (0.1 wide bins) holding Σσ, Σ(a − e) and a weight per bin, exponentially weighted over
-//! `history` (decayed once a minute), so adding and answering "least k with Σ unserved /
+//! `history` (decayed every history/100, at most every 5 minutes), so adding and answering "least k with Σ unserved /
 //! Σ a ≤ objective" cost O(1) and O(bins), in a few kilobytes whatever the history length.
 
 use jiff::{SignedDuration, Timestamp};
@@ -18,8 +18,9 @@ pub const MIN_K: f64 = -1.0;
 pub const MAX_K: f64 = 30.0;
 /// Scored pairs needed before the learned headroom is used.
 pub const MIN_PAIRS: usize = 20;
-/// Weights are decayed at most this often (seconds): decaying touches every bin.
-const DECAY_EVERY: i64 = 60;
+/// Weights are decayed every history/100, within these bounds (seconds): decaying touches
+/// every bin, so not at every evaluation.
+const DECAY_EVERY: (i64, i64) = (15, 300);
 /// A bin whose weight decays below this is emptied: a spike of long ago must not hold a
 /// zero-unserved objective's headroom up forever.
 const FORGOTTEN: f64 = 1e-3;
@@ -111,7 +112,7 @@ impl Headroom {
             return;
         };
         let dt = at.as_second() - last.as_second();
-        if dt < DECAY_EVERY {
+        if dt < ((self.tau / 100.0) as i64).clamp(DECAY_EVERY.0, DECAY_EVERY.1) {
             return;
         }
         let f = (-(dt as f64) / self.tau).exp();
