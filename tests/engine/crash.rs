@@ -51,6 +51,10 @@ groups:
         "no pending scale-out with 4 instances:\n{}",
         daemon.log()
     );
+    // The intent is written before the target is called, so "pending with 4 processes" can
+    // hold while the last instance is being recorded. Kill inside the 15 s pause after the
+    // call, which is the window this test is about, not in that millisecond.
+    std::thread::sleep(Duration::from_secs(1));
     daemon.kill9();
     // The instances outlive the daemon: they serve on.
     assert_eq!(backend_pids(PORTS).len(), 4);
