@@ -48,21 +48,11 @@ struct Pending {
     due: Timestamp,
     estimates: Estimates,
     sigma: f64,
-    chosen: usize,
     /// The observed value target tracking would size for: the largest of the last
     /// BASELINE_HOLD seconds.
     baseline: f64,
     /// Largest value seen after `made`, so far.
     actual: f64,
-}
-
-/// The chosen estimate made at `made` for the horizon ending `due`, scored once it passed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scored {
-    pub made: Timestamp,
-    pub due: Timestamp,
-    pub estimate: f64,
-    pub actual: f64,
 }
 
 /// What the history says to provision.
@@ -153,18 +143,11 @@ impl Tracker {
         }
     }
 
-    /// The noise scale σ of the metric (never 0 once a value was seen).
-    pub fn sigma(&self) -> Option<f64> {
-        self.sigma
-    }
-
     /// Feed a value observed at `at`: score every estimate whose horizon it ends, then teach
-    /// the profiles, levels and noise scale. Returns the estimates scored now (the engine
-    /// stores them as forecast vs actual). Values at or before the last one are ignored.
-    pub fn observe(&mut self, at: Timestamp, value: f64) -> Vec<Scored> {
-        let mut scored = Vec::new();
+    /// the profiles, levels and noise scale. Values at or before the last one are ignored.
+    pub fn observe(&mut self, at: Timestamp, value: f64) {
         if !value.is_finite() || value < 0.0 || self.last_at.is_some_and(|l| at <= l) {
-            return scored;
+            return;
         }
         for p in self.pending.iter_mut().filter(|p| at >= p.serves_from) {
             p.actual = p.actual.max(value);
@@ -186,12 +169,6 @@ impl Tracker {
             self.baseline_at = Some(p.made);
             self.baseline_lost += lost;
             self.baseline_demand += p.actual;
-            scored.push(Scored {
-                made: p.made,
-                due: p.due,
-                estimate: p.estimates[p.chosen],
-                actual: p.actual,
-            });
         }
         let dt = self
             .last_at
@@ -217,7 +194,6 @@ impl Tracker {
             l.observe(at, if *seasonal { deseasonalized } else { value });
         }
         self.last_at = Some(at);
-        scored
     }
 
     /// σ for scoring: never 0, so a flat series still learns (0.5 % of the value at least);
@@ -258,7 +234,6 @@ impl Tracker {
         horizon: SignedDuration,
         estimates: Estimates,
         sigma: f64,
-        chosen: usize,
     ) {
         if self.pending.back().is_some_and(|p| p.made >= at) {
             return;
@@ -278,7 +253,6 @@ impl Tracker {
             due: crate::time::after(at, horizon),
             estimates,
             sigma,
-            chosen,
             actual: f64::NEG_INFINITY,
         });
         // A stalled clock must not grow this without bound.

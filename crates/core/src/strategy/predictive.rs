@@ -135,10 +135,9 @@ impl Predictive {
         tracker.observe(at, value);
         let estimates = tracker.estimates(at, horizon);
         let choice = tracker.choose(at, self.objective);
+        // Every candidate's estimate is scored, whichever is in use (once σ means something).
         if let Some(sigma) = tracker.scale(value) {
-            // Before any choice, the raw value's estimate is "the" forecast.
-            let chosen = choice.map_or(0, |c| c.candidate);
-            tracker.record(at, self.startup, horizon, estimates, sigma, chosen);
+            tracker.record(at, self.startup, horizon, estimates, sigma);
         }
         (estimates, choice)
     }
