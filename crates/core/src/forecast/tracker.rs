@@ -95,14 +95,25 @@ pub struct Tracker {
     recent_raw: VecDeque<(Timestamp, f64)>,
     history: SignedDuration,
     /// Identifies the settings the state was built with; other settings start over.
-    pub signature: String,
+    pub signature: Signature,
+}
+
+/// The settings a tracker's state depends on (the cost strategy has no seasonality).
+/// Compared at every evaluation, so it is built without allocating.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signature {
+    pub metric: std::sync::Arc<str>,
+    pub seasonality: Option<super::Seasonality>,
+    pub resolution: i64,
+    pub zone_name: std::sync::Arc<str>,
+    pub history: SignedDuration,
 }
 
 impl Tracker {
     pub fn new(
         model: Option<SeasonalModel>,
         history: SignedDuration,
-        signature: String,
+        signature: Signature,
     ) -> Tracker {
         let seasonal = model.is_some();
         Tracker {

@@ -19,7 +19,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::decision::{Reason, StrategyOutcome};
-use crate::forecast::tracker::{Estimates, LEVEL_TAUS};
+use crate::forecast::tracker::{Estimates, LEVEL_TAUS, Signature};
 use crate::forecast::{Objective, SeasonalModel, Seasonality, Tracker};
 use crate::observation::Observation;
 
@@ -100,16 +100,14 @@ impl Predictive {
     }
 
     /// The settings the tracker's state depends on.
-    pub fn signature(&self) -> String {
-        format!(
-            "{}:{}:{:?}:{}:{}:{}",
-            self.kind(),
-            self.metric,
-            self.seasonality,
-            self.resolution,
-            self.zone_name,
-            self.history.as_secs()
-        )
+    pub fn signature(&self) -> Signature {
+        Signature {
+            metric: self.metric.clone(),
+            seasonality: self.seasonality,
+            resolution: self.resolution,
+            zone_name: self.zone_name.clone(),
+            history: self.history,
+        }
     }
 
     pub fn new_tracker(&self) -> Tracker {
