@@ -403,21 +403,8 @@ fn warm_starts(
             continue;
         };
         let Some(ws) = &p.warm_start else { continue };
-        let path = base.join(&ws.trace);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "group {}: cannot read warm_start trace {}",
-                group.name,
-                path.display()
-            )
-        })?;
-        let trace = Trace::parse(&text, ws.step).with_context(|| {
-            format!(
-                "group {}: invalid warm_start trace {}",
-                group.name,
-                path.display()
-            )
-        })?;
+        let trace = crate::engine::read_warm_start(ws, base)
+            .map_err(|e| anyhow!("group {}: cannot read warm_start trace: {e}", group.name))?;
         out.push((p.metric.to_string(), ws.clone(), std::sync::Arc::new(trace)));
     }
     Ok(out)

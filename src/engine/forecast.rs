@@ -155,7 +155,7 @@ fn replay_all(
             .filter_map(|p| p.warm_start.as_ref());
         let mut warm_values = 0;
         if let Some(ws) = warm.next() {
-            match read_trace(ws, base) {
+            match read_warm_start(ws, base) {
                 Ok(trace) => {
                     let (n, future) = replay_trace(group, state, metric, ws, &trace, interval, now);
                     warm_values = n;
@@ -203,7 +203,9 @@ fn replay_all(
     report
 }
 
-fn read_trace(ws: &WarmStart, base: &Path) -> Result<Trace, String> {
+/// Read and parse a warm-start trace (a relative path is taken from `base`, the config
+/// file's folder). `simulate` reads them the same way.
+pub(crate) fn read_warm_start(ws: &WarmStart, base: &Path) -> Result<Trace, String> {
     let path = base.join(&ws.trace);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;

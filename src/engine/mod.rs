@@ -7,6 +7,8 @@ mod budget;
 mod forecast;
 mod group;
 
+pub(crate) use forecast::read_warm_start;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
