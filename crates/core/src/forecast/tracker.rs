@@ -218,14 +218,19 @@ impl Tracker {
     /// (at `at`, at every bucket start inside, and at the end).
     pub fn estimates(&self, at: Timestamp, horizon: SignedDuration) -> Estimates {
         let end = crate::time::after(at, horizon);
-        let mut times = vec![at, end];
-        if let Some(m) = self.model.as_ref().filter(|m| m.warm()) {
-            times.extend(m.bucket_starts(at, end));
+        // (seconds ahead, seasonal factor) at `at`, `end` and the bucket starts between (at
+        // most 64): on the stack, since this runs at every evaluation.
+        let mut points = [(0.0, 1.0); 66];
+        let mut n = 0;
+        let starts = self.model.as_ref().filter(|m| m.warm()).into_iter();
+        for t in [at, end]
+            .into_iter()
+            .chain(starts.flat_map(|m| m.bucket_starts(at, end)))
+        {
+            points[n] = ((t.as_second() - at.as_second()) as f64, self.factor(t));
+            n += 1;
         }
-        let points: Vec<(f64, f64)> = times
-            .iter()
-            .map(|t| ((t.as_second() - at.as_second()) as f64, self.factor(*t)))
-            .collect();
+        let points = &points[..n];
         let mut out = [0.0; MAX_CANDIDATES];
         for (o, (l, seasonal)) in out.iter_mut().zip(&self.levels) {
             *o = points
