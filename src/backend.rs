@@ -147,7 +147,7 @@ pub(crate) async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.addr))?;
     axum::serve(listener, app(settings))
-        .with_graceful_shutdown(crate::signals::terminated())
+        .with_graceful_shutdown(scalepilot_engine::signals::terminated())
         .await?;
     Ok(())
 }

@@ -100,8 +100,15 @@ pub(crate) fn write(path: &Path, trace: &str, _tick: i64, results: &[PolicyResul
     Ok(())
 }
 
+/// One policy family's points, in sweep order.
+pub(crate) struct Family {
+    pub(crate) name: String,
+    /// (knob label, unserved %, cost ratio).
+    pub(crate) points: Vec<(String, f64, f64)>,
+}
+
 /// The cost/unserved frontier: one line per policy family, unserved on a log axis.
-pub(crate) fn frontier(path: &Path, trace: &str, families: &[crate::cli::Family]) -> Result<()> {
+pub(crate) fn frontier(path: &Path, trace: &str, families: &[Family]) -> Result<()> {
     let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let pts = || families.iter().flat_map(|f| f.points.iter());

@@ -3,12 +3,7 @@
 mod backend;
 mod chart;
 mod cli;
-mod engine;
 mod load;
-mod signals;
-mod source;
-mod store;
-mod target;
 
 use std::process::ExitCode;
 

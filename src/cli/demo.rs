@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use scalepilot_core::sim::Trace;
 
-use crate::engine::{Engine, Options};
 use crate::load::{Stats, Targets};
+use scalepilot_engine::{Engine, Options};
 
 /// The default trace, embedded so the demo needs no files: NASA KSC web requests, July 1995
 /// (Internet Traffic Archive; see traces/nasa_http_1995).
@@ -151,7 +151,7 @@ async fn demo(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let http = crate::engine::http_client()?;
+    let http = scalepilot_engine::http::client()?;
     let stats = Arc::new(Stats::default());
     let load = tokio::spawn(crate::load::run(
         Targets::File(endpoints),

@@ -8,7 +8,7 @@ use anyhow::Result;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::store::ForecastRecord;
+use scalepilot_store::ForecastRecord;
 
 /// Show what scaled and why (newest first), the recorded errors, or the forecasts of
 /// predictive and cost strategies against what happened.
@@ -47,14 +47,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let loaded = crate::engine::load_config_only(&args.config)?;
+        let loaded = scalepilot_engine::load_config_only(&args.config)?;
         let base = args
             .config
             .parent()
             .map(PathBuf::from)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        let (store, _) = crate::engine::open_store(&loaded, &base).await?;
+        let store = scalepilot_engine::open_store(&loaded, &base).await?;
         if args.errors {
             let errors = store.errors(args.group.as_deref(), args.limit).await?;
             if args.json {

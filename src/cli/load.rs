@@ -120,11 +120,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     let summary = rt.block_on(async {
-        let http = crate::engine::http_client()?;
+        let http = scalepilot_engine::http::client()?;
         let stats = Arc::new(Stats::default());
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            crate::signals::terminated().await;
+            scalepilot_engine::signals::terminated().await;
             let _ = stop_tx.send(true);
         });
         anyhow::Ok(crate::load::run(targets, plan, stats, http, stop).await)

@@ -11,7 +11,6 @@ mod schema;
 mod simulate;
 mod sweep;
 
-pub(crate) use sweep::Family;
 mod validate;
 
 use std::path::Path;

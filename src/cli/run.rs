@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::engine::{Engine, Options};
+use scalepilot_engine::{Engine, Options};
 
 /// Run the engine: evaluate every enabled group on its interval and scale its target.
 /// SIGHUP or a change to the file reloads the config (an invalid one is rejected and the
@@ -85,7 +85,7 @@ pub(crate) fn once(args: OnceArgs) -> Result<ExitCode> {
     init_logging();
     runtime()?.block_on(async {
         let mut engine = open_engine(&args.config).await?;
-        let failures = engine.once().await;
+        let failures = engine.once(super::emit).await;
         for (group, e) in &failures {
             eprintln!("error: group {group}: {e}");
         }

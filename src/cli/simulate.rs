@@ -403,7 +403,7 @@ fn warm_starts(
             continue;
         };
         let Some(ws) = &p.warm_start else { continue };
-        let trace = crate::engine::read_warm_start(ws, base)
+        let trace = scalepilot_engine::read_warm_start(ws, base)
             .map_err(|e| anyhow!("group {}: cannot read warm_start trace: {e}", group.name))?;
         out.push((p.metric.to_string(), ws.clone(), std::sync::Arc::new(trace)));
     }

@@ -8,12 +8,7 @@ use anyhow::{Context, Result};
 use scalepilot_core::sim::PolicyResult;
 use serde::Serialize;
 
-/// One policy family's points, in sweep order.
-pub(crate) struct Family {
-    pub(crate) name: String,
-    /// (knob label, unserved %, cost ratio).
-    pub(crate) points: Vec<(String, f64, f64)>,
-}
+use crate::chart::Family;
 
 #[derive(Serialize)]
 struct Comparison {

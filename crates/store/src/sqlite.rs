@@ -26,7 +26,7 @@ fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 /// Opens tried before an error is believed (see `SqliteStore::open`).
 const OPEN_ATTEMPTS: u64 = 10;
 
-pub(crate) struct SqliteStore {
+pub struct SqliteStore {
     pool: SqlitePool,
 }
 
@@ -41,11 +41,15 @@ fn migrations() -> Vec<Migration> {
         )
     };
     vec![
-        migration(1, "init", include_str!("migrations/sqlite/0001_init.sql")),
+        migration(
+            1,
+            "init",
+            include_str!("../migrations/sqlite/0001_init.sql"),
+        ),
         migration(
             2,
             "forecasts",
-            include_str!("migrations/sqlite/0002_forecasts.sql"),
+            include_str!("../migrations/sqlite/0002_forecasts.sql"),
         ),
     ]
 }
@@ -56,7 +60,7 @@ fn migrator() -> Migrator {
 
 impl SqliteStore {
     /// Open (creating if needed) and migrate the database at `path`.
-    pub(crate) async fn open(path: &Path) -> Result<SqliteStore> {
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
         let url = format!("sqlite://{}", path.display());
         let options = SqliteConnectOptions::from_str(&url)
             .map_err(db("parse the database path"))?

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use scalepilot_core::config::{Group, RawTarget};
 use scalepilot_core::observation::Limits;
 
-use crate::store::Store;
+use scalepilot_store::Store;
 
 /// What a target reports before each decision.
 #[derive(Debug, Clone, Default, PartialEq)]

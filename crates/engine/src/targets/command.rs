@@ -14,7 +14,7 @@ use tokio::process::Command;
 use tokio::sync::Mutex;
 
 use super::{Status, Target};
-use crate::store::Store;
+use scalepilot_store::Store;
 
 pub(crate) struct CommandTarget {
     group: String,

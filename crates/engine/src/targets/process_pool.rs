@@ -31,7 +31,7 @@ use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use super::{Paths, Status, Target};
-use crate::store::{InstanceRecord, Store};
+use scalepilot_store::{InstanceRecord, Store};
 
 /// How often the health loop runs; also the check interval of instances not yet serving.
 const TICK: Duration = Duration::from_millis(250);
@@ -468,7 +468,7 @@ impl Pool {
                 .await
                 .ok()?;
             let text = r.text().await.ok()?;
-            crate::source::sample_sum(&text, "backend_in_flight")
+            crate::sources::sample_sum(&text, "backend_in_flight")
         }
         .await;
         // Unknown load sorts last: prefer removing instances we know to be idle.

@@ -89,7 +89,7 @@ mod tests {
         ]
         .into();
         let mut src = HttpJson {
-            http: crate::engine::http_client().unwrap(),
+            http: crate::http::client().unwrap(),
             url: format!("http://{addr}/stats"),
             metrics: metrics.clone(),
             timeout: Duration::from_secs(2),
@@ -104,7 +104,7 @@ mod tests {
         );
 
         let mut dead = HttpJson {
-            http: crate::engine::http_client().unwrap(),
+            http: crate::http::client().unwrap(),
             url: "http://127.0.0.1:1/stats".into(),
             metrics,
             timeout: Duration::from_secs(2),

@@ -13,10 +13,10 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use super::alerts::Alerter;
-use crate::source::{Context, Source};
-use crate::store::{NewActivity, Store, StoredState};
-use crate::target::Target;
+use crate::sources::{Context, Source};
+use crate::targets::Target;
 use scalepilot_core::decision::Rule;
+use scalepilot_store::{NewActivity, Store, StoredState};
 
 /// Longest a target may take to report its status or to accept a change: a backstop only,
 /// targets have their own timeouts (a command target's `timeout`, say).
@@ -26,7 +26,7 @@ const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one evaluation did, for live views (the demo) and logs.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Event {
+pub struct Event {
     pub group: String,
     pub at: Timestamp,
     pub current: u32,
@@ -91,7 +91,7 @@ impl GroupRuntime {
         let observed = match tokio::time::timeout(SOURCE_TIMEOUT, self.source.observe(&ctx)).await {
             Ok(o) => o,
             Err(_) => {
-                let mut o = crate::source::Observed::default();
+                let mut o = crate::sources::Observed::default();
                 o.errors.insert(
                     "*".into(),
                     format!("the source timed out after {SOURCE_TIMEOUT:?}"),

@@ -18,7 +18,7 @@ use scalepilot_core::sim::Trace;
 use scalepilot_core::strategy::{Predictive, Strategy, WarmStart};
 use scalepilot_core::{Decision, GroupState};
 
-use crate::store::{NewForecast, Store};
+use scalepilot_store::{NewForecast, Store};
 
 /// Store retention a weekly profile needs to be rebuilt: seven whole local days, and a day
 /// is learned only once the next one starts.
@@ -205,7 +205,7 @@ fn replay_all(
 
 /// Read and parse a warm-start trace (a relative path is taken from `base`, the config
 /// file's folder). `simulate` reads them the same way.
-pub(crate) fn read_warm_start(ws: &WarmStart, base: &Path) -> Result<Trace, String> {
+pub fn read_warm_start(ws: &WarmStart, base: &Path) -> Result<Trace, String> {
     let path = base.join(&ws.trace);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;

@@ -11,7 +11,7 @@ use scalepilot_core::config::Alerts;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::store::Store;
+use scalepilot_store::Store;
 
 const QUEUE: usize = 1000;
 

@@ -1,4 +1,4 @@
-//! The store: config snapshots, group state, activities, errors, metric samples, forecasts
+//! scalepilot's store: config snapshots, group state, activities, errors, metric samples, forecasts
 //! and pool instances. One trait, one file per backend (SQLite now; PostgreSQL later with the same
 //! meaning), so the engine never knows which one it talks to.
 
@@ -11,10 +11,10 @@ use jiff::Timestamp;
 use scalepilot_core::GroupState;
 use serde::Serialize;
 
-pub(crate) use sqlite::SqliteStore;
+pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreError {
+pub enum StoreError {
     #[error("store: {what}: {source}")]
     Db {
         what: &'static str,
@@ -31,11 +31,11 @@ pub(crate) enum StoreError {
     },
 }
 
-pub(crate) type Result<T> = std::result::Result<T, StoreError>;
+pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// A scaling action as recorded.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Activity {
+pub struct Activity {
     pub id: i64,
     pub key: String,
     pub group: String,
@@ -50,7 +50,7 @@ pub(crate) struct Activity {
 
 /// An error as recorded.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct ErrorRecord {
+pub struct ErrorRecord {
     pub group: Option<String>,
     pub component: String,
     pub message: String,
@@ -59,7 +59,7 @@ pub(crate) struct ErrorRecord {
 
 /// A process-pool instance as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct InstanceRecord {
+pub struct InstanceRecord {
     pub host: String,
     pub port: u16,
     pub pid: i32,
@@ -68,7 +68,7 @@ pub(crate) struct InstanceRecord {
 
 /// An activity about to be attempted.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct NewActivity<'a> {
+pub struct NewActivity<'a> {
     pub key: &'a str,
     pub group: &'a str,
     pub from: u32,
@@ -81,7 +81,7 @@ pub(crate) struct NewActivity<'a> {
 
 /// One forecast of a predictive or cost strategy, as made at an evaluation.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct NewForecast {
+pub struct NewForecast {
     pub metric: String,
     pub made: Timestamp,
     /// Replicas asked for at `made` serve from here (made + startup).
@@ -96,7 +96,7 @@ pub(crate) struct NewForecast {
 
 /// A stored forecast with what happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct ForecastRecord {
+pub struct ForecastRecord {
     pub group: String,
     pub metric: String,
     pub made_ms: i64,
@@ -113,17 +113,17 @@ pub(crate) struct ForecastRecord {
 
 /// The state the engine persists per group.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct StoredState {
+pub struct StoredState {
     pub state: GroupState,
     pub consecutive_errors: u32,
 }
 
-pub(crate) fn ms(t: Timestamp) -> i64 {
+pub fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
 
 #[async_trait]
-pub(crate) trait Store: Send + Sync {
+pub trait Store: Send + Sync {
     async fn save_group_config(
         &self,
         group: &str,

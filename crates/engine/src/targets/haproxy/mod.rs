@@ -33,7 +33,7 @@ pub(crate) use api::{Socket, parse_stat};
 
 use super::process_pool::{DrainGate, ProcessPool};
 use super::{Paths, Status, Target};
-use crate::store::Store;
+use scalepilot_store::Store;
 
 /// How often the backend is reconciled between evaluations (drains progress on this beat).
 const RECONCILE_EVERY: Duration = Duration::from_millis(500);

@@ -1,7 +1,7 @@
 //! Waiting for the signals that end a process.
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).
-pub(crate) async fn terminated() {
+pub async fn terminated() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,

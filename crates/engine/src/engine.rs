@@ -1,13 +1,9 @@
-//! The live engine: one loop per group on its evaluation interval (with jitter and bounded
+//! The engine proper: one loop per group on its evaluation interval (with jitter and bounded
 //! concurrency), config reload on SIGHUP or file change, graceful shutdown, and reconciliation
 //! of activities a previous run left pending.
 
-mod alerts;
-mod budget;
-mod forecast;
-mod group;
-
-pub(crate) use forecast::read_warm_start;
+use crate::budget;
+use crate::forecast;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,11 +17,11 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinHandle;
 
-pub(crate) use alerts::Alerter;
-pub(crate) use group::{Event, GroupRuntime};
+use crate::alerts::Alerter;
+use crate::group::{Event, GroupRuntime};
 
-use crate::store::{SqliteStore, Store};
-use crate::target::{Paths, Target};
+use crate::targets::{Paths, Target};
+use scalepilot_store::{SqliteStore, Store};
 
 /// How often the config file is checked for changes.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -33,14 +29,14 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// A config file read and validated, with each group's raw JSON (to see what changed).
-pub(crate) struct Loaded {
+pub struct Loaded {
     pub config: Config,
     pub raw_groups: Vec<Value>,
     pub text: String,
 }
 
 /// Read and validate the config file.
-pub(crate) fn load(path: &Path) -> Result<Loaded> {
+pub fn load(path: &Path) -> Result<Loaded> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))?;
     let config = config::parse(&text, &path.display().to_string())?;
@@ -58,7 +54,7 @@ pub(crate) fn load(path: &Path) -> Result<Loaded> {
 /// The config's settings for commands that only read the store (`history`). When the file
 /// has errors (say, a rejected reload), its `store:` section alone is used, so the history
 /// stays readable while the config is being fixed.
-pub(crate) fn load_config_only(path: &Path) -> Result<Config> {
+pub fn load_config_only(path: &Path) -> Result<Config> {
     let err = match load(path) {
         Ok(l) => return Ok(l.config),
         Err(e) => e,
@@ -89,7 +85,12 @@ pub(crate) fn load_config_only(path: &Path) -> Result<Config> {
 }
 
 /// The store the config asks for, with relative paths taken from the config's folder.
-pub(crate) async fn open_store(config: &Config, base: &Path) -> Result<(Arc<dyn Store>, Paths)> {
+pub async fn open_store(config: &Config, base: &Path) -> Result<Arc<dyn Store>> {
+    Ok(open_store_at(config, base).await?.0)
+}
+
+/// [`open_store`] with the folder where targets keep their files.
+async fn open_store_at(config: &Config, base: &Path) -> Result<(Arc<dyn Store>, Paths)> {
     match &config.store {
         StoreConfig::Sqlite { path, .. } => {
             let file = base.join(path);
@@ -115,18 +116,9 @@ fn sample_retention(config: &Config) -> Duration {
     }
 }
 
-pub(crate) fn http_client() -> Result<reqwest::Client> {
-    // One TLS provider for the whole process (ring: no C toolchain beyond cc needed).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Ok(reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build()?)
-}
-
 /// Options for [`Engine::run`].
 #[derive(Default)]
-pub(crate) struct Options {
+pub struct Options {
     /// Pause between calling the target and completing the activity (tests only).
     pub fault_pause: Option<Duration>,
 }
@@ -140,7 +132,7 @@ struct Running {
 }
 
 /// The running engine.
-pub(crate) struct Engine {
+pub struct Engine {
     path: PathBuf,
     base: PathBuf,
     store: Arc<dyn Store>,
@@ -159,7 +151,7 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Load the config, open the store, start the alert sender.
-    pub(crate) async fn open(path: &Path, options: Options) -> Result<Engine> {
+    pub async fn open(path: &Path, options: Options) -> Result<Engine> {
         let loaded = load(path)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() {
@@ -167,8 +159,8 @@ impl Engine {
         } else {
             base
         };
-        let (store, paths) = open_store(&loaded.config, &base).await?;
-        let http = http_client()?;
+        let (store, paths) = open_store_at(&loaded.config, &base).await?;
+        let http = crate::http::client()?;
         let (alerts, alert_task) =
             Alerter::start(loaded.config.alerts.as_ref(), http.clone(), store.clone());
         let (events, _) = broadcast::channel(1024);
@@ -194,11 +186,11 @@ impl Engine {
     }
 
     /// Live events (one per evaluation).
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
 
-    pub(crate) fn store(&self) -> Arc<dyn Store> {
+    pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
     }
 
@@ -208,11 +200,11 @@ impl Engine {
         group: &Group,
         target: Option<Arc<dyn Target>>,
     ) -> Result<GroupRuntime> {
-        let source = crate::source::build(group.source.as_ref(), &self.base, &self.http)
+        let source = crate::sources::build(group.source.as_ref(), &self.base, &self.http)
             .with_context(|| format!("group {}", group.name))?;
         let target = match target {
             Some(t) => t,
-            None => crate::target::build(
+            None => crate::targets::build(
                 group,
                 &self.base,
                 &self.paths,
@@ -352,7 +344,7 @@ impl Engine {
     }
 
     /// Start every enabled group.
-    pub(crate) async fn start(&mut self) -> Result<()> {
+    pub async fn start(&mut self) -> Result<()> {
         for i in 0..self.loaded.config.groups.len() {
             if self.loaded.config.groups[i].enabled {
                 // One group that cannot start (a missing trace file, a busy socket…) must
@@ -370,7 +362,7 @@ impl Engine {
 
     /// Re-read the config. An invalid one is rejected (recorded, alerted) and the running
     /// groups go on unchanged; a valid one restarts only the groups that changed.
-    pub(crate) async fn reload(&mut self) {
+    pub async fn reload(&mut self) {
         let loaded = match load(&self.path) {
             Ok(l) => l,
             Err(e) => {
@@ -485,7 +477,7 @@ impl Engine {
 
     /// Run until `shutdown` resolves (or SIGTERM/Ctrl-C when none is given); reload on SIGHUP
     /// or when the file changes.
-    pub(crate) async fn run(&mut self, shutdown: Option<watch::Receiver<bool>>) -> Result<()> {
+    pub async fn run(&mut self, shutdown: Option<watch::Receiver<bool>>) -> Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         self.start().await?;
         let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
@@ -538,7 +530,7 @@ impl Engine {
 
     /// Finish in-flight evaluations, stop targets (pools keep their instances unless
     /// `stop_on_exit`), flush alerts.
-    pub(crate) async fn shutdown(&mut self) {
+    pub async fn shutdown(&mut self) {
         tracing::info!("stopping: finishing in-flight evaluations");
         let names: Vec<String> = self.running.keys().cloned().collect();
         for name in &names {
@@ -560,7 +552,8 @@ impl Engine {
     }
 
     /// Evaluate every enabled group once (cron / FaaS style). Returns the failures.
-    pub(crate) async fn once(&mut self) -> Vec<(String, String)> {
+    /// `report` gets one line per group evaluated (the CLI prints it).
+    pub async fn once(&mut self, mut report: impl FnMut(&str)) -> Vec<(String, String)> {
         let mut failures = Vec::new();
         let groups: Vec<(usize, Group)> = self
             .loaded
@@ -594,7 +587,7 @@ impl Engine {
             }
             match rt.evaluate().await {
                 Ok(ev) => {
-                    crate::cli::emit(&format!("{}: {}", ev.group, ev.summary));
+                    report(&format!("{}: {}", ev.group, ev.summary));
                     // A metric that could not be observed fails the run too (it held).
                     if let Some(e) = ev.error {
                         failures.push((group.name.to_string(), e));

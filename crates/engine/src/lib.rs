@@ -1,0 +1,18 @@
+//! scalepilot's live engine: sources observe, the core decides, targets act, the store
+//! remembers. One loop per group, alerts, the global budget's ledger, signal handling.
+//!
+//! The binary drives it; nothing here prints to the terminal or exits the process.
+
+mod alerts;
+mod budget;
+mod engine;
+mod forecast;
+mod group;
+pub mod http;
+pub mod signals;
+mod sources;
+mod targets;
+
+pub use engine::{Engine, Loaded, Options, load, load_config_only, open_store};
+pub use forecast::read_warm_start;
+pub use group::Event;
