@@ -6,6 +6,7 @@
 
 mod problems;
 pub mod raw;
+pub mod source_spec;
 mod structure;
 pub mod text_metric;
 mod validate;
@@ -17,6 +18,7 @@ use jiff::SignedDuration;
 
 pub use problems::{ConfigError, Problem};
 pub use raw::{RawSource, RawTarget};
+pub use source_spec::{SourceSpec, TextMetric};
 
 use crate::behavior::Behavior;
 use crate::strategy::Strategy;
@@ -119,7 +121,8 @@ pub struct Group {
     pub behavior: Behavior,
     pub dry_run: bool,
     pub enabled: bool,
-    pub source: Option<RawSource>,
+    /// Where metrics come from, compiled (durations parsed, defaults applied).
+    pub source: Option<SourceSpec>,
     pub target: Option<RawTarget>,
     /// Prices and budgets.
     pub cost: Option<crate::cost::Cost>,

@@ -57,7 +57,10 @@ fn shipped_web_example_compiles_every_part() {
     }
     assert_eq!(g.behavior.scale_down.cooldown, SignedDuration::from_mins(2));
     assert_eq!(g.behavior.fallback.map(|f| f.replicas), Some(10));
-    assert!(matches!(g.source, Some(RawSource::Prometheus { .. })));
+    assert!(matches!(
+        g.source,
+        Some(super::SourceSpec::Prometheus { .. })
+    ));
     assert!(matches!(g.target, Some(RawTarget::ProcessPool { .. })));
 }
 

@@ -277,7 +277,7 @@ fn group(ctx: &mut Ctx, p: &str, g: &RawGroup) -> Group {
         behavior,
         dry_run: g.dry_run,
         enabled: g.enabled,
-        source: g.source.clone(),
+        source: g.source.as_ref().and_then(super::source_spec::compile),
         target: g.target.clone(),
         cost,
     }

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use scalepilot_core::config::RawSource;
+use scalepilot_core::config::SourceSpec;
 
 /// An error with its causes ("error sending request: connection refused"): reqwest's own
 /// message leaves the cause out.
@@ -74,46 +74,41 @@ pub(crate) trait Source: Send + Sync {
 
 /// Build a group's source. `base` is the config file's folder (relative paths start there).
 pub(crate) fn build(
-    raw: Option<&RawSource>,
+    spec: Option<&SourceSpec>,
     base: &Path,
     http: &reqwest::Client,
 ) -> Result<Box<dyn Source>> {
-    let timeout = |t: &Option<String>| {
-        scalepilot_core::duration::or_default(t.as_deref(), std::time::Duration::from_secs(5))
-    };
-    Ok(match raw {
+    Ok(match spec {
         None => anyhow::bail!(
             "the group has no `source`: the engine needs one (simulate provides its own)"
         ),
-        Some(RawSource::Prometheus {
+        Some(SourceSpec::Prometheus {
             url,
             queries,
-            timeout: t,
+            timeout,
         }) => Box::new(prometheus::Prometheus::new(
             http.clone(),
             url,
             queries.clone(),
-            timeout(t),
+            *timeout,
         )),
-        Some(RawSource::HttpJson {
+        Some(SourceSpec::HttpJson {
             url,
             metrics,
-            timeout: t,
+            timeout,
         }) => Box::new(http_json::HttpJson {
             http: http.clone(),
             url: url.clone(),
             metrics: metrics.clone(),
-            timeout: timeout(t),
+            timeout: *timeout,
         }),
-        Some(RawSource::PrometheusText { metrics, path }) => {
-            Box::new(prometheus_text::PrometheusText::new(
-                http.clone(),
-                metrics,
-                path.clone().unwrap_or_else(|| "/metrics".into()),
-            )?)
+        Some(SourceSpec::PrometheusText { metrics, path }) => Box::new(
+            prometheus_text::PrometheusText::new(http.clone(), metrics, path.clone()),
+        ),
+        Some(SourceSpec::Static { values }) => {
+            Box::new(static_values::StaticValues(values.clone()))
         }
-        Some(RawSource::Static { values }) => Box::new(static_values::StaticValues(values.clone())),
-        Some(RawSource::Trace {
+        Some(SourceSpec::Trace {
             file,
             speedup,
             capacity_per_replica,
@@ -121,10 +116,10 @@ pub(crate) fn build(
             from,
         }) => Box::new(trace::TraceReplay::open(
             &base.join(file),
-            speedup.unwrap_or(1.0),
-            scale.unwrap_or(1.0),
+            *speedup,
+            *scale,
             *capacity_per_replica,
-            from.map(|f| f as i64),
+            *from,
         )?),
     })
 }

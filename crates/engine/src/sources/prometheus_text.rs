@@ -9,25 +9,19 @@
 //! label sets of a name are summed). A full parser crate would pull in a date library for
 //! timestamps we ignore.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use async_trait::async_trait;
-use scalepilot_core::config::text_metric::{self, TextAgg};
+use scalepilot_core::config::TextMetric;
+use scalepilot_core::config::text_metric::TextAgg;
 
 use super::{Context, Observed, Source};
-
-struct Spec {
-    name: String,
-    agg: TextAgg,
-    series: String,
-}
 
 pub(crate) struct PrometheusText {
     http: reqwest::Client,
     path: String,
-    specs: Vec<Spec>,
+    specs: Vec<TextMetric>,
     /// Last counter reading per (series, endpoint), for rates.
     last: HashMap<(String, String), (f64, Instant)>,
 }
@@ -35,26 +29,15 @@ pub(crate) struct PrometheusText {
 impl PrometheusText {
     pub(crate) fn new(
         http: reqwest::Client,
-        metrics: &BTreeMap<String, String>,
+        metrics: &[TextMetric],
         path: String,
-    ) -> Result<PrometheusText> {
-        let specs = metrics
-            .iter()
-            .map(|(name, spec)| {
-                let (agg, series) = text_metric::parse(spec).map_err(anyhow::Error::msg)?;
-                Ok(Spec {
-                    name: name.clone(),
-                    agg,
-                    series,
-                })
-            })
-            .collect::<Result<_>>()?;
-        Ok(PrometheusText {
+    ) -> PrometheusText {
+        PrometheusText {
             http,
             path,
-            specs,
+            specs: metrics.to_vec(),
             last: HashMap::new(),
-        })
+        }
     }
 }
 
