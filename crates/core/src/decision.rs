@@ -9,6 +9,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::{Serialize, Serializer};
 
+use crate::observation::MetricProblem;
+
 /// One evaluation's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
@@ -104,7 +106,7 @@ pub enum Reason {
     },
     Missing {
         metric: Arc<str>,
-        error: Option<String>,
+        problem: crate::observation::MetricProblem,
     },
     /// Boxed: it is much larger than the other reasons.
     Predictive(Box<crate::strategy::Outlook>),
@@ -208,9 +210,20 @@ impl fmt::Display for Reason {
                     (None, None) => Ok(()),
                 }
             }
-            Reason::Missing { metric, error } => match error {
-                Some(e) => write!(f, "metric {metric} failed: {e}"),
-                None => write!(f, "metric {metric} is missing"),
+            Reason::Missing { metric, problem } => match problem {
+                MetricProblem::Failed(e) => write!(f, "metric {metric} failed: {e}"),
+                MetricProblem::Missing => write!(f, "metric {metric} is missing"),
+                MetricProblem::Invalid(v) => {
+                    let why = if v.is_finite() {
+                        "negative"
+                    } else {
+                        "not a finite number"
+                    };
+                    write!(
+                        f,
+                        "metric {metric} has an invalid value {v} ({why}): counts as missing"
+                    )
+                }
             },
             Reason::Predictive(o) => o.fmt(f),
         }

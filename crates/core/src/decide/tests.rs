@@ -440,3 +440,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn negative_metric_is_invalid_and_holds() {
+    let g = tt("    behavior:\n      scale_down: {stabilization: 0s}\n");
+    let mut st = GroupState::default();
+    let d = decide(&g, &obs(Some(-100.0), 10), &mut st, t(0));
+    assert_eq!(d.desired_replicas, 10);
+    assert!(!d.scale);
+    assert!(d.strategies[0].missing_data);
+    assert_eq!(st.consecutive_failures, 1);
+    assert_eq!(
+        d.strategies[0].reason.to_string(),
+        "metric request_rate has an invalid value -100 (negative): counts as missing"
+    );
+}
+
+#[test]
+fn metric_error_wins_over_a_value() {
+    let g = tt("    behavior:\n      scale_down: {stabilization: 0s}\n");
+    let mut st = GroupState::default();
+    let mut o = obs(Some(10.0), 10);
+    o.metric_errors
+        .insert("request_rate".into(), "stale: last sample 10m old".into());
+    let d = decide(&g, &o, &mut st, t(0));
+    assert_eq!(d.desired_replicas, 10);
+    assert!(d.strategies[0].missing_data);
+    assert_eq!(
+        d.strategies[0].reason.to_string(),
+        "metric request_rate failed: stale: last sample 10m old"
+    );
+}

@@ -29,16 +29,19 @@ pub enum Goal {
 
 impl TargetTracking {
     pub fn evaluate(&self, obs: &Observation, current: u32) -> StrategyOutcome {
-        let Some(value) = obs.metric(&self.metric) else {
-            return StrategyOutcome {
-                kind: "target_tracking",
-                replicas: None,
-                missing_data: true,
-                reason: Reason::Missing {
-                    metric: self.metric.clone(),
-                    error: obs.metric_errors.get(&*self.metric).cloned(),
-                },
-            };
+        let value = match obs.metric_value(&self.metric) {
+            Ok(v) => v,
+            Err(problem) => {
+                return StrategyOutcome {
+                    kind: "target_tracking",
+                    replicas: None,
+                    missing_data: true,
+                    reason: Reason::Missing {
+                        metric: self.metric.clone(),
+                        problem,
+                    },
+                };
+            }
         };
         let base = obs.ready_replicas.filter(|r| *r > 0).unwrap_or(current);
         let (target, per_replica, ratio, raw) = match self.goal {

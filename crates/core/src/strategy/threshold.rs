@@ -113,7 +113,7 @@ impl Threshold {
         let (mut up_n, mut down_n, mut lower_n) = (0u32, 0u32, 0u32);
         let mut top_up: Option<Crossing> = None;
         let mut top_down: Option<Crossing> = None;
-        let mut missing: Option<(Arc<str>, Option<String>)> = None;
+        let mut missing: Option<(Arc<str>, crate::observation::MetricProblem)> = None;
         let mut nearest: Option<(Arc<str>, &'static str, f64)> = None;
         for m in &self.metrics {
             let value = if m.window.is_zero() {
@@ -126,9 +126,7 @@ impl Threshold {
                     .and_then(|h| aggregate(m.aggregation, h, crate::time::before(now, m.window)))
             };
             let Some(value) = value else {
-                missing.get_or_insert_with(|| {
-                    (m.metric.clone(), obs.metric_errors.get(&*m.metric).cloned())
-                });
+                missing.get_or_insert_with(|| (m.metric.clone(), obs.problem(&m.metric)));
                 continue;
             };
             nearest.get_or_insert_with(|| (m.metric.clone(), m.aggregation.name(), value));
@@ -196,12 +194,12 @@ impl Threshold {
         if let Some(c) = top_up {
             return outcome(Direction::Up, c, up_n, up_score);
         }
-        if let Some((metric, error)) = missing {
+        if let Some((metric, problem)) = missing {
             return StrategyOutcome {
                 kind: "threshold",
                 replicas: None,
                 missing_data: true,
-                reason: Reason::Missing { metric, error },
+                reason: Reason::Missing { metric, problem },
             };
         }
         if let Some(c) = top_down.filter(|_| down_n == lower_n) {
