@@ -148,6 +148,11 @@ impl fmt::Display for Reason {
                     write!(f, " within tolerance ±{tolerance}: keep {current}")
                 } else if *per_replica {
                     write!(f, " → ceil({value:.3}/{target}) = {desired}")
+                } else if *current == 0 {
+                    write!(
+                        f,
+                        " → from 0 replicas: ceil({value:.3}/{target}) = {desired}"
+                    )
                 } else {
                     write!(f, " → ceil({base} ready×{value:.3}/{target}) = {desired}")
                 }

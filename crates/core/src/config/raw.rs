@@ -200,8 +200,9 @@ pub struct RawTolerances {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawStrategy {
     /// Keep a metric at a target. Either `target` (value form: desired = ceil(current × value /
-    /// target), e.g. utilization 70 %) or `target_per_replica` (per-replica form: desired =
-    /// ceil(total / target_per_replica), e.g. 50 req/s per instance).
+    /// target), e.g. utilization 70 %; from 0 replicas ceil(value / target)) or
+    /// `target_per_replica` (per-replica form: desired = ceil(total / target_per_replica), e.g.
+    /// 50 req/s per instance).
     TargetTracking {
         /// Metric name (must be provided by the group's source).
         metric: String,
@@ -211,7 +212,8 @@ pub enum RawStrategy {
         /// Target amount of the metric per replica (per-replica form).
         #[serde(default)]
         target_per_replica: Option<f64>,
-        /// No change while |value/target − 1| stays within this band. Default 0.1.
+        /// No change while |value/target − 1| stays within this band (a ratio exactly on the
+        /// edge is within it). Default 0.1.
         #[serde(default)]
         tolerance: Option<RawTolerance>,
     },
