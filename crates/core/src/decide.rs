@@ -43,7 +43,16 @@ pub fn decide(
                 p.evaluate(obs, tracker, now, group.evaluation_interval)
             }
             Strategy::TargetTracking(t) => t.evaluate(obs, current),
-            Strategy::Threshold(t) => t.evaluate(obs, &state.metric_history, current, now),
+            Strategy::Threshold(t) => {
+                // 1 of 1 needs no memory: keep the persisted state as small as before.
+                let mut scratch = VecDeque::new();
+                let datapoints = if t.evaluation_periods > 1 {
+                    state.threshold_datapoints.entry(i).or_default()
+                } else {
+                    &mut scratch
+                };
+                t.evaluate(obs, &state.metric_history, datapoints, current, now)
+            }
             Strategy::Schedule(sc) => {
                 let (outcome, lo, hi) = sc.evaluate(now);
                 if let Some(lo) = lo {

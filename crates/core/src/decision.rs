@@ -97,6 +97,12 @@ pub enum Reason {
         current: u32,
         desired: u32,
         below_min_confidence: bool,
+        /// Evaluations of the last `periods` where this direction's condition held.
+        held: u32,
+        /// How many of them it takes to act ("N of M"; 1 of 1 by default).
+        needed: u32,
+        periods: u32,
+        set_to: Option<u32>,
     },
     Schedule {
         active: Vec<Arc<str>>,
@@ -169,10 +175,16 @@ impl fmt::Display for Reason {
                 current,
                 desired,
                 below_min_confidence,
+                held,
+                needed,
+                periods,
+                set_to,
             } => match direction {
+                // Bounds are strict (see strategy::threshold): the text says so, since both
+                // conventions are common (Nomad's lower bound is inclusive).
                 Direction::Hold => write!(
                     f,
-                    "all {total} metrics inside their bounds ({aggregation} {metric}={value:.3}): keep {current}"
+                    "all {total} metrics inside their bounds, bounds included ({aggregation} {metric}={value:.3}): keep {current}"
                 ),
                 Direction::Up | Direction::Down => {
                     let (word, cmp) = if *direction == Direction::Up {
@@ -182,13 +194,21 @@ impl fmt::Display for Reason {
                     };
                     write!(
                         f,
-                        "{crossed} of {total} metrics {word} ({aggregation} {metric}={value:.3} {cmp} {bound}), confidence {confidence:.2}"
+                        "{crossed} of {total} metrics {word} ({aggregation} {metric}={value:.3} {cmp} {bound}, strict), confidence {confidence:.2}"
                     )?;
                     if *below_min_confidence {
-                        write!(f, " below min_confidence: keep {current}")
-                    } else {
-                        write!(f, ": {current} → {desired}")
+                        return write!(f, " below min_confidence: keep {current}");
                     }
+                    if *periods > 1 {
+                        write!(f, ", held in {held} of the last {periods} evaluations")?;
+                    }
+                    if held < needed {
+                        return write!(f, ", needs {needed}: keep {current}");
+                    }
+                    if let Some(k) = set_to {
+                        write!(f, ", set_to {k}")?;
+                    }
+                    write!(f, ": {current} → {desired}")
                 }
             },
             Reason::Schedule {

@@ -231,6 +231,19 @@ pub enum RawStrategy {
         /// Act only when the confidence (0..1) reaches this. Default 0 (any crossing acts).
         #[serde(default)]
         min_confidence: Option<f64>,
+        /// "N of M": act only when the condition (a crossing with enough confidence) held in
+        /// at least this many of the last `evaluation_periods` evaluations, this one included
+        /// (which must hold too). Default: `evaluation_periods`; 1 when neither is set.
+        #[serde(default)]
+        datapoints_to_alarm: Option<u32>,
+        /// How many recent evaluations `datapoints_to_alarm` counts over, 1 to 100. Default:
+        /// `datapoints_to_alarm`; 1 when neither is set.
+        #[serde(default)]
+        evaluation_periods: Option<u32>,
+        /// Scale to exactly this many replicas while the condition holds (either direction),
+        /// instead of stepping by `scale_up_by`/`scale_down_by`.
+        #[serde(default)]
+        set_to: Option<u32>,
     },
     /// Time windows in an IANA time zone that set min/max/fixed replicas while active.
     Schedule {
@@ -386,10 +399,10 @@ pub struct RawThresholdMetric {
     /// Aggregation window, e.g. "5m". Default "0s": the latest value only.
     #[serde(default)]
     pub window: Option<String>,
-    /// Above this, vote to scale up.
+    /// Above this, vote to scale up. Strict: a value equal to it does not cross.
     #[serde(default)]
     pub upper: Option<f64>,
-    /// Below this, vote to scale down.
+    /// Below this, vote to scale down. Strict: a value equal to it does not cross.
     #[serde(default)]
     pub lower: Option<f64>,
     /// Weight in the confidence score. Default 1.

@@ -471,3 +471,33 @@ fn metric_error_wins_over_a_value() {
         "metric request_rate failed: stale: last sample 10m old"
     );
 }
+
+#[test]
+fn threshold_n_of_m_is_remembered_in_the_persisted_state() {
+    let g = group(
+        "groups:\n  - name: g\n    min: 1\n    max: 50\n    strategies:\n      - kind: threshold\n        metrics: [{metric: utilization, upper: 80}]\n        datapoints_to_alarm: 2\n        evaluation_periods: 3\n        set_to: 12\n",
+    );
+    let util = |v: f64| {
+        let mut o = obs(None, 4);
+        o.metrics.insert("utilization".into(), v);
+        o
+    };
+    let mut st = GroupState::default();
+    assert_eq!(decide(&g, &util(95.0), &mut st, t(0)).desired_replicas, 4);
+    // The engine persists the state between evaluations: go through JSON.
+    let json = serde_json::to_string(&st).unwrap();
+    let mut st: GroupState = serde_json::from_str(&json).unwrap();
+    assert_eq!(st.threshold_datapoints[&0].len(), 1);
+    let d = decide(&g, &util(95.0), &mut st, t(15));
+    assert_eq!(d.recommended_replicas, Some(12));
+    // State written before the field existed still reads, and 1-of-1 groups store nothing.
+    let old: GroupState = serde_json::from_str(r#"{"consecutive_failures": 2}"#).unwrap();
+    assert!(old.threshold_datapoints.is_empty());
+    let mut st = GroupState::default();
+    decide(&tt(""), &obs(Some(10.0), 1), &mut st, t(0));
+    assert!(
+        !serde_json::to_string(&st)
+            .unwrap()
+            .contains("threshold_datapoints")
+    );
+}
