@@ -47,7 +47,8 @@ pub fn decide(
             }
             Strategy::TargetTracking(t) => t.evaluate(obs, current),
             Strategy::Threshold(t) => {
-                // 1 of 1 needs no memory: keep the persisted state as small as before.
+                // 1 of 1 needs no memory: keep the persisted state as small as before (the
+                // strategy stores nothing in the scratch queue then).
                 let mut scratch = VecDeque::new();
                 let datapoints = if t.evaluation_periods > 1 {
                     state.threshold_datapoints.entry(i).or_default()

@@ -272,6 +272,11 @@ impl Threshold {
     /// Record this evaluation's verdict and count, over the last `evaluation_periods`, those
     /// where the up and the down condition held.
     fn remember(&self, datapoints: &mut VecDeque<Datapoint>, now: Datapoint) -> (u32, u32) {
+        // 1 of 1, the default: nothing to remember, and no allocation on the simulator's path.
+        if self.evaluation_periods <= 1 {
+            datapoints.clear();
+            return (u32::from(now.up), u32::from(now.down));
+        }
         // A second evaluation at the same instant (a retry) replaces the first: M counts
         // evaluations in time, not calls.
         if datapoints.back().is_some_and(|d| d.at >= now.at) {
