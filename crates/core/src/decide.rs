@@ -17,6 +17,9 @@ use crate::state::{GroupState, Sample};
 use crate::strategy::Strategy;
 use crate::time;
 
+/// A named number behind a rule's detail text (see `Limit::numbers`).
+type Number = (&'static str, f64);
+
 /// Decide what `group` should do now, updating `state` in place.
 ///
 /// Pure: the result depends only on the arguments. Callers that must not lose the old state
@@ -43,7 +46,17 @@ pub fn decide(
                 p.evaluate(obs, tracker, now, group.evaluation_interval)
             }
             Strategy::TargetTracking(t) => t.evaluate(obs, current),
-            Strategy::Threshold(t) => t.evaluate(obs, &state.metric_history, current, now),
+            Strategy::Threshold(t) => {
+                // 1 of 1 needs no memory: keep the persisted state as small as before (the
+                // strategy stores nothing in the scratch queue then).
+                let mut scratch = VecDeque::new();
+                let datapoints = if t.evaluation_periods > 1 {
+                    state.threshold_datapoints.entry(i).or_default()
+                } else {
+                    &mut scratch
+                };
+                t.evaluate(obs, &state.metric_history, datapoints, current, now)
+            }
             Strategy::Schedule(sc) => {
                 let (outcome, lo, hi) = sc.evaluate(now);
                 if let Some(lo) = lo {
@@ -77,13 +90,14 @@ pub fn decide(
     }
 
     let mut limits = Vec::new();
-    let mut apply = |rule: Rule, from: u32, to: u32, detail: String| {
+    let mut apply = |rule: Rule, from: u32, to: u32, detail: String, numbers: &[Number]| {
         if from != to {
             limits.push(Limit {
                 rule,
                 from,
                 to,
                 detail,
+                numbers: numbers.to_vec(),
             });
         }
         to
@@ -109,6 +123,13 @@ pub fn decide(
                 "{} evaluations in a row with missing metrics: fallback",
                 state.consecutive_failures
             ),
+            &[
+                (
+                    "consecutive_failures",
+                    f64::from(state.consecutive_failures),
+                ),
+                ("after", f64::from(f.after)),
+            ],
         );
         skip_rules = true;
     } else if missing && desired < current {
@@ -117,6 +138,7 @@ pub fn decide(
             desired,
             current,
             "a metric is missing: never scale down on missing data".into(),
+            &[],
         );
     }
 
@@ -134,6 +156,7 @@ pub fn decide(
             desired,
             to,
             format!("current {current} is outside {min}..={max}"),
+            &[("min", f64::from(min)), ("max", f64::from(max))],
         );
         skip_rules = true;
     }
@@ -148,11 +171,17 @@ pub fn decide(
             b.scale_up.stabilization,
             b.scale_down.stabilization,
         );
+        let window = if desired < current {
+            b.scale_down.stabilization
+        } else {
+            b.scale_up.stabilization
+        };
         desired = apply(
             Rule::Stabilization,
             desired,
             stabilized,
             window_detail(desired, current, b),
+            &[("window_seconds", window.as_secs_f64())],
         );
         // Outside business hours the count holds, but the recommendation above is still
         // remembered: at opening time the windows know what happened overnight.
@@ -162,6 +191,7 @@ pub fn decide(
                 desired,
                 current,
                 format!("outside business hours ({})", bh.zone_name),
+                &[],
             );
         } else if desired > current {
             let limit = rate_limit_up(&b.scale_up, current, &state.scale_events, now).max(current);
@@ -171,6 +201,7 @@ pub fn decide(
                     desired,
                     limit,
                     policy_detail(&b.scale_up, "up"),
+                    &[("limit", f64::from(limit))],
                 );
             }
             desired = max_step(&b.scale_up, current, desired, true, &mut apply);
@@ -184,6 +215,7 @@ pub fn decide(
                     desired,
                     limit,
                     policy_detail(&b.scale_down, "down"),
+                    &[("limit", f64::from(limit))],
                 );
             }
             desired = max_step(&b.scale_down, current, desired, false, &mut apply);
@@ -196,6 +228,7 @@ pub fn decide(
         desired,
         clamped,
         format!("bounds {min}..={max}"),
+        &[("min", f64::from(min)), ("max", f64::from(max))],
     );
 
     if let Some(cost) = &group.cost {
@@ -205,7 +238,13 @@ pub fn decide(
             && desired > cap
         {
             // A hard cap, applied last: only the budget's own floor stands above it.
-            desired = apply(Rule::Budget, desired, cap.max(desired.min(cap)), why);
+            desired = apply(
+                Rule::Budget,
+                desired,
+                cap.max(desired.min(cap)),
+                why,
+                &[("cap", f64::from(cap))],
+            );
         }
     }
 
@@ -288,7 +327,7 @@ fn max_step(
     current: u32,
     desired: u32,
     up: bool,
-    apply: &mut impl FnMut(Rule, u32, u32, String) -> u32,
+    apply: &mut impl FnMut(Rule, u32, u32, String, &[Number]) -> u32,
 ) -> u32 {
     let Some(step) = rules.max_step else {
         return desired;
@@ -303,6 +342,7 @@ fn max_step(
         desired,
         to,
         format!("at most {step} replicas per action"),
+        &[("max_step", f64::from(step))],
     )
 }
 
@@ -312,7 +352,7 @@ fn cooldown(
     current: u32,
     desired: u32,
     up: bool,
-    apply: &mut impl FnMut(Rule, u32, u32, String) -> u32,
+    apply: &mut impl FnMut(Rule, u32, u32, String, &[Number]) -> u32,
 ) -> u32 {
     let c = &state.cooldowns;
     let (dir_until, name) = if up {
@@ -326,6 +366,7 @@ fn cooldown(
             desired,
             current,
             format!("{name} cooldown until {until}"),
+            &[("until_unix_seconds", until.as_second() as f64)],
         );
     }
     if let Some(until) = c.any_until.filter(|u| now < *u) {
@@ -334,6 +375,7 @@ fn cooldown(
             desired,
             current,
             format!("general cooldown until {until}"),
+            &[("until_unix_seconds", until.as_second() as f64)],
         );
     }
     desired
@@ -369,6 +411,11 @@ fn prune(group: &Group, state: &mut GroupState, now: Timestamp) {
             }
         }
     }
+    // Datapoints of a strategy that is gone or no longer counts "N of M" would otherwise
+    // stay in the persisted state forever.
+    state.threshold_datapoints.retain(|i, _| {
+        matches!(group.strategies.get(*i), Some(Strategy::Threshold(t)) if t.evaluation_periods > 1)
+    });
     let c = &mut state.cooldowns;
     for slot in [
         &mut c.scale_up_until,

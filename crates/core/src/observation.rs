@@ -39,9 +39,42 @@ pub struct Limits {
     pub max: Option<u32>,
 }
 
+/// Why a metric has no usable value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricProblem {
+    /// The source did not report it.
+    Missing,
+    /// Fetching it failed (listed in `metric_errors`).
+    Failed(String),
+    /// A value no rate, utilization or count can take: NaN, infinite or negative. A source
+    /// that answers -100 is broken, and acting on it would scale in as far as it can.
+    Invalid(f64),
+}
+
 impl Observation {
-    /// The metric's value, or `None` when missing, failed or not a finite number.
+    /// The metric's value, or `None` when missing, failed or invalid (see [`MetricProblem`]).
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics.get(name).copied().filter(|v| v.is_finite())
+        self.metric_value(name).ok()
+    }
+
+    /// The metric's value, or why there is none.
+    pub fn metric_value(&self, name: &str) -> Result<f64, MetricProblem> {
+        // An error wins over a value: a source may report both (say, a stale sample and the
+        // error that it is stale), and a value it disowns must not drive a scale-down.
+        if let Some(e) = self.metric_errors.get(name) {
+            return Err(MetricProblem::Failed(e.clone()));
+        }
+        match self.metrics.get(name).copied() {
+            None => Err(MetricProblem::Missing),
+            Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            Some(v) => Err(MetricProblem::Invalid(v)),
+        }
+    }
+
+    /// Why the metric has no usable value; `Missing` when it has one.
+    pub fn problem(&self, name: &str) -> MetricProblem {
+        self.metric_value(name)
+            .err()
+            .unwrap_or(MetricProblem::Missing)
     }
 }

@@ -25,6 +25,11 @@ pub struct GroupState {
     /// Recent samples of metrics that a strategy aggregates over a window, oldest first.
     #[serde(default)]
     pub metric_history: BTreeMap<String, VecDeque<Sample>>,
+    /// Recent verdicts of threshold strategies that count "N of M datapoints", by strategy
+    /// index, oldest first. Persisted because `decide` is pure: the last M evaluations are
+    /// only known from here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub threshold_datapoints: BTreeMap<usize, VecDeque<Datapoint>>,
     /// Money spent this budget month (groups with a `cost` section).
     #[serde(default)]
     pub spend: Option<crate::cost::Spend>,
@@ -79,4 +84,17 @@ pub struct Cooldowns {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub any_until: Option<Timestamp>,
+}
+
+/// One evaluation's verdict of a threshold strategy: whether its scale-up or scale-down
+/// condition held (crossed, with enough confidence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Datapoint {
+    #[schemars(with = "String")]
+    pub at: Timestamp,
+    #[serde(default)]
+    pub up: bool,
+    #[serde(default)]
+    pub down: bool,
 }

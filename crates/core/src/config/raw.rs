@@ -200,8 +200,9 @@ pub struct RawTolerances {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawStrategy {
     /// Keep a metric at a target. Either `target` (value form: desired = ceil(current × value /
-    /// target), e.g. utilization 70 %) or `target_per_replica` (per-replica form: desired =
-    /// ceil(total / target_per_replica), e.g. 50 req/s per instance).
+    /// target), e.g. utilization 70 %; from 0 replicas ceil(value / target)) or
+    /// `target_per_replica` (per-replica form: desired = ceil(total / target_per_replica), e.g.
+    /// 50 req/s per instance).
     TargetTracking {
         /// Metric name (must be provided by the group's source).
         metric: String,
@@ -211,7 +212,8 @@ pub enum RawStrategy {
         /// Target amount of the metric per replica (per-replica form).
         #[serde(default)]
         target_per_replica: Option<f64>,
-        /// No change while |value/target − 1| stays within this band. Default 0.1.
+        /// No change while |value/target − 1| stays within this band (a ratio exactly on the
+        /// edge is within it). Default 0.1.
         #[serde(default)]
         tolerance: Option<RawTolerance>,
     },
@@ -229,6 +231,19 @@ pub enum RawStrategy {
         /// Act only when the confidence (0..1) reaches this. Default 0 (any crossing acts).
         #[serde(default)]
         min_confidence: Option<f64>,
+        /// "N of M": act only when the condition (a crossing with enough confidence) held in
+        /// at least this many of the last `evaluation_periods` evaluations, this one included
+        /// (which must hold too). Default: `evaluation_periods`; 1 when neither is set.
+        #[serde(default)]
+        datapoints_to_alarm: Option<u32>,
+        /// How many recent evaluations `datapoints_to_alarm` counts over, 1 to 100. Default:
+        /// `datapoints_to_alarm`; 1 when neither is set.
+        #[serde(default)]
+        evaluation_periods: Option<u32>,
+        /// Scale to exactly this many replicas while the condition holds (either direction),
+        /// instead of stepping by `scale_up_by`/`scale_down_by`.
+        #[serde(default)]
+        set_to: Option<u32>,
     },
     /// Time windows in an IANA time zone that set min/max/fixed replicas while active.
     Schedule {
@@ -384,10 +399,10 @@ pub struct RawThresholdMetric {
     /// Aggregation window, e.g. "5m". Default "0s": the latest value only.
     #[serde(default)]
     pub window: Option<String>,
-    /// Above this, vote to scale up.
+    /// Above this, vote to scale up. Strict: a value equal to it does not cross.
     #[serde(default)]
     pub upper: Option<f64>,
-    /// Below this, vote to scale down.
+    /// Below this, vote to scale down. Strict: a value equal to it does not cross.
     #[serde(default)]
     pub lower: Option<f64>,
     /// Weight in the confidence score. Default 1.

@@ -187,3 +187,63 @@ fn weekly_profiles_keep_two_weeks_of_samples_unless_told_otherwise() {
     );
     assert_eq!(retention(&explicit), days(9));
 }
+
+fn threshold_problems(extra: &str) -> Vec<String> {
+    let text = format!(
+        "groups:\n  - name: a\n    min: 1\n    max: 20\n    strategies:\n      - kind: threshold\n        metrics: [{{metric: utilization, upper: 80, lower: 30}}]\n{extra}"
+    );
+    match parse(&text, "x.yaml") {
+        Ok(_) => vec![],
+        Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+#[test]
+fn threshold_n_of_m_and_set_to_are_validated() {
+    assert_eq!(
+        threshold_problems("        datapoints_to_alarm: 3\n        evaluation_periods: 2\n"),
+        [
+            "x.yaml:8:9: groups[0].strategies[0].datapoints_to_alarm: datapoints_to_alarm 3 is greater than evaluation_periods 2: expected 1 ≤ datapoints_to_alarm ≤ evaluation_periods ≤ 100"
+        ]
+    );
+    assert_eq!(
+        threshold_problems("        evaluation_periods: 101\n"),
+        [
+            "x.yaml:8:9: groups[0].strategies[0].evaluation_periods: evaluation_periods 101 is out of range: expected 1 to 100"
+        ]
+    );
+    assert_eq!(
+        threshold_problems("        datapoints_to_alarm: 0\n        evaluation_periods: 5\n"),
+        [
+            "x.yaml:8:9: groups[0].strategies[0].datapoints_to_alarm: datapoints_to_alarm must be at least 1"
+        ]
+    );
+    assert_eq!(
+        threshold_problems("        set_to: 8\n        scale_up_by: 2\n"),
+        [
+            "x.yaml:8:9: groups[0].strategies[0].set_to: set either `set_to` or `scale_up_by`/`scale_down_by`, not both"
+        ]
+    );
+    assert_eq!(
+        threshold_problems("        set_to: 30\n"),
+        [
+            "x.yaml:8:9: groups[0].strategies[0].set_to: set_to 30 is outside the group's range 1..=20"
+        ]
+    );
+    // One of the two alone means "all of them" (CloudWatch's default); neither is 1 of 1.
+    let text = "groups:\n  - name: a\n    min: 1\n    max: 20\n    strategies:\n      - kind: threshold\n        metrics: [{metric: utilization, upper: 80}]\n        evaluation_periods: 4\n        set_to: 12\n      - kind: threshold\n        metrics: [{metric: utilization, upper: 80}]\n";
+    let c = parse(text, "x.yaml").unwrap();
+    match (&c.groups[0].strategies[0], &c.groups[0].strategies[1]) {
+        (Strategy::Threshold(a), Strategy::Threshold(b)) => {
+            assert_eq!(
+                (a.datapoints_to_alarm, a.evaluation_periods, a.set_to),
+                (4, 4, Some(12))
+            );
+            assert_eq!(
+                (b.datapoints_to_alarm, b.evaluation_periods, b.set_to),
+                (1, 1, None)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

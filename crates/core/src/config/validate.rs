@@ -17,6 +17,10 @@ use crate::strategy::{
     Threshold, ThresholdMetric, WarmStart, When,
 };
 
+/// Most evaluations a threshold strategy's "N of M" looks back over: each one is kept in the
+/// persisted state.
+const MAX_EVALUATION_PERIODS: u32 = 100;
+
 /// Default sample retention, in days, when a group learns a weekly profile.
 const WEEKLY_RETENTION_DAYS: i64 = 15;
 
@@ -444,6 +448,9 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
             scale_up_by,
             scale_down_by,
             min_confidence,
+            datapoints_to_alarm,
+            evaluation_periods,
+            set_to,
         } => {
             if ms.is_empty() {
                 ctx.err(&format!("{p}.metrics"), "no metrics: expected at least one");
@@ -460,11 +467,51 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
                     format!("min_confidence {min_confidence} is out of range: expected 0 to 1"),
                 );
             }
+            // Like CloudWatch alarms: one of the two alone means "every one of them".
+            let periods = evaluation_periods.or(*datapoints_to_alarm).unwrap_or(1);
+            let needed = datapoints_to_alarm.unwrap_or(periods);
+            if !(1..=MAX_EVALUATION_PERIODS).contains(&periods) {
+                ctx.err(
+                    &format!("{p}.evaluation_periods"),
+                    format!("evaluation_periods {periods} is out of range: expected 1 to {MAX_EVALUATION_PERIODS}"),
+                );
+            }
+            if needed == 0 {
+                ctx.err(
+                    &format!("{p}.datapoints_to_alarm"),
+                    "datapoints_to_alarm must be at least 1",
+                );
+            } else if needed > periods {
+                ctx.err(
+                    &format!("{p}.datapoints_to_alarm"),
+                    format!("datapoints_to_alarm {needed} is greater than evaluation_periods {periods}: expected 1 ≤ datapoints_to_alarm ≤ evaluation_periods ≤ {MAX_EVALUATION_PERIODS}"),
+                );
+            }
+            if let Some(k) = set_to {
+                if scale_up_by.is_some() || scale_down_by.is_some() {
+                    ctx.err(
+                        &format!("{p}.set_to"),
+                        "set either `set_to` or `scale_up_by`/`scale_down_by`, not both",
+                    );
+                }
+                if *k < g.min || *k > g.max {
+                    ctx.err(
+                        &format!("{p}.set_to"),
+                        format!(
+                            "set_to {k} is outside the group's range {}..={}",
+                            g.min, g.max
+                        ),
+                    );
+                }
+            }
             Strategy::Threshold(Threshold {
                 metrics: list,
                 scale_up_by: step(ctx, &format!("{p}.scale_up_by"), scale_up_by.as_ref()),
                 scale_down_by: step(ctx, &format!("{p}.scale_down_by"), scale_down_by.as_ref()),
                 min_confidence,
+                datapoints_to_alarm: needed.clamp(1, MAX_EVALUATION_PERIODS),
+                evaluation_periods: periods.clamp(1, MAX_EVALUATION_PERIODS),
+                set_to: *set_to,
             })
         }
         RawStrategy::Predictive {

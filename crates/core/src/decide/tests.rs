@@ -440,3 +440,168 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn negative_metric_is_invalid_and_holds() {
+    let g = tt("    behavior:\n      scale_down: {stabilization: 0s}\n");
+    let mut st = GroupState::default();
+    let d = decide(&g, &obs(Some(-100.0), 10), &mut st, t(0));
+    assert_eq!(d.desired_replicas, 10);
+    assert!(!d.scale);
+    assert!(d.strategies[0].missing_data);
+    assert_eq!(st.consecutive_failures, 1);
+    assert_eq!(
+        d.strategies[0].reason.to_string(),
+        "metric request_rate has an invalid value -100 (negative): counts as missing"
+    );
+}
+
+#[test]
+fn metric_error_wins_over_a_value() {
+    let g = tt("    behavior:\n      scale_down: {stabilization: 0s}\n");
+    let mut st = GroupState::default();
+    let mut o = obs(Some(10.0), 10);
+    o.metric_errors
+        .insert("request_rate".into(), "stale: last sample 10m old".into());
+    let d = decide(&g, &o, &mut st, t(0));
+    assert_eq!(d.desired_replicas, 10);
+    assert!(d.strategies[0].missing_data);
+    assert_eq!(
+        d.strategies[0].reason.to_string(),
+        "metric request_rate failed: stale: last sample 10m old"
+    );
+}
+
+#[test]
+fn threshold_n_of_m_is_remembered_in_the_persisted_state() {
+    let g = group(
+        "groups:\n  - name: g\n    min: 1\n    max: 50\n    strategies:\n      - kind: threshold\n        metrics: [{metric: utilization, upper: 80}]\n        datapoints_to_alarm: 2\n        evaluation_periods: 3\n        set_to: 12\n",
+    );
+    let util = |v: f64| {
+        let mut o = obs(None, 4);
+        o.metrics.insert("utilization".into(), v);
+        o
+    };
+    let mut st = GroupState::default();
+    assert_eq!(decide(&g, &util(95.0), &mut st, t(0)).desired_replicas, 4);
+    // The engine persists the state between evaluations: go through JSON.
+    let json = serde_json::to_string(&st).unwrap();
+    let mut st: GroupState = serde_json::from_str(&json).unwrap();
+    assert_eq!(st.threshold_datapoints[&0].len(), 1);
+    let d = decide(&g, &util(95.0), &mut st, t(15));
+    assert_eq!(d.recommended_replicas, Some(12));
+    // A config without that strategy drops its datapoints.
+    decide(&tt(""), &obs(Some(10.0), 1), &mut st, t(30));
+    assert!(st.threshold_datapoints.is_empty());
+    // State written before the field existed still reads, and 1-of-1 groups store nothing.
+    let old: GroupState = serde_json::from_str(r#"{"consecutive_failures": 2}"#).unwrap();
+    assert!(old.threshold_datapoints.is_empty());
+    let mut st = GroupState::default();
+    decide(&tt(""), &obs(Some(10.0), 1), &mut st, t(0));
+    assert!(
+        !serde_json::to_string(&st)
+            .unwrap()
+            .contains("threshold_datapoints")
+    );
+}
+
+/// (rule, strategy, from, to, text) of one structured reason.
+type ReasonRow = (String, String, Option<u64>, Option<u64>, String);
+
+/// The decision's JSON `reasons`.
+fn reasons(d: &Decision) -> Vec<ReasonRow> {
+    let v = serde_json::to_value(d).unwrap();
+    v["reasons"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reasons in {v}"))
+        .iter()
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap().to_string(),
+                r["strategy"].as_str().unwrap_or("").to_string(),
+                r["from"].as_u64(),
+                r["to"].as_u64(),
+                r["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn structured_reasons_beside_the_text() {
+    let g = tt("");
+    let mut st = GroupState::default();
+    let d = decide(&g, &obs(Some(300.0), 2), &mut st, t(0));
+    let v = serde_json::to_value(&d).unwrap();
+    // The existing fields stay as they were.
+    assert_eq!(v["limited_by"], "rate_limit");
+    assert_eq!(
+        v["strategies"][0]["reason"],
+        d.strategies[0].reason.to_string()
+    );
+    assert_eq!(v["limits"][0]["detail"], d.limits[0].detail);
+    let r = &v["reasons"][0];
+    assert_eq!(r["numbers"]["value"], 300.0);
+    assert_eq!(r["numbers"]["target"], 10.0);
+    assert_eq!(
+        reasons(&d),
+        [
+            (
+                "strategy".into(),
+                "target_tracking".into(),
+                Some(2),
+                Some(30),
+                d.strategies[0].reason.to_string()
+            ),
+            (
+                "rate_limit".into(),
+                "".into(),
+                Some(30),
+                Some(6),
+                d.limits[0].detail.clone()
+            ),
+        ]
+    );
+    assert_eq!(v["reasons"][1]["numbers"]["limit"], 6.0);
+
+    // Tolerance hold.
+    let d = decide(&g, &obs(Some(105.0), 10), &mut GroupState::default(), t(0));
+    assert_eq!(reasons(&d)[0].0, "tolerance");
+
+    // Missing and invalid metrics.
+    let d = decide(&g, &obs(None, 8), &mut GroupState::default(), t(0));
+    assert_eq!(reasons(&d)[0].0, "hold_missing_metric");
+    let d = decide(&g, &obs(Some(-1.0), 8), &mut GroupState::default(), t(0));
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v["reasons"][0]["rule"], "hold_invalid_metric");
+    assert_eq!(v["reasons"][0]["numbers"]["value"], -1.0);
+
+    // Stabilization.
+    let mut st = GroupState::default();
+    decide(&g, &obs(Some(100.0), 10), &mut st, t(0));
+    let d = decide(&g, &obs(Some(20.0), 10), &mut st, t(60));
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v["reasons"][1]["rule"], "stabilization");
+    assert_eq!(v["reasons"][1]["numbers"]["window_seconds"], 300.0);
+
+    // Min and max bounds.
+    let g0 = tt("    behavior:\n      scale_down: {stabilization: 0s}\n");
+    let d = decide(&g0, &obs(Some(0.0), 2), &mut GroupState::default(), t(0));
+    assert_eq!(reasons(&d).last().unwrap().0, "min");
+    let d = decide(
+        &g0,
+        &obs(Some(1000.0), 50),
+        &mut GroupState::default(),
+        t(0),
+    );
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v["reasons"][1]["rule"], "max");
+    assert_eq!(v["reasons"][1]["numbers"]["max"], 50.0);
+
+    // Cooldown.
+    let gc = tt("    behavior:\n      cooldown: 1m\n");
+    let mut st = GroupState::default();
+    decide(&gc, &obs(Some(40.0), 2), &mut st, t(0));
+    let d = decide(&gc, &obs(Some(80.0), 4), &mut st, t(15));
+    assert_eq!(reasons(&d).last().unwrap().0, "cooldown");
+}

@@ -176,7 +176,8 @@ impl SeasonalModel {
         self.week_mean = Some(week_mean + (day_mean - week_mean) / WEEK_MEAN_DAYS);
     }
 
-    /// Bucket starts in (from, to), at most 64 of them: where a factor may change.
+    /// Bucket starts in (from, to): where a factor may change. All of them, however long the
+    /// horizon: a peak past a cut-off would be silently forecast away.
     pub fn bucket_starts(&self, from: Timestamp, to: Timestamp) -> impl Iterator<Item = Timestamp> {
         let step = jiff::SignedDuration::from_secs(self.resolution);
         let resolution = self.resolution;
@@ -184,7 +185,6 @@ impl SeasonalModel {
             next_bucket_start(*t, resolution, step)
         })
         .take_while(move |t| *t < to)
-        .take(64)
     }
 }
 
@@ -265,6 +265,42 @@ mod tests {
             .map(|t| t.as_second() - wed)
             .collect();
         assert_eq!(starts, vec![8 * 3600, 8 * 3600 + 300]);
+    }
+
+    #[test]
+    fn bucket_starts_cover_any_horizon() {
+        // 100 buckets ahead from a bucket start: 99 starts strictly inside, none dropped.
+        assert_eq!(model().bucket_starts(ts(0), ts(100 * 300)).count(), 99);
+    }
+
+    #[test]
+    fn estimate_sees_a_peak_past_64_buckets() {
+        let mut tr = crate::forecast::Tracker::new(
+            Some(model()),
+            jiff::SignedDuration::from_hours(24),
+            crate::forecast::tracker::Signature {
+                metric: "m".into(),
+                seasonality: Some(Seasonality {
+                    daily: true,
+                    weekly: true,
+                }),
+                resolution: 300,
+                zone_name: "UTC".into(),
+                history: jiff::SignedDuration::from_hours(24),
+            },
+        );
+        // Monday 00:00 to Wednesday 00:00, weekdays only: the 08:00 step is learned.
+        let start = 4 * 86_400;
+        let mut t = start;
+        while t < start + 2 * 86_400 {
+            tr.observe(ts(t), load(t));
+            t += 60;
+        }
+        assert!(tr.warm());
+        // From Wednesday 00:00 to 21:00 (252 buckets): both ends are night, the day (buckets
+        // 96 to 240) lies only between them.
+        let e = tr.estimates(ts(t), jiff::SignedDuration::from_hours(21));
+        assert!(e[0] > 200.0, "night-only estimate {}", e[0]);
     }
 
     #[test]

@@ -218,25 +218,21 @@ impl Tracker {
     /// (at `at`, at every bucket start inside, and at the end).
     pub fn estimates(&self, at: Timestamp, horizon: SignedDuration) -> Estimates {
         let end = crate::time::after(at, horizon);
-        // (seconds ahead, seasonal factor) at `at`, `end` and the bucket starts between (at
-        // most 64): on the stack, since this runs at every evaluation.
-        let mut points = [(0.0, 1.0); 66];
-        let mut n = 0;
+        // Folded point by point rather than collected: no allocation on this per-evaluation
+        // path, and no fixed-size buffer to bound the horizon.
+        let mut out: Estimates = [0.0; MAX_CANDIDATES];
         let starts = self.model.as_ref().filter(|m| m.warm()).into_iter();
         for t in [at, end]
             .into_iter()
             .chain(starts.flat_map(|m| m.bucket_starts(at, end)))
         {
-            points[n] = ((t.as_second() - at.as_second()) as f64, self.factor(t));
-            n += 1;
-        }
-        let points = &points[..n];
-        let mut out = [0.0; MAX_CANDIDATES];
-        for (o, (l, seasonal)) in out.iter_mut().zip(&self.levels) {
-            *o = points
-                .iter()
-                .filter_map(|(ahead, f)| l.at(*ahead).map(|v| if *seasonal { v * f } else { v }))
-                .fold(0.0, f64::max);
+            let ahead = (t.as_second() - at.as_second()) as f64;
+            let f = self.factor(t);
+            for (o, (l, seasonal)) in out.iter_mut().zip(&self.levels) {
+                if let Some(v) = l.at(ahead) {
+                    *o = o.max(if *seasonal { v * f } else { v });
+                }
+            }
         }
         out
     }

@@ -148,24 +148,27 @@ impl Predictive {
         eval_interval: SignedDuration,
     ) -> StrategyOutcome {
         let kind = self.kind();
-        let missing = |error: Option<String>| StrategyOutcome {
+        let missing = |problem| StrategyOutcome {
             kind,
             replicas: None,
             missing_data: true,
             reason: Reason::Missing {
                 metric: self.metric.clone(),
-                error,
+                problem,
             },
         };
-        let Some(value) = obs.metric(&self.metric) else {
-            return missing(obs.metric_errors.get(&*self.metric).cloned());
+        let value = match obs.metric_value(&self.metric) {
+            Ok(v) => v,
+            Err(problem) => return missing(problem),
         };
         let horizon = self.horizon(eval_interval);
         let (estimates, choice) = self.step(tracker, now, value, horizon);
         let Some(c) = self.capacity.filter(|c| *c > 0.0) else {
             // Validation requires a capacity wherever a source exists; only a hand-built
             // group can get here. No opinion is safer than a guess.
-            return missing(Some("capacity_per_replica is not set".into()));
+            return missing(crate::observation::MetricProblem::Failed(
+                "capacity_per_replica is not set".into(),
+            ));
         };
         let sigma = tracker.scale(value).unwrap_or(0.0);
         let initial = value * (1.0 + self.initial_headroom);
