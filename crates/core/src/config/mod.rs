@@ -5,9 +5,11 @@
 //! are errors. The core does no IO: callers pass the file's text and name.
 
 mod problems;
+pub mod ranges;
 pub mod raw;
 mod structure;
 pub mod text_metric;
+pub mod url;
 mod validate;
 pub mod yaml;
 
