@@ -110,6 +110,9 @@ impl Config {
     }
 }
 
+/// The target kinds the engine implements; the others parse but fail validation.
+pub const IMPLEMENTED_TARGET_KINDS: [&str; 3] = ["process_pool", "haproxy", "command"];
+
 /// A validated scaling group: everything `decide` needs, compiled.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -159,3 +162,5 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validate_tests;

@@ -87,7 +87,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGroup {
-    /// Unique name (letters, digits, `-`, `_`, `.`).
+    /// Unique name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.
     pub name: String,
     /// Fewest replicas. 0 allows scale to zero (then use an absolute metric, such as a request
     /// rate, so that scale-from-zero has something to go on).
@@ -566,21 +566,21 @@ pub enum RawTarget {
     ProcessPool(RawProcessPool),
     /// An HAProxy backend kept equal to a pool's healthy instances.
     Haproxy(RawHaproxy),
-    /// A Docker Compose service.
+    /// A Docker Compose service. Not implemented yet: refused by validation.
     Compose {
         /// Path of the compose file.
         file: String,
         /// Service name.
         service: String,
     },
-    /// A Terraform variable holding the count.
+    /// A Terraform variable holding the count. Not implemented yet: refused by validation.
     Terraform {
         /// Working directory of the configuration.
         dir: String,
         /// Name of the count variable.
         variable: String,
     },
-    /// An AWS (or compatible) auto scaling group.
+    /// An AWS (or compatible) auto scaling group. Not implemented yet: refused by validation.
     AwsAsg {
         /// Auto scaling group name.
         name: String,
