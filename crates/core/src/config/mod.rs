@@ -16,6 +16,8 @@ pub mod yaml;
 use std::sync::Arc;
 
 use jiff::SignedDuration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub use problems::{ConfigError, Problem};
 pub use raw::{RawSource, RawTarget};
@@ -70,11 +72,63 @@ pub struct Alerts {
     pub timeout: SignedDuration,
     pub attempts: u32,
     pub consecutive_errors: u32,
-    /// Events to send (`scaled`, `scale_failed`, `errors`, `config_rejected`, `budget`).
-    pub events: Vec<String>,
+    /// Events to send.
+    pub events: Vec<AlertEvent>,
 }
 
-/// Alert events scalepilot sends.
+/// An alert event scalepilot sends; written in snake case (`scale_failed`) in configs and in
+/// the webhook body's `event`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertEvent {
+    /// A group scaled.
+    Scaled,
+    /// A scaling action failed.
+    ScaleFailed,
+    /// A group failed `consecutive_errors` evaluations in a row.
+    Errors,
+    /// A new config was refused (the running one stays).
+    ConfigRejected,
+    /// A budget started capping a group.
+    Budget,
+}
+
+impl AlertEvent {
+    /// Every event, in the order of [`ALERT_EVENTS`].
+    pub const ALL: [AlertEvent; 5] = [
+        AlertEvent::Scaled,
+        AlertEvent::ScaleFailed,
+        AlertEvent::Errors,
+        AlertEvent::ConfigRejected,
+        AlertEvent::Budget,
+    ];
+
+    /// The config spelling: `scale_failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertEvent::Scaled => "scaled",
+            AlertEvent::ScaleFailed => "scale_failed",
+            AlertEvent::Errors => "errors",
+            AlertEvent::ConfigRejected => "config_rejected",
+            AlertEvent::Budget => "budget",
+        }
+    }
+
+    /// The event a config spells so, if any.
+    pub fn parse(name: &str) -> Option<AlertEvent> {
+        AlertEvent::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for AlertEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Alert events scalepilot sends, as spelled in configs.
 pub const ALERT_EVENTS: [&str; 5] = [
     "scaled",
     "scale_failed",

@@ -10,7 +10,7 @@ use super::ranges::{self, DurationRange};
 use super::raw::*;
 use super::structure::Structured;
 use super::{
-    ALERT_EVENTS, Alerts, Config, Engine, GlobalBudget, Group, IMPLEMENTED_TARGET_KINDS,
+    AlertEvent, Alerts, Config, Engine, GlobalBudget, Group, IMPLEMENTED_TARGET_KINDS,
     SIMULATED_METRICS, Store,
 };
 use crate::behavior::{Behavior, DirectionRules, Fallback, RateKind, RatePolicy, Select};
@@ -197,18 +197,21 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
         }
         ctx.at_most("alerts.consecutive_errors", consecutive_errors, 1, ranges::MAX_CONSECUTIVE);
         let events = match &a.events {
-            None => ALERT_EVENTS.iter().map(|e| e.to_string()).collect(),
-            Some(list) => {
-                for (k, e) in list.iter().enumerate() {
-                    if !ALERT_EVENTS.contains(&e.as_str()) {
+            None => AlertEvent::ALL.to_vec(),
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .filter_map(|(k, e)| {
+                    let event = AlertEvent::parse(e);
+                    if event.is_none() {
                         ctx.err(
                             &format!("alerts.events[{k}]"),
                             format!("unknown event `{e}`, expected one of `scaled`, `scale_failed`, `errors`, `config_rejected`, `budget`"),
                         );
                     }
-                }
-                list.clone()
-            }
+                    event
+                })
+                .collect(),
         };
         Alerts {
             webhook: a.webhook.clone(),

@@ -299,3 +299,31 @@ fn unimplemented_target_kinds_fail_validation() {
         .is_ok()
     );
 }
+
+#[test]
+fn alert_events_are_an_enum_spelled_as_before() {
+    let alerts = |events: &str| {
+        parse(
+            &format!("alerts: {{webhook: \"http://h:9000/x\"{events}}}\n{GROUP}"),
+            "a.yaml",
+        )
+        .map(|c| c.alerts.unwrap().events)
+    };
+    assert_eq!(alerts(""), Ok(AlertEvent::ALL.to_vec()));
+    assert_eq!(
+        alerts(", events: [scale_failed, config_rejected]"),
+        Ok(vec![AlertEvent::ScaleFailed, AlertEvent::ConfigRejected])
+    );
+    let e = alerts(", events: [scaled, paged]").unwrap_err().to_string();
+    assert!(e.ends_with("alerts.events[1]: unknown event `paged`, expected one of `scaled`, `scale_failed`, `errors`, `config_rejected`, `budget`"), "{e}");
+    for (event, name) in AlertEvent::ALL.into_iter().zip(ALERT_EVENTS) {
+        assert_eq!(event.as_str(), name);
+        assert_eq!(event.to_string(), name);
+        assert_eq!(serde_json::to_value(event).unwrap(), name);
+        assert_eq!(
+            serde_json::from_value::<AlertEvent>(name.into()).unwrap(),
+            event
+        );
+        assert_eq!(AlertEvent::parse(name), Some(event));
+    }
+}
