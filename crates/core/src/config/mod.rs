@@ -164,6 +164,33 @@ impl Config {
     }
 }
 
+impl Group {
+    /// The scale-in order of a `process_pool` target or of an `haproxy` target's pool, as
+    /// validated (None for other targets). The engine uses this instead of the raw
+    /// `scale_in`/`load_metric` strings.
+    pub fn scale_in(&self) -> Option<ScaleIn> {
+        let pool = match &self.target {
+            Some(RawTarget::ProcessPool(pool)) => pool,
+            Some(RawTarget::Haproxy(h)) => &h.pool,
+            _ => return None,
+        };
+        Some(validate::scale_in_of(pool, self.source.as_ref()))
+    }
+}
+
+/// Which instance a process pool (alone or behind HAProxy) removes on scale-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScaleIn {
+    /// The newest instance first (`lifo`, the default).
+    Lifo,
+    /// The instance with the lowest load (`least_loaded`): the value of `metric` (summed over
+    /// its label sets) in the Prometheus text each instance serves at `path`.
+    LeastLoaded { metric: String, path: String },
+}
+
+/// The default `load_metric`: what `scalepilot backend` exposes (requests in flight).
+pub const DEFAULT_LOAD_METRIC: &str = "backend_in_flight";
+
 /// The target kinds the engine implements; the others parse but fail validation.
 pub const IMPLEMENTED_TARGET_KINDS: [&str; 3] = ["process_pool", "haproxy", "command"];
 

@@ -626,9 +626,16 @@ pub struct RawProcessPool {
     /// Failed checks in a row before an instance is replaced. Default 3.
     #[serde(default)]
     pub unhealthy_after: Option<u32>,
-    /// Which instance scale-in removes: `lifo` (newest first) or `least_loaded`. Default lifo.
+    /// Which instance scale-in removes: `lifo` (newest first) or `least_loaded` (the lowest
+    /// `load_metric`). Default lifo.
     #[serde(default)]
     pub scale_in: Option<String>,
+    /// With `least_loaded`: the metric whose value is an instance's load, read from the
+    /// Prometheus text each instance serves (at the `prometheus_text` source's `path`, else
+    /// /metrics). Default `backend_in_flight` (requests in flight of `scalepilot backend`).
+    /// `least_loaded` needs a `prometheus_text` source or an explicit `load_metric`.
+    #[serde(default)]
+    pub load_metric: Option<String>,
     /// Time between taking an instance out of rotation and stopping it. Default "5s".
     #[serde(default)]
     pub drain: Option<String>,

@@ -10,8 +10,8 @@ use super::ranges::{self, DurationRange};
 use super::raw::*;
 use super::structure::Structured;
 use super::{
-    AlertEvent, Alerts, Config, Engine, GlobalBudget, Group, IMPLEMENTED_TARGET_KINDS,
-    SIMULATED_METRICS, Store,
+    AlertEvent, Alerts, Config, DEFAULT_LOAD_METRIC, Engine, GlobalBudget, Group,
+    IMPLEMENTED_TARGET_KINDS, SIMULATED_METRICS, ScaleIn, Store,
 };
 use crate::behavior::{Behavior, DirectionRules, Fallback, RateKind, RatePolicy, Select};
 use crate::forecast::{Objective, Seasonality};
@@ -355,7 +355,7 @@ fn group(ctx: &mut Ctx, p: &str, g: &RawGroup) -> Group {
         check_source(ctx, &format!("{p}.source"), source);
     }
     if let Some(target) = &g.target {
-        check_target(ctx, &format!("{p}.target"), target);
+        check_target(ctx, &format!("{p}.target"), target, g.source.as_ref());
     }
     let metrics = available_metrics(g.source.as_ref());
     if g.strategies.is_empty() {
@@ -1407,7 +1407,69 @@ fn check_source(ctx: &mut Ctx, p: &str, s: &RawSource) {
     }
 }
 
-fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool) {
+/// The scale-in order: `least_loaded` needs a way to read each instance's load, which is
+/// the Prometheus text the instances serve: known from a `prometheus_text` source (at its
+/// `path`), or declared by an explicit `load_metric` (at /metrics).
+fn scale_in(ctx: &mut Ctx, p: &str, pool: &RawProcessPool, source: Option<&RawSource>) -> ScaleIn {
+    let text_path = match source {
+        Some(RawSource::PrometheusText { path, .. }) => {
+            Some(path.clone().unwrap_or_else(|| "/metrics".into()))
+        }
+        _ => None,
+    };
+    if let Some(m) = &pool.load_metric {
+        let valid = !m.is_empty()
+            && m.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && !m.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            ctx.err(
+                &format!("{p}.load_metric"),
+                format!("invalid metric name \"{m}\": use letters, digits, `_` and `:`, not starting with a digit"),
+            );
+        }
+    }
+    match pool.scale_in.as_deref() {
+        None | Some("lifo") => {
+            if pool.load_metric.is_some() {
+                ctx.err(
+                    &format!("{p}.load_metric"),
+                    "`load_metric` only applies to `scale_in: least_loaded`",
+                );
+            }
+            ScaleIn::Lifo
+        }
+        Some("least_loaded") => {
+            if text_path.is_none() && pool.load_metric.is_none() {
+                ctx.err(
+                    &format!("{p}.scale_in"),
+                    format!("`least_loaded` has no load to read: set `load_metric` to a metric every instance serves on /metrics (`{DEFAULT_LOAD_METRIC}` for `scalepilot backend`), give the group a `prometheus_text` source, or use `lifo`"),
+                );
+            }
+            ScaleIn::LeastLoaded {
+                metric: pool
+                    .load_metric
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_LOAD_METRIC.into()),
+                path: text_path.unwrap_or_else(|| "/metrics".into()),
+            }
+        }
+        Some(s) => {
+            ctx.err(
+                &format!("{p}.scale_in"),
+                format!("unknown scale_in `{s}`, expected `lifo` or `least_loaded`"),
+            );
+            ScaleIn::Lifo
+        }
+    }
+}
+
+/// The scale-in order of a pool that validation accepted (see [`super::Group::scale_in`]).
+pub(super) fn scale_in_of(pool: &RawProcessPool, source: Option<&RawSource>) -> ScaleIn {
+    scale_in(&mut Ctx::default(), "", pool, source)
+}
+
+fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool, source: Option<&RawSource>) {
     let RawProcessPool {
         command,
         ports,
@@ -1415,7 +1477,8 @@ fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool) {
         health_path,
         health_interval,
         unhealthy_after,
-        scale_in,
+        scale_in: _,
+        load_metric: _,
         drain,
         stop_on_exit: _,
     } = pool;
@@ -1433,15 +1496,7 @@ fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool) {
             ranges::MAX_CONSECUTIVE,
         );
     }
-    if let Some(s) = scale_in
-        && s != "lifo"
-        && s != "least_loaded"
-    {
-        ctx.err(
-            &format!("{p}.scale_in"),
-            format!("unknown scale_in `{s}`, expected `lifo` or `least_loaded`"),
-        );
-    }
+    scale_in(ctx, p, pool, source);
     ctx.ranged_duration(
         &format!("{p}.drain"),
         drain.as_deref(),
@@ -1518,9 +1573,9 @@ fn not_implemented(ctx: &mut Ctx, p: &str, kind: &str) {
     );
 }
 
-fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
+fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget, source: Option<&RawSource>) {
     match t {
-        RawTarget::ProcessPool(pool) => check_pool(ctx, p, pool),
+        RawTarget::ProcessPool(pool) => check_pool(ctx, p, pool, source),
         RawTarget::Haproxy(h) => {
             if h.backend.trim().is_empty() {
                 ctx.err(&format!("{p}.backend"), "empty backend name");
@@ -1563,7 +1618,7 @@ fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
                 SignedDuration::from_secs(30),
                 ranges::DRAIN_TIMEOUT,
             );
-            check_pool(ctx, &format!("{p}.pool"), &h.pool);
+            check_pool(ctx, &format!("{p}.pool"), &h.pool, source);
         }
         RawTarget::Compose { file, service } => {
             not_implemented(ctx, p, "compose");

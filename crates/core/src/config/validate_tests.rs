@@ -301,6 +301,77 @@ fn unimplemented_target_kinds_fail_validation() {
 }
 
 #[test]
+fn least_loaded_needs_a_load_signal() {
+    let text =
+        include_str!("../../../../tests/configs/invalid/least-loaded-without-load-signal.yaml");
+    assert_eq!(
+        problems(text),
+        [
+            ":14:7: groups[0].target.scale_in: `least_loaded` has no load to read: set `load_metric` to a metric every instance serves on /metrics (`backend_in_flight` for `scalepilot backend`), give the group a `prometheus_text` source, or use `lifo`"
+        ]
+    );
+    let pool = |source: &str, extra: &str| {
+        format!(
+            "groups:\n  - name: web\n    min: 1\n    max: 3\n{source}    strategies:\n      - {{kind: target_tracking, metric: request_rate, target_per_replica: 50}}\n    target:\n      kind: process_pool\n      command: x --port {{port}}\n      ports: 20000-20100\n{extra}"
+        )
+    };
+    let text_source = "    source: {kind: prometheus_text, path: /stats, metrics: {request_rate: rate(reqs_total)}}\n";
+    let static_source = "    source: {kind: static, values: {request_rate: 10}}\n";
+    let order = |text: &str| parse(text, "p.yaml").unwrap().groups[0].scale_in();
+    // The instances serve Prometheus text: the default metric, read at the source's path.
+    assert_eq!(
+        order(&pool(text_source, "      scale_in: least_loaded\n")),
+        Some(ScaleIn::LeastLoaded {
+            metric: "backend_in_flight".into(),
+            path: "/stats".into()
+        })
+    );
+    // An explicit load_metric: read at /metrics.
+    assert_eq!(
+        order(&pool(
+            static_source,
+            "      scale_in: least_loaded\n      load_metric: app_sessions_active\n"
+        )),
+        Some(ScaleIn::LeastLoaded {
+            metric: "app_sessions_active".into(),
+            path: "/metrics".into()
+        })
+    );
+    assert_eq!(order(&pool(static_source, "")), Some(ScaleIn::Lifo));
+    assert_eq!(
+        order(&pool(static_source, "      scale_in: lifo\n")),
+        Some(ScaleIn::Lifo)
+    );
+    // Behind HAProxy: the pool's order.
+    let haproxy = format!(
+        "{GROUP}{}",
+        "    target:\n      kind: haproxy\n      backend: b\n      admin_socket: /run/h.sock\n      pool: {command: \"x --port {port}\", ports: 20000-20010, scale_in: least_loaded, load_metric: inflight}\n"
+    );
+    assert!(matches!(order(&haproxy), Some(ScaleIn::LeastLoaded { .. })));
+    assert_eq!(
+        order(&format!(
+            "{GROUP}    target: {{kind: command, command: x}}\n"
+        )),
+        None
+    );
+    let bad = problems(&pool(text_source, "      load_metric: in_flight\n"));
+    assert!(
+        bad[0].ends_with(
+            "groups[0].target.load_metric: `load_metric` only applies to `scale_in: least_loaded`"
+        ),
+        "{bad:?}"
+    );
+    let bad = problems(&pool(
+        static_source,
+        "      scale_in: least_loaded\n      load_metric: \"in flight\"\n",
+    ));
+    assert!(
+        bad[0].ends_with("groups[0].target.load_metric: invalid metric name \"in flight\": use letters, digits, `_` and `:`, not starting with a digit"),
+        "{bad:?}"
+    );
+}
+
+#[test]
 fn alert_events_are_an_enum_spelled_as_before() {
     let alerts = |events: &str| {
         parse(
