@@ -5,16 +5,20 @@
 //! are errors. The core does no IO: callers pass the file's text and name.
 
 mod problems;
+pub mod ranges;
 pub mod raw;
 pub mod source_spec;
 mod structure;
 pub mod text_metric;
+pub mod url;
 mod validate;
 pub mod yaml;
 
 use std::sync::Arc;
 
 use jiff::SignedDuration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub use problems::{ConfigError, Problem};
 pub use raw::{RawSource, RawTarget};
@@ -70,11 +74,63 @@ pub struct Alerts {
     pub timeout: SignedDuration,
     pub attempts: u32,
     pub consecutive_errors: u32,
-    /// Events to send (`scaled`, `scale_failed`, `errors`, `config_rejected`, `budget`).
-    pub events: Vec<String>,
+    /// Events to send.
+    pub events: Vec<AlertEvent>,
 }
 
-/// Alert events scalepilot sends.
+/// An alert event scalepilot sends; written in snake case (`scale_failed`) in configs and in
+/// the webhook body's `event`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertEvent {
+    /// A group scaled.
+    Scaled,
+    /// A scaling action failed.
+    ScaleFailed,
+    /// A group failed `consecutive_errors` evaluations in a row.
+    Errors,
+    /// A new config was refused (the running one stays).
+    ConfigRejected,
+    /// A budget started capping a group.
+    Budget,
+}
+
+impl AlertEvent {
+    /// Every event, in the order of [`ALERT_EVENTS`].
+    pub const ALL: [AlertEvent; 5] = [
+        AlertEvent::Scaled,
+        AlertEvent::ScaleFailed,
+        AlertEvent::Errors,
+        AlertEvent::ConfigRejected,
+        AlertEvent::Budget,
+    ];
+
+    /// The config spelling: `scale_failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertEvent::Scaled => "scaled",
+            AlertEvent::ScaleFailed => "scale_failed",
+            AlertEvent::Errors => "errors",
+            AlertEvent::ConfigRejected => "config_rejected",
+            AlertEvent::Budget => "budget",
+        }
+    }
+
+    /// The event a config spells so, if any.
+    pub fn parse(name: &str) -> Option<AlertEvent> {
+        AlertEvent::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for AlertEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Alert events scalepilot sends, as spelled in configs.
 pub const ALERT_EVENTS: [&str; 5] = [
     "scaled",
     "scale_failed",
@@ -109,6 +165,36 @@ impl Config {
         self.groups.iter().map(|g| &*g.name).collect()
     }
 }
+
+impl Group {
+    /// The scale-in order of a `process_pool` target or of an `haproxy` target's pool, as
+    /// validated (None for other targets). The engine uses this instead of the raw
+    /// `scale_in`/`load_metric` strings.
+    pub fn scale_in(&self) -> Option<ScaleIn> {
+        let pool = match &self.target {
+            Some(RawTarget::ProcessPool(pool)) => pool,
+            Some(RawTarget::Haproxy(h)) => &h.pool,
+            _ => return None,
+        };
+        Some(validate::scale_in_of(pool, self.source.as_ref()))
+    }
+}
+
+/// Which instance a process pool (alone or behind HAProxy) removes on scale-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScaleIn {
+    /// The newest instance first (`lifo`, the default).
+    Lifo,
+    /// The instance with the lowest load (`least_loaded`): the value of `metric` (summed over
+    /// its label sets) in the Prometheus text each instance serves at `path`.
+    LeastLoaded { metric: String, path: String },
+}
+
+/// The default `load_metric`: what `scalepilot backend` exposes (requests in flight).
+pub const DEFAULT_LOAD_METRIC: &str = "backend_in_flight";
+
+/// The target kinds the engine implements; the others parse but fail validation.
+pub const IMPLEMENTED_TARGET_KINDS: [&str; 3] = ["process_pool", "haproxy", "command"];
 
 /// A validated scaling group: everything `decide` needs, compiled.
 #[derive(Debug, Clone)]
@@ -160,3 +246,5 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validate_tests;

@@ -87,7 +87,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGroup {
-    /// Unique name (letters, digits, `-`, `_`, `.`).
+    /// Unique name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit.
     pub name: String,
     /// Fewest replicas. 0 allows scale to zero (then use an absolute metric, such as a request
     /// rate, so that scale-from-zero has something to go on).
@@ -581,21 +581,21 @@ pub enum RawTarget {
     ProcessPool(RawProcessPool),
     /// An HAProxy backend kept equal to a pool's healthy instances.
     Haproxy(RawHaproxy),
-    /// A Docker Compose service.
+    /// A Docker Compose service. Not implemented yet: refused by validation.
     Compose {
         /// Path of the compose file.
         file: String,
         /// Service name.
         service: String,
     },
-    /// A Terraform variable holding the count.
+    /// A Terraform variable holding the count. Not implemented yet: refused by validation.
     Terraform {
         /// Working directory of the configuration.
         dir: String,
         /// Name of the count variable.
         variable: String,
     },
-    /// An AWS (or compatible) auto scaling group.
+    /// An AWS (or compatible) auto scaling group. Not implemented yet: refused by validation.
     AwsAsg {
         /// Auto scaling group name.
         name: String,
@@ -641,9 +641,16 @@ pub struct RawProcessPool {
     /// Failed checks in a row before an instance is replaced. Default 3.
     #[serde(default)]
     pub unhealthy_after: Option<u32>,
-    /// Which instance scale-in removes: `lifo` (newest first) or `least_loaded`. Default lifo.
+    /// Which instance scale-in removes: `lifo` (newest first) or `least_loaded` (the lowest
+    /// `load_metric`). Default lifo.
     #[serde(default)]
     pub scale_in: Option<String>,
+    /// With `least_loaded`: the metric whose value is an instance's load, read from the
+    /// Prometheus text each instance serves (at the `prometheus_text` source's `path`, else
+    /// /metrics). Default `backend_in_flight` (requests in flight of `scalepilot backend`).
+    /// `least_loaded` needs a `prometheus_text` source or an explicit `load_metric`.
+    #[serde(default)]
+    pub load_metric: Option<String>,
     /// Time between taking an instance out of rotation and stopping it. Default "5s".
     #[serde(default)]
     pub drain: Option<String>,

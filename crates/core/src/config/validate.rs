@@ -6,9 +6,13 @@ use std::sync::Arc;
 use croner::parser::CronParser;
 use jiff::SignedDuration;
 
+use super::ranges::{self, DurationRange};
 use super::raw::*;
 use super::structure::Structured;
-use super::{ALERT_EVENTS, Alerts, Config, Engine, GlobalBudget, Group, SIMULATED_METRICS, Store};
+use super::{
+    AlertEvent, Alerts, Config, DEFAULT_LOAD_METRIC, Engine, GlobalBudget, Group,
+    IMPLEMENTED_TARGET_KINDS, SIMULATED_METRICS, ScaleIn, Store,
+};
 use crate::behavior::{Behavior, DirectionRules, Fallback, RateKind, RatePolicy, Select};
 use crate::forecast::{Objective, Seasonality};
 use crate::hours::{BusinessHours, HoursSpec, zone};
@@ -69,6 +73,71 @@ impl Ctx {
         d
     }
 
+    /// A duration within `range` (see [`ranges`]); `default` when absent or invalid.
+    fn ranged_duration(
+        &mut self,
+        path: &str,
+        text: Option<&str>,
+        default: SignedDuration,
+        range: DurationRange,
+    ) -> SignedDuration {
+        let Some(text) = text else { return default };
+        match crate::duration::parse(text) {
+            Ok(d) if range.contains(d) => d,
+            Ok(d) if d.is_negative() => {
+                self.err(path, format!("duration \"{text}\" is negative"));
+                default
+            }
+            Ok(_) => {
+                self.err(
+                    path,
+                    format!(
+                        "{} \"{text}\" is out of range: expected {}",
+                        field(path),
+                        range.describe()
+                    ),
+                );
+                default
+            }
+            Err(e) => {
+                self.err(path, e);
+                default
+            }
+        }
+    }
+
+    /// A count of at most `max` (the lower bound is checked where it has its own message).
+    fn at_most(&mut self, path: &str, v: u32, min: u32, max: u32) {
+        if v > max {
+            self.err(
+                path,
+                format!(
+                    "{} {v} is out of range: expected {min} to {max}",
+                    field(path)
+                ),
+            );
+        }
+    }
+
+    /// A finite number in `min..=max` (more than `min` when `min_exclusive`).
+    fn number(&mut self, path: &str, v: f64, min: f64, min_exclusive: bool, max: f64) -> bool {
+        let above = if min_exclusive { v > min } else { v >= min };
+        let ok = v.is_finite() && above && v <= max;
+        if !ok {
+            let (lo, hi, v) = (ranges::num(min), ranges::num(max), ranges::num(v));
+            let expected = if min_exclusive {
+                format!("more than {lo}, at most {hi}")
+            } else {
+                format!("{lo} to {hi}")
+            };
+            self.err(
+                path,
+                format!("{} {v} is out of range: expected {expected}", field(path)),
+            );
+        }
+        ok
+    }
+
     fn zone(&mut self, path: &str, name: Option<&str>) -> (Arc<str>, jiff::tz::TimeZone) {
         let name = name.unwrap_or("UTC");
         match zone(name) {
@@ -90,6 +159,12 @@ impl Ctx {
     }
 }
 
+/// The field a path ends with: `groups[0].behavior.cooldown` → `cooldown`.
+fn field(path: &str) -> &str {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    last.split('[').next().unwrap_or(last)
+}
+
 pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
     let mut ctx = Ctx::default();
     let mut store = match &raw.store {
@@ -103,10 +178,11 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
             }
             Store::Sqlite {
                 path: path.clone(),
-                sample_retention: ctx.positive_duration(
+                sample_retention: ctx.ranged_duration(
                     "store.sample_retention",
                     sample_retention.as_deref(),
                     SignedDuration::from_hours(7 * 24),
+                    ranges::SAMPLE_RETENTION,
                 ),
             }
         }
@@ -117,27 +193,33 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
         if attempts == 0 {
             ctx.err("alerts.attempts", "attempts must be at least 1");
         }
+        let (lo, hi) = ranges::ALERT_ATTEMPTS;
+        ctx.at_most("alerts.attempts", attempts, lo, hi);
         let consecutive_errors = a.consecutive_errors.unwrap_or(3);
         if consecutive_errors == 0 {
             ctx.err("alerts.consecutive_errors", "consecutive_errors must be at least 1");
         }
+        ctx.at_most("alerts.consecutive_errors", consecutive_errors, 1, ranges::MAX_CONSECUTIVE);
         let events = match &a.events {
-            None => ALERT_EVENTS.iter().map(|e| e.to_string()).collect(),
-            Some(list) => {
-                for (k, e) in list.iter().enumerate() {
-                    if !ALERT_EVENTS.contains(&e.as_str()) {
+            None => AlertEvent::ALL.to_vec(),
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .filter_map(|(k, e)| {
+                    let event = AlertEvent::parse(e);
+                    if event.is_none() {
                         ctx.err(
                             &format!("alerts.events[{k}]"),
                             format!("unknown event `{e}`, expected one of `scaled`, `scale_failed`, `errors`, `config_rejected`, `budget`"),
                         );
                     }
-                }
-                list.clone()
-            }
+                    event
+                })
+                .collect(),
         };
         Alerts {
             webhook: a.webhook.clone(),
-            timeout: ctx.positive_duration("alerts.timeout", a.timeout.as_deref(), SignedDuration::from_secs(5)),
+            timeout: ctx.ranged_duration("alerts.timeout", a.timeout.as_deref(), SignedDuration::from_secs(5), ranges::HTTP_TIMEOUT),
             attempts: attempts.max(1),
             consecutive_errors: consecutive_errors.max(1),
             events,
@@ -153,6 +235,8 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
                     "max_concurrency must be at least 1",
                 );
             }
+            let (lo, hi) = ranges::MAX_CONCURRENCY;
+            ctx.at_most("engine.max_concurrency", max_concurrency, lo, hi);
             let jitter = e.jitter.unwrap_or(0.1);
             ctx.fraction("engine.jitter", jitter, "jitter");
             Engine {
@@ -225,6 +309,23 @@ fn groups(ctx: &mut Ctx, raw: &[(usize, RawGroup)]) -> Vec<Group> {
                     g.name
                 ),
             );
+        } else if g.name.len() > ranges::MAX_GROUP_NAME {
+            ctx.err(
+                &format!("{p}.name"),
+                format!(
+                    "group name is {} characters long: expected 1 to {} characters",
+                    g.name.len(),
+                    ranges::MAX_GROUP_NAME
+                ),
+            );
+        } else if !g.name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            ctx.err(
+                &format!("{p}.name"),
+                format!(
+                    "invalid group name \"{}\": a group name starts with a letter or a digit",
+                    g.name
+                ),
+            );
         } else if !names.insert(g.name.clone()) {
             ctx.err(
                 &format!("{p}.name"),
@@ -246,16 +347,19 @@ fn group(ctx: &mut Ctx, p: &str, g: &RawGroup) -> Group {
     if g.max == 0 {
         ctx.err(&format!("{p}.max"), "max must be at least 1");
     }
-    let evaluation_interval = ctx.positive_duration(
+    ctx.at_most(&format!("{p}.min"), g.min, 0, ranges::MAX_REPLICAS);
+    ctx.at_most(&format!("{p}.max"), g.max, 1, ranges::MAX_REPLICAS);
+    let evaluation_interval = ctx.ranged_duration(
         &format!("{p}.evaluation_interval"),
         g.evaluation_interval.as_deref(),
         SignedDuration::from_secs(15),
+        ranges::EVALUATION_INTERVAL,
     );
     if let Some(source) = &g.source {
         check_source(ctx, &format!("{p}.source"), source);
     }
     if let Some(target) = &g.target {
-        check_target(ctx, &format!("{p}.target"), target);
+        check_target(ctx, &format!("{p}.target"), target, g.source.as_ref());
     }
     let metrics = available_metrics(g.source.as_ref());
     if g.strategies.is_empty() {
@@ -293,6 +397,8 @@ fn money(ctx: &mut Ctx, path: &str, v: Option<f64>) {
         && !(v.is_finite() && v >= 0.0)
     {
         ctx.err(path, format!("expected an amount of 0 or more, got {v}"));
+    } else if let Some(v) = v {
+        ctx.number(path, v, 0.0, false, ranges::MAX_BUDGET);
     }
 }
 
@@ -300,8 +406,10 @@ fn cost(ctx: &mut Ctx, p: &str, c: &RawCost) -> crate::cost::Cost {
     let price = |ctx: &mut Ctx, path: &str, v: f64| {
         if !(v.is_finite() && v >= 0.0) {
             ctx.err(path, format!("price must be 0 or more, got {v}"));
+        } else {
+            ctx.number(path, v, 0.0, false, ranges::MAX_PRICE);
         }
-        v.max(0.0)
+        v.clamp(0.0, ranges::MAX_PRICE)
     };
     let base = price(
         ctx,
@@ -325,6 +433,14 @@ fn cost(ctx: &mut Ctx, p: &str, c: &RawCost) -> crate::cost::Cost {
     let budget = c.budget.as_ref().map(|b| {
         money(ctx, &format!("{p}.budget.per_hour"), b.per_hour);
         money(ctx, &format!("{p}.budget.per_month"), b.per_month);
+        if let Some(r) = b.min_replicas {
+            ctx.at_most(
+                &format!("{p}.budget.min_replicas"),
+                r,
+                0,
+                ranges::MAX_REPLICAS,
+            );
+        }
         if b.per_hour.is_none() && b.per_month.is_none() {
             ctx.err(
                 &format!("{p}.budget"),
@@ -412,15 +528,23 @@ fn strategy(ctx: &mut Ctx, p: &str, s: &RawStrategy, metrics: &[String], g: &Raw
             let t = match goal {
                 Goal::Value(t) | Goal::PerReplica(t) => t,
             };
+            let field = if target.is_some() {
+                "target"
+            } else {
+                "target_per_replica"
+            };
             if t <= 0.0 {
-                let field = if target.is_some() {
-                    "target"
-                } else {
-                    "target_per_replica"
-                };
                 ctx.err(
                     &format!("{p}.{field}"),
                     format!("{field} must be greater than 0, got {t}"),
+                );
+            } else if !ranges::metric_target(t) {
+                ctx.number(
+                    &format!("{p}.{field}"),
+                    t,
+                    0.0,
+                    true,
+                    ranges::MAX_METRIC_VALUE,
                 );
             }
             let (up, down) = match tolerance {
@@ -675,10 +799,15 @@ fn forecasting(
 ) -> Predictive {
     check_metric(ctx, &format!("{p}.metric"), f.metric, metrics);
     match f.capacity {
-        Some(c) if !(c.is_finite() && c > 0.0) => ctx.err(
+        Some(c) if c <= 0.0 => ctx.err(
             &format!("{p}.capacity_per_replica"),
             format!("capacity_per_replica must be greater than 0, got {c}"),
         ),
+        Some(c) => {
+            if let Err(e) = ranges::capacity_per_replica(c) {
+                ctx.err(&format!("{p}.capacity_per_replica"), e);
+            }
+        }
         None if g.source.is_some() => ctx.err(
             &format!("{p}.capacity_per_replica"),
             "missing capacity_per_replica: how much of the metric one replica serves (only groups without a source, which simulate runs, may omit it)",
@@ -725,6 +854,14 @@ fn forecasting(
                 &format!("{p}.baseline_unserved_factor"),
                 format!("baseline_unserved_factor must be 0 or more, got {factor}"),
             );
+        } else {
+            ctx.number(
+                &format!("{p}.baseline_unserved_factor"),
+                factor,
+                0.0,
+                false,
+                ranges::MAX_UNSERVED_FACTOR,
+            );
         }
         Objective::Reactive {
             target: t.clamp(1.0, 100.0) / 100.0,
@@ -757,18 +894,20 @@ fn forecasting(
         resolution: 300,
         zone_name: "UTC".into(),
         timezone: jiff::tz::TimeZone::UTC,
-        startup: ctx.duration(
+        startup: ctx.ranged_duration(
             &format!("{p}.startup"),
             f.startup,
             SignedDuration::from_secs(60),
+            ranges::STARTUP,
         ),
         objective,
         cold_headroom: 0.0,
         initial_headroom,
-        history: ctx.positive_duration(
+        history: ctx.ranged_duration(
             &format!("{p}.history"),
             f.history,
             SignedDuration::from_hours(24),
+            ranges::HISTORY,
         ),
         forecast_only: false,
         warm_start: None,
@@ -795,12 +934,18 @@ fn warm(ctx: &mut Ctx, p: &str, w: &RawWarmStart) -> Option<WarmStart> {
     if w.step == Some(0) {
         ctx.err(&format!("{p}.step"), "step must be at least 1 second");
     }
+    if let Some(step) = w.step {
+        let (lo, hi) = ranges::WARM_START_STEP;
+        ctx.at_most(&format!("{p}.step"), step, lo, hi);
+    }
     let scale = w.scale.unwrap_or(1.0);
     if !(scale.is_finite() && scale > 0.0) {
         ctx.err(
             &format!("{p}.scale"),
             format!("scale must be greater than 0, got {scale}"),
         );
+    } else {
+        ctx.number(&format!("{p}.scale"), scale, 0.0, true, ranges::MAX_FACTOR);
     }
     Some(WarmStart {
         trace: w.trace.clone(),
@@ -912,9 +1057,12 @@ fn window(ctx: &mut Ctx, p: &str, w: &RawWindow, g: &RawGroup) -> Option<Schedul
                 );
             }
             let duration = match &w.duration {
-                Some(d) => {
-                    ctx.positive_duration(&format!("{p}.duration"), Some(d), SignedDuration::ZERO)
-                }
+                Some(d) => ctx.ranged_duration(
+                    &format!("{p}.duration"),
+                    Some(d),
+                    SignedDuration::ZERO,
+                    ranges::WINDOW_DURATION,
+                ),
                 None => {
                     ctx.err(p, "a `cron` window needs a `duration` such as \"2h\"");
                     SignedDuration::ZERO
@@ -999,15 +1147,22 @@ fn behavior(ctx: &mut Ctx, p: &str, b: &RawBehavior, g: &RawGroup) -> Behavior {
         DirectionRules::default_down(),
         false,
     );
-    let cooldown = ctx.duration(
+    let cooldown = ctx.ranged_duration(
         &format!("{p}.cooldown"),
         b.cooldown.as_deref(),
         SignedDuration::ZERO,
+        ranges::COOLDOWN,
     );
     let fallback = b.fallback.as_ref().map(|f| {
         if f.after == 0 {
             ctx.err(&format!("{p}.fallback.after"), "after must be at least 1");
         }
+        ctx.at_most(
+            &format!("{p}.fallback.after"),
+            f.after,
+            1,
+            ranges::MAX_CONSECUTIVE,
+        );
         if f.replicas < g.min || f.replicas > g.max {
             ctx.err(
                 &format!("{p}.fallback.replicas"),
@@ -1068,17 +1223,12 @@ fn direction(
     up: bool,
 ) -> DirectionRules {
     let Some(d) = d else { return defaults };
-    let stabilization = ctx.duration(
+    let stabilization = ctx.ranged_duration(
         &format!("{p}.stabilization"),
         d.stabilization.as_deref(),
         defaults.stabilization,
+        ranges::STABILIZATION,
     );
-    if stabilization > SignedDuration::from_hours(1) {
-        ctx.err(
-            &format!("{p}.stabilization"),
-            "stabilization longer than 1h: expected at most \"1h\"",
-        );
-    }
     let policies = match &d.policies {
         None => defaults.policies,
         Some(list) => list
@@ -1099,16 +1249,20 @@ fn direction(
             Select::Max
         }
     };
-    let cooldown = ctx.duration(
+    let cooldown = ctx.ranged_duration(
         &format!("{p}.cooldown"),
         d.cooldown.as_deref(),
         defaults.cooldown,
+        ranges::COOLDOWN,
     );
     if d.max_step == Some(0) {
         ctx.err(
             &format!("{p}.max_step"),
             "max_step must be at least 1 (use `select: disabled` to stop scaling)",
         );
+    }
+    if let Some(n) = d.max_step {
+        ctx.at_most(&format!("{p}.max_step"), n, 1, ranges::MAX_REPLICAS);
     }
     DirectionRules {
         stabilization,
@@ -1134,6 +1288,14 @@ fn rate_policy(ctx: &mut Ctx, p: &str, rp: &RawRatePolicy, up: bool) -> Option<R
     if rp.value == 0 {
         ctx.err(&format!("{p}.value"), "value must be at least 1");
     }
+    let most = match kind {
+        RateKind::Pods => ranges::MAX_REPLICAS,
+        RateKind::Percent if up => ranges::MAX_RATE_PERCENT,
+        RateKind::Percent => 100,
+    };
+    if up || kind == RateKind::Pods {
+        ctx.at_most(&format!("{p}.value"), rp.value, 1, most);
+    }
     if kind == RateKind::Percent && !up && rp.value > 100 {
         ctx.err(
             &format!("{p}.value"),
@@ -1143,17 +1305,12 @@ fn rate_policy(ctx: &mut Ctx, p: &str, rp: &RawRatePolicy, up: bool) -> Option<R
             ),
         );
     }
-    let period = ctx.positive_duration(
+    let period = ctx.ranged_duration(
         &format!("{p}.period"),
         Some(&rp.period),
         SignedDuration::from_secs(15),
+        ranges::RATE_POLICY_PERIOD,
     );
-    if period > SignedDuration::from_mins(30) {
-        ctx.err(
-            &format!("{p}.period"),
-            "period longer than 30m: expected at most \"30m\"",
-        );
-    }
     Some(RatePolicy {
         kind,
         value: rp.value,
@@ -1162,12 +1319,8 @@ fn rate_policy(ctx: &mut Ctx, p: &str, rp: &RawRatePolicy, up: bool) -> Option<R
 }
 
 fn check_url(ctx: &mut Ctx, path: &str, url: &str) {
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "http://".len()
-    {
-        ctx.err(
-            path,
-            format!("invalid URL \"{url}\": expected http:// or https://"),
-        );
+    if let Err(e) = super::url::check(url) {
+        ctx.err(path, format!("invalid URL \"{url}\": {e}"));
     }
 }
 
@@ -1191,7 +1344,12 @@ fn check_source(ctx: &mut Ctx, p: &str, s: &RawSource) {
                     ctx.err(&format!("{p}.queries.{name}"), "empty PromQL query");
                 }
             }
-            ctx.positive_duration(&format!("{p}.timeout"), timeout.as_deref(), five);
+            ctx.ranged_duration(
+                &format!("{p}.timeout"),
+                timeout.as_deref(),
+                five,
+                ranges::HTTP_TIMEOUT,
+            );
         }
         RawSource::HttpJson {
             url,
@@ -1213,7 +1371,12 @@ fn check_source(ctx: &mut Ctx, p: &str, s: &RawSource) {
                     );
                 }
             }
-            ctx.positive_duration(&format!("{p}.timeout"), timeout.as_deref(), five);
+            ctx.ranged_duration(
+                &format!("{p}.timeout"),
+                timeout.as_deref(),
+                five,
+                ranges::HTTP_TIMEOUT,
+            );
         }
         RawSource::PrometheusText { metrics, path } => {
             for (name, spec) in metrics {
@@ -1243,34 +1406,117 @@ fn check_source(ctx: &mut Ctx, p: &str, s: &RawSource) {
                     "no values: expected metric name → number",
                 );
             }
+            let most = ranges::MAX_METRIC_VALUE;
+            for (name, v) in values {
+                ctx.number(&format!("{p}.values.{name}"), *v, -most, false, most);
+            }
         }
         RawSource::Trace {
             file,
             speedup,
             capacity_per_replica,
             scale,
-            from: _,
+            from,
         } => {
             if scale.is_some_and(|s| s <= 0.0) {
                 ctx.err(&format!("{p}.scale"), "scale must be greater than 0");
+            } else if let Some(s) = scale {
+                ctx.number(&format!("{p}.scale"), *s, 0.0, true, ranges::MAX_FACTOR);
             }
             if file.trim().is_empty() {
                 ctx.err(&format!("{p}.file"), "empty file path");
             }
             if speedup.is_some_and(|s| s <= 0.0) {
                 ctx.err(&format!("{p}.speedup"), "speedup must be greater than 0");
+            } else if let Some(s) = speedup {
+                ctx.number(&format!("{p}.speedup"), *s, 0.0, true, ranges::MAX_FACTOR);
             }
             if capacity_per_replica.is_some_and(|c| c <= 0.0) {
                 ctx.err(
                     &format!("{p}.capacity_per_replica"),
                     "capacity_per_replica must be greater than 0",
                 );
+            } else if let Some(Err(e)) = capacity_per_replica.map(ranges::capacity_per_replica) {
+                ctx.err(&format!("{p}.capacity_per_replica"), e);
+            }
+            if let Some(f) = from
+                && *f > ranges::MAX_TRACE_SECOND
+            {
+                ctx.err(
+                    &format!("{p}.from"),
+                    format!(
+                        "from {f} is out of range: expected 0 to {} (trace seconds)",
+                        ranges::MAX_TRACE_SECOND
+                    ),
+                );
             }
         }
     }
 }
 
-fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool) {
+/// The scale-in order: `least_loaded` needs a way to read each instance's load, which is
+/// the Prometheus text the instances serve: known from a `prometheus_text` source (at its
+/// `path`), or declared by an explicit `load_metric` (at /metrics).
+fn scale_in(ctx: &mut Ctx, p: &str, pool: &RawProcessPool, source: Option<&RawSource>) -> ScaleIn {
+    let text_path = match source {
+        Some(RawSource::PrometheusText { path, .. }) => {
+            Some(path.clone().unwrap_or_else(|| "/metrics".into()))
+        }
+        _ => None,
+    };
+    if let Some(m) = &pool.load_metric {
+        let valid = !m.is_empty()
+            && m.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && !m.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            ctx.err(
+                &format!("{p}.load_metric"),
+                format!("invalid metric name \"{m}\": use letters, digits, `_` and `:`, not starting with a digit"),
+            );
+        }
+    }
+    match pool.scale_in.as_deref() {
+        None | Some("lifo") => {
+            if pool.load_metric.is_some() {
+                ctx.err(
+                    &format!("{p}.load_metric"),
+                    "`load_metric` only applies to `scale_in: least_loaded`",
+                );
+            }
+            ScaleIn::Lifo
+        }
+        Some("least_loaded") => {
+            if text_path.is_none() && pool.load_metric.is_none() {
+                ctx.err(
+                    &format!("{p}.scale_in"),
+                    format!("`least_loaded` has no load to read: set `load_metric` to a metric every instance serves on /metrics (`{DEFAULT_LOAD_METRIC}` for `scalepilot backend`), give the group a `prometheus_text` source, or use `lifo`"),
+                );
+            }
+            ScaleIn::LeastLoaded {
+                metric: pool
+                    .load_metric
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_LOAD_METRIC.into()),
+                path: text_path.unwrap_or_else(|| "/metrics".into()),
+            }
+        }
+        Some(s) => {
+            ctx.err(
+                &format!("{p}.scale_in"),
+                format!("unknown scale_in `{s}`, expected `lifo` or `least_loaded`"),
+            );
+            ScaleIn::Lifo
+        }
+    }
+}
+
+/// The scale-in order of a pool that validation accepted (see [`super::Group::scale_in`]).
+pub(super) fn scale_in_of(pool: &RawProcessPool, source: Option<&RawSource>) -> ScaleIn {
+    scale_in(&mut Ctx::default(), "", pool, source)
+}
+
+fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool, source: Option<&RawSource>) {
     let RawProcessPool {
         command,
         ports,
@@ -1278,7 +1524,8 @@ fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool) {
         health_path,
         health_interval,
         unhealthy_after,
-        scale_in,
+        scale_in: _,
+        load_metric: _,
         drain,
         stop_on_exit: _,
     } = pool;
@@ -1288,19 +1535,20 @@ fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool) {
             "unhealthy_after must be at least 1",
         );
     }
-    if let Some(s) = scale_in
-        && s != "lifo"
-        && s != "least_loaded"
-    {
-        ctx.err(
-            &format!("{p}.scale_in"),
-            format!("unknown scale_in `{s}`, expected `lifo` or `least_loaded`"),
+    if let Some(n) = unhealthy_after {
+        ctx.at_most(
+            &format!("{p}.unhealthy_after"),
+            *n,
+            1,
+            ranges::MAX_CONSECUTIVE,
         );
     }
-    ctx.duration(
+    scale_in(ctx, p, pool, source);
+    ctx.ranged_duration(
         &format!("{p}.drain"),
         drain.as_deref(),
         SignedDuration::from_secs(5),
+        ranges::DRAIN,
     );
     if !command.contains("{port}") {
         ctx.err(&format!("{p}.command"), "the command must contain `{port}`");
@@ -1342,6 +1590,9 @@ fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool) {
             if h.max == Some(0) {
                 ctx.err(&format!("{p}.hosts[{k}].max"), "max must be at least 1");
             }
+            if let Some(n) = h.max {
+                ctx.at_most(&format!("{p}.hosts[{k}].max"), n, 1, ranges::MAX_REPLICAS);
+            }
         }
     }
     if health_path.as_deref().is_some_and(|h| !h.starts_with('/')) {
@@ -1350,16 +1601,28 @@ fn check_pool(ctx: &mut Ctx, p: &str, pool: &RawProcessPool) {
             "health_path must start with `/`",
         );
     }
-    ctx.positive_duration(
+    ctx.ranged_duration(
         &format!("{p}.health_interval"),
         health_interval.as_deref(),
         SignedDuration::from_secs(10),
+        ranges::HEALTH_INTERVAL,
     );
 }
 
-fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
+/// A target kind that parses but that the engine does not implement yet.
+fn not_implemented(ctx: &mut Ctx, p: &str, kind: &str) {
+    ctx.err(
+        &format!("{p}.kind"),
+        format!(
+            "target kind `{kind}` is not implemented yet (planned); implemented kinds: {}",
+            IMPLEMENTED_TARGET_KINDS.join(", ")
+        ),
+    );
+}
+
+fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget, source: Option<&RawSource>) {
     match t {
-        RawTarget::ProcessPool(pool) => check_pool(ctx, p, pool),
+        RawTarget::ProcessPool(pool) => check_pool(ctx, p, pool, source),
         RawTarget::Haproxy(h) => {
             if h.backend.trim().is_empty() {
                 ctx.err(&format!("{p}.backend"), "empty backend name");
@@ -1396,14 +1659,16 @@ fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
                     format!("invalid server_prefix \"{prefix}\": use letters, digits, `-` and `_`"),
                 );
             }
-            ctx.positive_duration(
+            ctx.ranged_duration(
                 &format!("{p}.drain_timeout"),
                 h.drain_timeout.as_deref(),
                 SignedDuration::from_secs(30),
+                ranges::DRAIN_TIMEOUT,
             );
-            check_pool(ctx, &format!("{p}.pool"), &h.pool);
+            check_pool(ctx, &format!("{p}.pool"), &h.pool, source);
         }
         RawTarget::Compose { file, service } => {
+            not_implemented(ctx, p, "compose");
             if file.trim().is_empty() {
                 ctx.err(&format!("{p}.file"), "empty file path");
             }
@@ -1412,6 +1677,7 @@ fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
             }
         }
         RawTarget::Terraform { dir, variable } => {
+            not_implemented(ctx, p, "terraform");
             if dir.trim().is_empty() {
                 ctx.err(&format!("{p}.dir"), "empty directory");
             }
@@ -1424,6 +1690,7 @@ fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
             region,
             endpoint,
         } => {
+            not_implemented(ctx, p, "aws_asg");
             if name.trim().is_empty() {
                 ctx.err(&format!("{p}.name"), "empty auto scaling group name");
             }
@@ -1448,10 +1715,11 @@ fn check_target(ctx: &mut Ctx, p: &str, t: &RawTarget) {
             if command.trim().is_empty() {
                 ctx.err(&format!("{p}.command"), "empty command");
             }
-            ctx.positive_duration(
+            ctx.ranged_duration(
                 &format!("{p}.timeout"),
                 timeout.as_deref(),
                 SignedDuration::from_secs(60),
+                ranges::COMMAND_TIMEOUT,
             );
         }
     }
