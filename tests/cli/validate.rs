@@ -85,7 +85,9 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "bad-eval-interval",
-        &[":5:5: groups[0].evaluation_interval: must be longer than 0s"],
+        &[
+            ":5:5: groups[0].evaluation_interval: evaluation_interval \"0s\" is out of range: expected 1s to 1h",
+        ],
     ),
     (
         "bad-group-name",
@@ -299,6 +301,47 @@ const CASES: &[(&str, &[&str])] = &[
         "window-replicas-and-min",
         &[
             ":9:13: groups[0].strategies[0].windows[0].replicas: `replicas` pins the count: do not combine it with `min`/`max`",
+        ],
+    ),
+    (
+        "out-of-range-values",
+        &[
+            ":4:3: store.sample_retention: sample_retention \"5000000d\" is out of range: expected more than 0s, at most 400d",
+            ":7:3: alerts.timeout: timeout \"2h\" is out of range: expected more than 0s, at most 10m",
+            ":8:3: alerts.attempts: attempts 1000 is out of range: expected 1 to 20",
+            ":10:3: engine.max_concurrency: max_concurrency 1000000 is out of range: expected 1 to 10000",
+            ":14:5: groups[0].max: max 5000000 is out of range: expected 1 to 100000",
+            ":15:5: groups[0].evaluation_interval: evaluation_interval \"1ms\" is out of range: expected 1s to 1h",
+            ":19:9: groups[0].strategies[0].target_per_replica: target_per_replica 1e300 is out of range: expected more than 0, at most 1e12",
+            ":21:7: groups[0].behavior.cooldown: cooldown \"5000000d\" is out of range: expected 0s to 1d",
+            ":23:9: groups[0].behavior.scale_down.stabilization: stabilization \"2h\" is out of range: expected 0s to 1h",
+            ":25:26: groups[0].behavior.scale_down.policies[0].value: value 1000000 is out of range: expected 1 to 100000",
+            ":25:42: groups[0].behavior.scale_down.policies[0].period: period \"1h\" is out of range: expected more than 0s, at most 30m",
+        ],
+    ),
+    (
+        "group-name-too-long",
+        &[
+            ":2:5: groups[0].name: group name is 250 characters long: expected 1 to 63 characters",
+            ":7:5: groups[1].name: invalid group name \"-web\": a group name starts with a letter or a digit",
+        ],
+    ),
+    (
+        "url-unclosed-ipv6",
+        &[
+            ":7:7: groups[0].source.url: invalid URL \"http://[::1\": unclosed `[`: an IPv6 address is written as [::1]",
+        ],
+    ),
+    (
+        "target-kind-not-implemented",
+        &[
+            ":8:7: groups[0].target.kind: target kind `compose` is not implemented yet (planned); implemented kinds: process_pool, haproxy, command",
+        ],
+    ),
+    (
+        "least-loaded-without-load-signal",
+        &[
+            ":14:7: groups[0].target.scale_in: `least_loaded` has no load to read: set `load_metric` to a metric every instance serves on /metrics (`backend_in_flight` for `scalepilot backend`), give the group a `prometheus_text` source, or use `lifo`",
         ],
     ),
     (

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use scalepilot_core::config::Alerts;
+use scalepilot_core::config::{AlertEvent, Alerts};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -19,7 +19,7 @@ const QUEUE: usize = 1000;
 #[derive(Clone, Default)]
 pub(crate) struct Alerter {
     tx: Option<mpsc::Sender<Value>>,
-    events: Arc<Vec<String>>,
+    events: Arc<Vec<AlertEvent>>,
 }
 
 impl Alerter {
@@ -75,9 +75,15 @@ impl Alerter {
     }
 
     /// Queue an alert of kind `event` (dropped when that event is not configured).
-    pub(crate) fn send(&self, event: &str, group: Option<&str>, message: &str, details: Value) {
+    pub(crate) fn send(
+        &self,
+        event: AlertEvent,
+        group: Option<&str>,
+        message: &str,
+        details: Value,
+    ) {
         let Some(tx) = &self.tx else { return };
-        if !self.events.iter().any(|e| e == event) {
+        if !self.events.contains(&event) {
             return;
         }
         let body = json!({
@@ -88,7 +94,7 @@ impl Alerter {
             "details": details,
         });
         if tx.try_send(body).is_err() {
-            tracing::warn!(event, "alert queue full: alert dropped");
+            tracing::warn!(event = event.as_str(), "alert queue full: alert dropped");
         }
     }
 

@@ -373,7 +373,12 @@ impl Engine {
                     .store
                     .record_error(None, "config", &msg, Timestamp::now())
                     .await;
-                self.alerts.send("config_rejected", None, &msg, Value::Null);
+                self.alerts.send(
+                    scalepilot_core::config::AlertEvent::ConfigRejected,
+                    None,
+                    &msg,
+                    Value::Null,
+                );
                 return;
             }
         };

@@ -166,20 +166,6 @@ impl Config {
     }
 }
 
-impl Group {
-    /// The scale-in order of a `process_pool` target or of an `haproxy` target's pool, as
-    /// validated (None for other targets). The engine uses this instead of the raw
-    /// `scale_in`/`load_metric` strings.
-    pub fn scale_in(&self) -> Option<ScaleIn> {
-        let pool = match &self.target {
-            Some(RawTarget::ProcessPool(pool)) => pool,
-            Some(RawTarget::Haproxy(h)) => &h.pool,
-            _ => return None,
-        };
-        Some(validate::scale_in_of(pool, self.source.as_ref()))
-    }
-}
-
 /// Which instance a process pool (alone or behind HAProxy) removes on scale-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScaleIn {
@@ -210,6 +196,9 @@ pub struct Group {
     /// Where metrics come from, compiled (durations parsed, defaults applied).
     pub source: Option<SourceSpec>,
     pub target: Option<RawTarget>,
+    /// The scale-in order of a `process_pool` target or of an `haproxy` target's pool, as
+    /// validated (None for other targets).
+    pub scale_in: Option<ScaleIn>,
     /// Prices and budgets.
     pub cost: Option<crate::cost::Cost>,
 }

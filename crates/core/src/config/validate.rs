@@ -387,6 +387,11 @@ fn group(ctx: &mut Ctx, p: &str, g: &RawGroup) -> Group {
         enabled: g.enabled,
         source: g.source.as_ref().and_then(super::source_spec::compile),
         target: g.target.clone(),
+        scale_in: match &g.target {
+            Some(RawTarget::ProcessPool(pool)) => Some(scale_in_of(pool, g.source.as_ref())),
+            Some(RawTarget::Haproxy(h)) => Some(scale_in_of(&h.pool, g.source.as_ref())),
+            _ => None,
+        },
         cost,
     }
 }
@@ -1512,7 +1517,7 @@ fn scale_in(ctx: &mut Ctx, p: &str, pool: &RawProcessPool, source: Option<&RawSo
 }
 
 /// The scale-in order of a pool that validation accepted (see [`super::Group::scale_in`]).
-pub(super) fn scale_in_of(pool: &RawProcessPool, source: Option<&RawSource>) -> ScaleIn {
+fn scale_in_of(pool: &RawProcessPool, source: Option<&RawSource>) -> ScaleIn {
     scale_in(&mut Ctx::default(), "", pool, source)
 }
 

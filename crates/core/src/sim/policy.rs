@@ -63,6 +63,7 @@ impl SimPolicy {
             enabled: true,
             source: None,
             target: None,
+            scale_in: None,
             cost: None,
         };
         SimPolicy {

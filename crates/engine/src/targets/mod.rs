@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use scalepilot_core::config::{Group, RawTarget};
+use scalepilot_core::config::{Group, RawTarget, ScaleIn};
 use scalepilot_core::observation::Limits;
 
 use scalepilot_store::Store;
@@ -56,12 +56,28 @@ pub(crate) async fn build(
             group.name
         ),
         Some(RawTarget::ProcessPool(raw)) => Arc::new(
-            process_pool::ProcessPool::start(&group.name, raw, paths, store, http.clone(), None)
-                .await?,
+            process_pool::ProcessPool::start(
+                &group.name,
+                raw,
+                paths,
+                store,
+                http.clone(),
+                None,
+                group.scale_in.clone().unwrap_or(ScaleIn::Lifo),
+            )
+            .await?,
         ),
         Some(RawTarget::Haproxy(raw)) => Arc::new(
-            haproxy::HaproxyTarget::start(&group.name, raw, paths, base, store, http.clone())
-                .await?,
+            haproxy::HaproxyTarget::start(
+                &group.name,
+                raw,
+                paths,
+                base,
+                store,
+                http.clone(),
+                group.scale_in.clone().unwrap_or(ScaleIn::Lifo),
+            )
+            .await?,
         ),
         Some(RawTarget::Command {
             command,

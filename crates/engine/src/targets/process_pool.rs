@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use async_trait::async_trait;
 use jiff::Timestamp;
+use scalepilot_core::config::ScaleIn;
 use scalepilot_core::config::raw::RawProcessPool;
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, watch};
@@ -138,7 +139,8 @@ struct Pool {
     health_path: String,
     health_interval: Duration,
     unhealthy_after: u32,
-    lifo: bool,
+    /// Which instance a scale-in removes (validated: `least_loaded` has a load to read).
+    scale_in: ScaleIn,
     drain: Duration,
     stop_on_exit: bool,
     instances: Vec<Instance>,
@@ -169,6 +171,7 @@ impl ProcessPool {
         store: Arc<dyn Store>,
         http: reqwest::Client,
         gate: Option<Arc<dyn DrainGate>>,
+        scale_in: ScaleIn,
     ) -> Result<ProcessPool> {
         let RawProcessPool {
             command,
@@ -177,7 +180,8 @@ impl ProcessPool {
             health_path,
             health_interval,
             unhealthy_after,
-            scale_in,
+            scale_in: _,
+            load_metric: _,
             drain,
             stop_on_exit,
         } = raw;
@@ -205,7 +209,7 @@ impl ProcessPool {
                 Duration::from_secs(10),
             ),
             unhealthy_after: unhealthy_after.unwrap_or(3).max(1),
-            lifo: scale_in.as_deref() != Some("least_loaded"),
+            scale_in,
             drain: scalepilot_core::duration::or_default(drain.as_deref(), Duration::from_secs(5)),
             stop_on_exit: stop_on_exit.unwrap_or(false),
             instances: Vec::new(),
@@ -457,8 +461,9 @@ impl Pool {
         }
     }
 
-    async fn in_flight(&self, url: &str) -> f64 {
-        let url = format!("{url}/metrics");
+    /// The load signal of `least_loaded` (the configured metric, summed over label sets).
+    async fn load(&self, url: &str, metric: &str, path: &str) -> f64 {
+        let url = format!("{url}{path}");
         let got = async {
             let r = self
                 .http
@@ -468,7 +473,7 @@ impl Pool {
                 .await
                 .ok()?;
             let text = r.text().await.ok()?;
-            crate::sources::sample_sum(&text, "backend_in_flight")
+            crate::sources::sample_sum(&text, metric)
         }
         .await;
         // Unknown load sorts last: prefer removing instances we know to be idle.
@@ -526,13 +531,14 @@ impl Pool {
             .into_iter()
             .filter(|&k| self.instances[k].host == host)
             .collect();
-        if self.lifo {
-            return newest(&mut candidates);
-        }
+        let (metric, path) = match &self.scale_in {
+            ScaleIn::Lifo => return newest(&mut candidates),
+            ScaleIn::LeastLoaded { metric, path } => (metric.clone(), path.clone()),
+        };
         let mut best: Option<(f64, usize)> = None;
         newest(&mut candidates);
         for k in candidates {
-            let load = self.in_flight(&self.instances[k].url()).await;
+            let load = self.load(&self.instances[k].url(), &metric, &path).await;
             if best.is_none_or(|(l, _)| load < l) {
                 best = Some((load, k));
             }

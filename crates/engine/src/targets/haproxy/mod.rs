@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use async_trait::async_trait;
 use jiff::Timestamp;
+use scalepilot_core::config::ScaleIn;
 use scalepilot_core::config::raw::RawHaproxy;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
@@ -250,6 +251,7 @@ impl HaproxyTarget {
         base: &std::path::Path,
         store: Arc<dyn Store>,
         http: reqwest::Client,
+        scale_in: ScaleIn,
     ) -> Result<HaproxyTarget> {
         let mode = match (&raw.config_file, &raw.admin_socket) {
             (Some(f), _) => Mode::File(
@@ -276,8 +278,9 @@ impl HaproxyTarget {
             reconciling: Mutex::new(()),
         });
         let gate: Arc<dyn DrainGate> = balancer.clone();
-        let pool =
-            Arc::new(ProcessPool::start(group, &raw.pool, paths, store, http, Some(gate)).await?);
+        let pool = Arc::new(
+            ProcessPool::start(group, &raw.pool, paths, store, http, Some(gate), scale_in).await?,
+        );
         let (stop, mut stopped) = watch::channel(false);
         let (p, b) = (pool.clone(), balancer.clone());
         let task = tokio::spawn(async move {
