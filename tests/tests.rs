@@ -4,5 +4,6 @@
 //! the real daemon and real backend processes on loopback and stop them by PID.
 
 mod cli;
+mod docs;
 mod engine;
 mod stack;
