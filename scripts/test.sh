@@ -34,6 +34,11 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
+echo "== the core stays pure (no runtime, database, HTTP client or server)"
+if cargo tree -p scalepilot-core -e normal --prefix none | grep -E '^(tokio|sqlx|reqwest|axum|hyper) '; then
+    echo "scalepilot-core depends on an IO crate (above): keep IO in the engine or store crates" >&2
+    exit 1
+fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
