@@ -9,6 +9,7 @@ pub mod ranges;
 pub mod raw;
 pub mod source_spec;
 mod structure;
+pub mod target_spec;
 pub mod text_metric;
 pub mod url;
 mod validate;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use problems::{ConfigError, Problem};
 pub use raw::{RawSource, RawTarget};
 pub use source_spec::{SourceSpec, TextMetric};
+pub use target_spec::{CommandSpec, HaproxyMode, HaproxySpec, HostSpec, PoolSpec, TargetSpec};
 
 use crate::behavior::Behavior;
 use crate::strategy::Strategy;
@@ -195,10 +197,8 @@ pub struct Group {
     pub enabled: bool,
     /// Where metrics come from, compiled (durations parsed, defaults applied).
     pub source: Option<SourceSpec>,
-    pub target: Option<RawTarget>,
-    /// The scale-in order of a `process_pool` target or of an `haproxy` target's pool, as
-    /// validated (None for other targets).
-    pub scale_in: Option<ScaleIn>,
+    /// What is scaled, compiled (durations parsed, defaults applied, scale-in order typed).
+    pub target: Option<TargetSpec>,
     /// Prices and budgets.
     pub cost: Option<crate::cost::Cost>,
 }

@@ -61,7 +61,7 @@ fn shipped_web_example_compiles_every_part() {
         g.source,
         Some(super::SourceSpec::Prometheus { .. })
     ));
-    assert!(matches!(g.target, Some(RawTarget::ProcessPool { .. })));
+    assert!(matches!(g.target, Some(super::TargetSpec::ProcessPool(_))));
 }
 
 #[test]
@@ -243,6 +243,85 @@ fn threshold_n_of_m_and_set_to_are_validated() {
                 (b.datapoints_to_alarm, b.evaluation_periods, b.set_to),
                 (1, 1, None)
             );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Sources and targets come out of validation typed: durations parsed, defaults applied,
+/// so the engine has nothing left to interpret.
+#[test]
+fn sources_and_targets_are_compiled_with_defaults() {
+    use std::time::Duration;
+    let text = r#"
+groups:
+  - name: web
+    min: 1
+    max: 10
+    source: {kind: prometheus_text, metrics: {rps: "rate(backend_requests_total)"}}
+    target:
+      kind: haproxy
+      backend: web
+      admin_socket: /run/haproxy.sock
+      drain_timeout: 45s
+      pool: {command: "app --port {port}", ports: "20000-20010", scale_in: least_loaded}
+    strategies:
+      - {kind: target_tracking, metric: rps, target_per_replica: 50}
+  - name: batch
+    min: 1
+    max: 10
+    source: {kind: prometheus, url: "http://127.0.0.1:9090", queries: {q: "up"}, timeout: 2s}
+    target: {kind: command, command: "true"}
+    strategies:
+      - {kind: target_tracking, metric: q, target: 5}
+"#;
+    let c = parse(text, "t.yaml").unwrap();
+    let web = &c.groups[0];
+    match &web.source {
+        Some(SourceSpec::PrometheusText { metrics, path }) => {
+            assert_eq!(path, "/metrics");
+            assert_eq!(metrics[0].agg, text_metric::TextAgg::Rate);
+            assert_eq!(metrics[0].series, "backend_requests_total");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &web.target {
+        Some(TargetSpec::Haproxy(h)) => {
+            assert_eq!(h.drain_timeout, Duration::from_secs(45));
+            assert_eq!(h.server_prefix, "sp-");
+            assert_eq!(
+                h.mode,
+                HaproxyMode::Runtime {
+                    admin_socket: "/run/haproxy.sock".into()
+                }
+            );
+            assert_eq!(h.pool.ports, (20000, 20010));
+            assert_eq!(h.pool.health_path, "/healthz");
+            assert_eq!(h.pool.health_interval, Duration::from_secs(10));
+            assert_eq!(h.pool.drain, Duration::from_secs(5));
+            assert_eq!(h.pool.hosts[0].address, "127.0.0.1");
+            // least_loaded reads the prometheus_text source's path.
+            assert_eq!(
+                h.pool.scale_in,
+                ScaleIn::LeastLoaded {
+                    metric: DEFAULT_LOAD_METRIC.into(),
+                    path: "/metrics".into()
+                }
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let batch = &c.groups[1];
+    match &batch.source {
+        Some(SourceSpec::Prometheus { timeout, .. }) => {
+            assert_eq!(*timeout, Duration::from_secs(2))
+        }
+        other => panic!("{other:?}"),
+    }
+    match &batch.target {
+        Some(TargetSpec::Command(cmd)) => {
+            assert_eq!(cmd.timeout, Duration::from_secs(60));
+            assert_eq!(cmd.status_command, None);
         }
         other => panic!("{other:?}"),
     }

@@ -386,12 +386,14 @@ fn group(ctx: &mut Ctx, p: &str, g: &RawGroup) -> Group {
         dry_run: g.dry_run,
         enabled: g.enabled,
         source: g.source.as_ref().and_then(super::source_spec::compile),
-        target: g.target.clone(),
-        scale_in: match &g.target {
-            Some(RawTarget::ProcessPool(pool)) => Some(scale_in_of(pool, g.source.as_ref())),
-            Some(RawTarget::Haproxy(h)) => Some(scale_in_of(&h.pool, g.source.as_ref())),
-            _ => None,
-        },
+        target: g.target.as_ref().and_then(|t| {
+            let scale_in = match t {
+                RawTarget::ProcessPool(pool) => Some(scale_in_of(pool, g.source.as_ref())),
+                RawTarget::Haproxy(h) => Some(scale_in_of(&h.pool, g.source.as_ref())),
+                _ => None,
+            };
+            super::target_spec::compile(t, scale_in)
+        }),
         cost,
     }
 }

@@ -317,7 +317,11 @@ fn least_loaded_needs_a_load_signal() {
     };
     let text_source = "    source: {kind: prometheus_text, path: /stats, metrics: {request_rate: rate(reqs_total)}}\n";
     let static_source = "    source: {kind: static, values: {request_rate: 10}}\n";
-    let order = |text: &str| parse(text, "p.yaml").unwrap().groups[0].scale_in.clone();
+    let order = |text: &str| match parse(text, "p.yaml").unwrap().groups[0].target.clone() {
+        Some(super::TargetSpec::ProcessPool(p)) => Some(p.scale_in),
+        Some(super::TargetSpec::Haproxy(h)) => Some(h.pool.scale_in),
+        _ => None,
+    };
     // The instances serve Prometheus text: the default metric, read at the source's path.
     assert_eq!(
         order(&pool(text_source, "      scale_in: least_loaded\n")),

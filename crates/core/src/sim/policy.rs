@@ -63,7 +63,6 @@ impl SimPolicy {
             enabled: true,
             source: None,
             target: None,
-            scale_in: None,
             cost: None,
         };
         SimPolicy {

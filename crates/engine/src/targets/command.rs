@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use scalepilot_core::config::Group;
+use scalepilot_core::config::{CommandSpec, Group};
 use tokio::process::Command;
 use tokio::sync::Mutex;
 
@@ -27,12 +27,9 @@ pub(crate) struct CommandTarget {
 impl CommandTarget {
     pub(crate) async fn new(
         group: &Group,
-        command: &str,
-        status_command: Option<&str>,
-        timeout: Option<&str>,
+        spec: &CommandSpec,
         store: Arc<dyn Store>,
     ) -> Result<CommandTarget> {
-        let timeout = scalepilot_core::duration::or_default(timeout, Duration::from_secs(60));
         // Resume from the last count applied by a previous run.
         let last = store
             .activities(Some(&group.name), 50)
@@ -42,9 +39,9 @@ impl CommandTarget {
             .map(|a| a.to_replicas.clamp(0, u32::MAX as i64) as u32);
         Ok(CommandTarget {
             group: group.name.to_string(),
-            command: command.to_string(),
-            status_command: status_command.map(str::to_string),
-            timeout,
+            command: spec.command.clone(),
+            status_command: spec.status_command.clone(),
+            timeout: spec.timeout,
             applied: Mutex::new(last.unwrap_or(group.min)),
         })
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use scalepilot_core::config::{Group, RawTarget, ScaleIn};
+use scalepilot_core::config::{Group, TargetSpec};
 use scalepilot_core::observation::Limits;
 
 use scalepilot_store::Store;
@@ -55,52 +55,16 @@ pub(crate) async fn build(
             "group {} has no `target`: the engine needs one (simulate provides its own)",
             group.name
         ),
-        Some(RawTarget::ProcessPool(raw)) => Arc::new(
-            process_pool::ProcessPool::start(
-                &group.name,
-                raw,
-                paths,
-                store,
-                http.clone(),
-                None,
-                group.scale_in.clone().unwrap_or(ScaleIn::Lifo),
-            )
-            .await?,
+        Some(TargetSpec::ProcessPool(spec)) => Arc::new(
+            process_pool::ProcessPool::start(&group.name, spec, paths, store, http.clone(), None)
+                .await?,
         ),
-        Some(RawTarget::Haproxy(raw)) => Arc::new(
-            haproxy::HaproxyTarget::start(
-                &group.name,
-                raw,
-                paths,
-                base,
-                store,
-                http.clone(),
-                group.scale_in.clone().unwrap_or(ScaleIn::Lifo),
-            )
-            .await?,
+        Some(TargetSpec::Haproxy(spec)) => Arc::new(
+            haproxy::HaproxyTarget::start(&group.name, spec, paths, base, store, http.clone())
+                .await?,
         ),
-        Some(RawTarget::Command {
-            command,
-            status_command,
-            timeout,
-        }) => Arc::new(
-            command::CommandTarget::new(
-                group,
-                command,
-                status_command.as_deref(),
-                timeout.as_deref(),
-                store,
-            )
-            .await?,
-        ),
-        Some(other) => {
-            let kind = serde_json::to_value(other)
-                .ok()
-                .and_then(|v| v["kind"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            anyhow::bail!(
-                "target kind `{kind}` is accepted in configs but not available in the engine yet (process_pool, haproxy and command are)"
-            )
+        Some(TargetSpec::Command(spec)) => {
+            Arc::new(command::CommandTarget::new(group, spec, store).await?)
         }
     })
 }

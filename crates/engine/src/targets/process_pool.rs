@@ -25,8 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use async_trait::async_trait;
 use jiff::Timestamp;
-use scalepilot_core::config::ScaleIn;
-use scalepilot_core::config::raw::RawProcessPool;
+use scalepilot_core::config::{PoolSpec, ScaleIn};
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
@@ -166,52 +165,32 @@ impl ProcessPool {
     /// Adopt what a previous run left, then start the health loop.
     pub(crate) async fn start(
         group: &str,
-        raw: &RawProcessPool,
+        spec: &PoolSpec,
         paths: &Paths,
         store: Arc<dyn Store>,
         http: reqwest::Client,
         gate: Option<Arc<dyn DrainGate>>,
-        scale_in: ScaleIn,
     ) -> Result<ProcessPool> {
-        let RawProcessPool {
-            command,
-            ports,
-            hosts,
-            health_path,
-            health_interval,
-            unhealthy_after,
-            scale_in: _,
-            load_metric: _,
-            drain,
-            stop_on_exit,
-        } = raw;
-        let ports = raw
-            .port_range()
-            .with_context(|| format!("invalid port range \"{ports}\""))?;
         let log_dir = paths.state_dir.join("logs");
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("cannot create {}", log_dir.display()))?;
-        let hosts = match hosts {
-            Some(list) if !list.is_empty() => {
-                list.iter().map(|h| (h.address.clone(), h.max)).collect()
-            }
-            _ => vec![("127.0.0.1".to_string(), None)],
-        };
+        let hosts = spec
+            .hosts
+            .iter()
+            .map(|h| (h.address.clone(), h.max))
+            .collect();
         let mut pool = Pool {
             group: group.to_string(),
             hosts,
             gate,
-            command: command.clone(),
-            ports,
-            health_path: health_path.clone().unwrap_or_else(|| "/healthz".into()),
-            health_interval: scalepilot_core::duration::or_default(
-                health_interval.as_deref(),
-                Duration::from_secs(10),
-            ),
-            unhealthy_after: unhealthy_after.unwrap_or(3).max(1),
-            scale_in,
-            drain: scalepilot_core::duration::or_default(drain.as_deref(), Duration::from_secs(5)),
-            stop_on_exit: stop_on_exit.unwrap_or(false),
+            command: spec.command.clone(),
+            ports: spec.ports,
+            health_path: spec.health_path.clone(),
+            health_interval: spec.health_interval,
+            unhealthy_after: spec.unhealthy_after.max(1),
+            scale_in: spec.scale_in.clone(),
+            drain: spec.drain,
+            stop_on_exit: spec.stop_on_exit,
             instances: Vec::new(),
             store,
             http,

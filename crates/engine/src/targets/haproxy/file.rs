@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use scalepilot_core::config::raw::RawHaproxyFile;
 use tokio::sync::Mutex;
 
 use super::api::Socket;
@@ -21,8 +20,15 @@ pub(super) struct ConfigFile {
 }
 
 impl ConfigFile {
-    pub(super) fn open(raw: &RawHaproxyFile, backend: &str, base: &Path) -> Result<ConfigFile> {
-        let template_path = base.join(&raw.template);
+    pub(super) fn open(
+        path: &str,
+        template: &str,
+        master_socket: &str,
+        haproxy: &str,
+        backend: &str,
+        base: &Path,
+    ) -> Result<ConfigFile> {
+        let template_path = base.join(template);
         let template = std::fs::read_to_string(&template_path)
             .with_context(|| format!("cannot read template {}", template_path.display()))?;
         if !template.contains("{{servers}}") {
@@ -31,7 +37,7 @@ impl ConfigFile {
                 template_path.display()
             );
         }
-        let path = base.join(&raw.path);
+        let path = base.join(path);
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         // The servers of the file in force: HAProxy routes to them until a new file applies.
         let in_force: HashSet<String> = current
@@ -46,8 +52,8 @@ impl ConfigFile {
         Ok(ConfigFile {
             path,
             template,
-            master: Socket::parse(&raw.master_socket).relative_to(base),
-            haproxy: raw.haproxy.clone().unwrap_or_else(|| "haproxy".into()),
+            master: Socket::parse(master_socket).relative_to(base),
+            haproxy: haproxy.to_string(),
             applied: Mutex::new((in_force, current)),
         })
     }

@@ -25,8 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use async_trait::async_trait;
 use jiff::Timestamp;
-use scalepilot_core::config::ScaleIn;
-use scalepilot_core::config::raw::RawHaproxy;
+use scalepilot_core::config::{HaproxyMode, HaproxySpec};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
@@ -246,29 +245,32 @@ pub(crate) struct HaproxyTarget {
 impl HaproxyTarget {
     pub(crate) async fn start(
         group: &str,
-        raw: &RawHaproxy,
+        spec: &HaproxySpec,
         paths: &Paths,
         base: &std::path::Path,
         store: Arc<dyn Store>,
         http: reqwest::Client,
-        scale_in: ScaleIn,
     ) -> Result<HaproxyTarget> {
-        let mode = match (&raw.config_file, &raw.admin_socket) {
-            (Some(f), _) => Mode::File(
-                file::ConfigFile::open(f, &raw.backend, base).context("haproxy config_file")?,
+        let mode = match &spec.mode {
+            HaproxyMode::ConfigFile {
+                path,
+                template,
+                master_socket,
+                haproxy,
+            } => Mode::File(
+                file::ConfigFile::open(path, template, master_socket, haproxy, &spec.backend, base)
+                    .context("haproxy config_file")?,
             ),
-            (None, Some(s)) => Mode::Runtime(Socket::parse(s).relative_to(base)),
-            (None, None) => anyhow::bail!("haproxy target without admin_socket or config_file"),
+            HaproxyMode::Runtime { admin_socket } => {
+                Mode::Runtime(Socket::parse(admin_socket).relative_to(base))
+            }
         };
-        let drain_timeout = scalepilot_core::duration::or_default(
-            raw.drain_timeout.as_deref(),
-            Duration::from_secs(30),
-        );
+        let drain_timeout = spec.drain_timeout;
         let balancer = Arc::new(Balancer {
             group: group.to_string(),
-            backend: raw.backend.clone(),
-            prefix: raw.server_prefix.clone().unwrap_or_else(|| "sp-".into()),
-            remove_unknown: raw.remove_unknown.unwrap_or(false),
+            backend: spec.backend.clone(),
+            prefix: spec.server_prefix.clone(),
+            remove_unknown: spec.remove_unknown,
             drain_timeout,
             mode,
             store: store.clone(),
@@ -278,9 +280,8 @@ impl HaproxyTarget {
             reconciling: Mutex::new(()),
         });
         let gate: Arc<dyn DrainGate> = balancer.clone();
-        let pool = Arc::new(
-            ProcessPool::start(group, &raw.pool, paths, store, http, Some(gate), scale_in).await?,
-        );
+        let pool =
+            Arc::new(ProcessPool::start(group, &spec.pool, paths, store, http, Some(gate)).await?);
         let (stop, mut stopped) = watch::channel(false);
         let (p, b) = (pool.clone(), balancer.clone());
         let task = tokio::spawn(async move {
