@@ -60,7 +60,7 @@ impl Alerter {
                     tracing::warn!("{msg}");
                     let group = body["group"].as_str();
                     let _ = store
-                        .record_error(group, "alert", &msg, Timestamp::now())
+                        .record_error(group, scalepilot_store::ErrorComponent::Alert, &msg, Timestamp::now())
                         .await;
                 }
             }
