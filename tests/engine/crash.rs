@@ -156,7 +156,11 @@ groups:
     assert!(spawned, "no instance spawned:\n{}", daemon.log());
     std::thread::sleep(Duration::from_millis(300));
     daemon.kill9();
-    assert_eq!(backend_pids(PORTS).len(), 1, "the spawned instance outlives the daemon");
+    assert_eq!(
+        backend_pids(PORTS).len(),
+        1,
+        "the spawned instance outlives the daemon"
+    );
 
     let mut daemon = Daemon::start(&config, PORTS, &[]);
     // The adopted instance counts: 1 → 4 once the rate limit allows (15 s after the

@@ -209,7 +209,9 @@ pub(crate) fn instances(db: &Path, group: &str) -> Vec<(u16, i32)> {
                 .await
                 .unwrap();
         pool.close().await;
-        rows.into_iter().map(|(p, pid)| (p as u16, pid as i32)).collect()
+        rows.into_iter()
+            .map(|(p, pid)| (p as u16, pid as i32))
+            .collect()
     })
 }
 

@@ -145,7 +145,10 @@ fn history_on_a_missing_store_fails_and_creates_nothing() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_ne!(out.status.code(), Some(0), "{extra:?}: {stderr}");
         assert!(stderr.contains("does not exist"), "{extra:?}: {stderr}");
-        assert!(!tmp.path().join("sp.db").exists(), "{extra:?} created the store");
+        assert!(
+            !tmp.path().join("sp.db").exists(),
+            "{extra:?} created the store"
+        );
     }
 }
 
@@ -160,14 +163,12 @@ fn concurrent_once_runs_leave_each_others_activities_alone() {
     // same activity key bucket, so the second does not scale itself.
     let path = write(
         dir,
-        &format!(
-            "if mkdir {} 2>/dev/null; then sleep 8; fi",
-            flag.display()
-        ),
+        &format!("if mkdir {} 2>/dev/null; then sleep 8; fi", flag.display()),
     );
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("    max: 10\n", "    max: 10\n    evaluation_interval: 1h\n");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "    max: 10\n",
+        "    max: 10\n    evaluation_interval: 1h\n",
+    );
     std::fs::write(&path, text).unwrap();
     let first = Command::new(BIN)
         .args(["once", "--config", path.to_str().unwrap()])

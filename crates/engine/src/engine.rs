@@ -21,7 +21,7 @@ use crate::alerts::Alerter;
 use crate::group::{Event, GroupRuntime};
 
 use crate::targets::{Paths, Target};
-use scalepilot_store::{SqliteStore, Store};
+use scalepilot_store::{ErrorComponent, SqliteStore, Store};
 
 /// How often the config file is checked for changes.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -358,7 +358,7 @@ impl Engine {
                 tracing::error!("{msg}");
                 let _ = self
                     .store
-                    .record_error(None, scalepilot_store::ErrorComponent::Config, &msg, Timestamp::now())
+                    .record_error(None, ErrorComponent::Config, &msg, Timestamp::now())
                     .await;
                 self.alerts.send("config_rejected", None, &msg, Value::Null);
                 return;
@@ -458,7 +458,7 @@ impl Engine {
         tracing::error!(group = %name, "{msg}");
         let _ = self
             .store
-            .record_error(Some(name), scalepilot_store::ErrorComponent::Config, &msg, Timestamp::now())
+            .record_error(Some(name), ErrorComponent::Config, &msg, Timestamp::now())
             .await;
     }
 

@@ -128,7 +128,12 @@ pub(crate) async fn rebuild(
     for e in &report.errors {
         tracing::error!(group = %group.name, "{e}");
         if let Err(err) = store
-            .record_error(Some(&group.name), ErrorComponent::Config, e, Timestamp::now())
+            .record_error(
+                Some(&group.name),
+                ErrorComponent::Config,
+                e,
+                Timestamp::now(),
+            )
             .await
         {
             tracing::warn!(group = %group.name, "cannot record an error ({e}): {err}");

@@ -297,13 +297,15 @@ impl GroupRuntime {
                         match result {
                             Ok(()) => {
                                 scaled = true;
-                                self.finish(&key, ActivityStatus::Succeeded, None, done).await;
+                                self.finish(&key, ActivityStatus::Succeeded, None, done)
+                                    .await;
                                 self.alerts.send("scaled", Some(&name), &summary, json!({"key": key, "from": status.current, "to": desired, "decision": &record}));
                             }
                             Err(e) => {
                                 // Nothing changed: forget the scale event and cooldown decide() recorded.
                                 self.state.state = before;
-                                self.finish(&key, ActivityStatus::Failed, Some(&e), done).await;
+                                self.finish(&key, ActivityStatus::Failed, Some(&e), done)
+                                    .await;
                                 let msg =
                                     format!("scaling {} → {desired} failed: {e}", status.current);
                                 self.alerts.send("scale_failed", Some(&name), &msg, json!({"key": key, "from": status.current, "to": desired, "error": e, "decision": &record}));
@@ -366,6 +368,7 @@ impl GroupRuntime {
         }
         // Counted before the state is saved, so the saved count includes this evaluation.
         let counted = failed.is_some() || !store_errors.is_empty();
+        let streak = self.state.consecutive_errors;
         if counted {
             self.state.consecutive_errors = self.state.consecutive_errors.saturating_add(1);
         } else {
@@ -378,7 +381,8 @@ impl GroupRuntime {
         {
             tracing::warn!(group = %name, "{e}");
             if !counted {
-                self.state.consecutive_errors = self.state.consecutive_errors.saturating_add(1);
+                // The streak goes on: this evaluation failed after all.
+                self.state.consecutive_errors = streak.saturating_add(1);
             }
             store_errors.push(format!("cannot save the state: {e}"));
         }
@@ -423,14 +427,17 @@ impl GroupRuntime {
             // Failures counted while the state could not be read continue its streak.
             let failed_since = self.state.consecutive_errors;
             self.state = stored;
-            self.state.consecutive_errors = self.state.consecutive_errors.saturating_add(failed_since);
+            self.state.consecutive_errors =
+                self.state.consecutive_errors.saturating_add(failed_since);
             self.state_loaded = true;
             tracing::info!(group = %self.group.name, "state loaded from the store");
         }
         if self.reconcile_pending {
             reconcile(self.store.as_ref(), &self.group.name, self.target.as_ref())
                 .await
-                .map_err(|e| format!("cannot settle activities left pending, not evaluating: {e}"))?;
+                .map_err(|e| {
+                    format!("cannot settle activities left pending, not evaluating: {e}")
+                })?;
             self.reconcile_pending = false;
         }
         Ok(())
@@ -498,5 +505,348 @@ impl GroupRuntime {
             error: Some(format!("{component}: {message}")),
         });
         message.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The evaluation against a store that fails on demand and a target that counts calls.
+
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use scalepilot_store::{
+        Activity, ErrorRecord, ForecastRecord, InstanceRecord, NewForecast, Result as StoreResult,
+        SqliteStore, StoreError,
+    };
+
+    use super::*;
+    use crate::targets::Status;
+
+    /// A SQLite store whose named operations fail while listed in `failing`.
+    struct Flaky {
+        inner: SqliteStore,
+        failing: Mutex<HashSet<&'static str>>,
+    }
+
+    impl Flaky {
+        fn check(&self, op: &'static str) -> StoreResult<()> {
+            if self.failing.lock().unwrap().contains(op) {
+                return Err(StoreError::Corrupt {
+                    what: op,
+                    group: "web".into(),
+                    message: "disk I/O error (test)".into(),
+                });
+            }
+            Ok(())
+        }
+
+        fn fail(&self, ops: &[&'static str]) {
+            *self.failing.lock().unwrap() = ops.iter().copied().collect();
+        }
+    }
+
+    #[async_trait]
+    impl Store for Flaky {
+        async fn save_group_config(
+            &self,
+            g: &str,
+            c: &serde_json::Value,
+            at: Timestamp,
+        ) -> StoreResult<()> {
+            self.inner.save_group_config(g, c, at).await
+        }
+        async fn load_state(&self, g: &str) -> StoreResult<Option<StoredState>> {
+            self.check("load_state")?;
+            self.inner.load_state(g).await
+        }
+        async fn save_state(
+            &self,
+            g: &str,
+            s: &StoredState,
+            d: Option<&serde_json::Value>,
+            at: Timestamp,
+        ) -> StoreResult<()> {
+            self.check("save_state")?;
+            self.inner.save_state(g, s, d, at).await
+        }
+        async fn begin_activity(&self, a: &NewActivity<'_>) -> StoreResult<bool> {
+            self.check("begin_activity")?;
+            self.inner.begin_activity(a).await
+        }
+        async fn begin_activity_with_state(
+            &self,
+            a: &NewActivity<'_>,
+            s: &StoredState,
+            d: Option<&serde_json::Value>,
+        ) -> StoreResult<bool> {
+            self.check("begin_activity_with_state")?;
+            self.inner.begin_activity_with_state(a, s, d).await
+        }
+        async fn finish_activity(
+            &self,
+            k: &str,
+            s: ActivityStatus,
+            e: Option<&str>,
+            at: Timestamp,
+        ) -> StoreResult<()> {
+            self.inner.finish_activity(k, s, e, at).await
+        }
+        async fn pending_activities(&self, g: &str) -> StoreResult<Vec<Activity>> {
+            self.check("pending_activities")?;
+            self.inner.pending_activities(g).await
+        }
+        async fn activities(&self, g: Option<&str>, l: u32) -> StoreResult<Vec<Activity>> {
+            self.inner.activities(g, l).await
+        }
+        async fn record_error(
+            &self,
+            g: Option<&str>,
+            c: ErrorComponent,
+            m: &str,
+            at: Timestamp,
+        ) -> StoreResult<()> {
+            self.inner.record_error(g, c, m, at).await
+        }
+        async fn errors(&self, g: Option<&str>, l: u32) -> StoreResult<Vec<ErrorRecord>> {
+            self.inner.errors(g, l).await
+        }
+        async fn record_samples(
+            &self,
+            g: &str,
+            at: Timestamp,
+            m: &BTreeMap<String, f64>,
+        ) -> StoreResult<()> {
+            self.check("record_samples")?;
+            self.inner.record_samples(g, at, m).await
+        }
+        async fn samples(
+            &self,
+            g: &str,
+            m: &str,
+            since: Timestamp,
+        ) -> StoreResult<Vec<(Timestamp, f64)>> {
+            self.inner.samples(g, m, since).await
+        }
+        async fn prune_samples(&self, b: Timestamp) -> StoreResult<u64> {
+            self.inner.prune_samples(b).await
+        }
+        async fn record_forecasts(&self, g: &str, f: &[NewForecast]) -> StoreResult<()> {
+            self.inner.record_forecasts(g, f).await
+        }
+        async fn forecasts(
+            &self,
+            g: Option<&str>,
+            l: u32,
+            now: Timestamp,
+        ) -> StoreResult<Vec<ForecastRecord>> {
+            self.inner.forecasts(g, l, now).await
+        }
+        async fn prune_forecasts(&self, b: Timestamp) -> StoreResult<u64> {
+            self.inner.prune_forecasts(b).await
+        }
+        async fn prune_history(&self, b: Timestamp) -> StoreResult<u64> {
+            self.inner.prune_history(b).await
+        }
+        async fn instances(&self, g: &str) -> StoreResult<Vec<InstanceRecord>> {
+            self.inner.instances(g).await
+        }
+        async fn put_instance(&self, g: &str, i: InstanceRecord) -> StoreResult<()> {
+            self.inner.put_instance(g, i).await
+        }
+        async fn delete_instance(&self, g: &str, h: &str, p: u16) -> StoreResult<()> {
+            self.inner.delete_instance(g, h, p).await
+        }
+    }
+
+    /// Runs `current` replicas; counts scale_to calls.
+    struct Counting {
+        current: AtomicU32,
+        calls: AtomicU32,
+    }
+
+    #[async_trait]
+    impl Target for Counting {
+        async fn status(&self) -> std::result::Result<Status, String> {
+            let c = self.current.load(Ordering::SeqCst);
+            Ok(Status {
+                current: c,
+                ready: c,
+                ..Status::default()
+            })
+        }
+        async fn scale_to(&self, desired: u32) -> std::result::Result<(), String> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.current.store(desired, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn shutdown(&self) {}
+    }
+
+    const CONFIG: &str = r#"
+groups:
+  - name: web
+    min: 1
+    max: 10
+    evaluation_interval: 1s
+    source: {kind: static, values: {request_rate: 40}}
+    target: {kind: command, command: "true"}
+    strategies:
+      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}
+"#;
+
+    async fn runtime(
+        dir: &std::path::Path,
+        current: u32,
+    ) -> (GroupRuntime, Arc<Flaky>, Arc<Counting>) {
+        let config = scalepilot_core::config::parse(CONFIG, "test.yaml").unwrap();
+        let group = config.groups[0].clone();
+        let http = crate::http::client().unwrap();
+        let source = crate::sources::build(group.source.as_ref(), dir, &http).unwrap();
+        let store = Arc::new(Flaky {
+            inner: SqliteStore::open(&dir.join("s.db")).await.unwrap(),
+            failing: Mutex::new(HashSet::new()),
+        });
+        let target = Arc::new(Counting {
+            current: AtomicU32::new(current),
+            calls: AtomicU32::new(0),
+        });
+        let rt = GroupRuntime {
+            group,
+            source,
+            target: target.clone(),
+            store: store.clone(),
+            alerts: Alerter::default(),
+            events: broadcast::channel(16).0,
+            state: StoredState::default(),
+            error_alert_after: 3,
+            fault_pause: None,
+            last_source_errors: BTreeMap::new(),
+            last_dry_run: None,
+            budget: Default::default(),
+            budget_bound: false,
+            state_loaded: true,
+            reconcile_pending: false,
+        };
+        (rt, store, target)
+    }
+
+    /// The intent and the state are one write: when it fails, the target is not called, the
+    /// evaluation fails and the failure is recorded.
+    #[tokio::test]
+    async fn a_failed_intent_write_stops_the_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rt, store, target) = runtime(dir.path(), 1).await;
+        store.fail(&["begin_activity_with_state"]);
+        let err = rt.evaluate().await.unwrap_err();
+        assert!(err.contains("not scaling"), "{err}");
+        assert_eq!(target.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(rt.state.consecutive_errors, 1);
+        let errors = store.errors(Some("web"), 10).await.unwrap();
+        assert_eq!(errors[0].component, ErrorComponent::Store);
+        assert!(store.activities(None, 10).await.unwrap().is_empty());
+        // The store back: the action happens, intent and state together.
+        store.fail(&[]);
+        rt.evaluate().await.unwrap();
+        assert_eq!(target.calls.load(Ordering::SeqCst), 1);
+        let acts = store.activities(None, 10).await.unwrap();
+        assert_eq!(acts[0].status, ActivityStatus::Succeeded);
+        assert_eq!(acts[0].owner.as_deref(), Some(owner_id().as_str()));
+    }
+
+    /// A failed samples or state write makes the evaluation a failed one, counted towards
+    /// the `errors` alert, and reported in its event.
+    #[tokio::test]
+    async fn failed_store_writes_are_failed_evaluations() {
+        let dir = tempfile::tempdir().unwrap();
+        // 4 replicas for 40 req/s at 10: nothing to scale.
+        let (mut rt, store, target) = runtime(dir.path(), 4).await;
+        store.fail(&["record_samples"]);
+        let ev = rt.evaluate().await.unwrap();
+        assert!(
+            ev.error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("cannot record samples"),
+            "{ev:?}"
+        );
+        assert_eq!(rt.state.consecutive_errors, 1);
+        store.fail(&["save_state"]);
+        let ev = rt.evaluate().await.unwrap();
+        assert!(
+            ev.error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("cannot save the state"),
+            "{ev:?}"
+        );
+        assert_eq!(rt.state.consecutive_errors, 2);
+        store.fail(&["record_samples", "save_state"]);
+        rt.evaluate().await.unwrap();
+        assert_eq!(rt.state.consecutive_errors, 3);
+        let recorded = store.errors(Some("web"), 10).await.unwrap();
+        assert_eq!(recorded.len(), 3);
+        assert!(
+            recorded
+                .iter()
+                .all(|e| e.component == ErrorComponent::Store)
+        );
+        store.fail(&[]);
+        let ev = rt.evaluate().await.unwrap();
+        assert_eq!((ev.error, rt.state.consecutive_errors), (None, 0));
+        assert_eq!(target.calls.load(Ordering::SeqCst), 0);
+    }
+
+    /// A state that could not be read at start is read at the next evaluation; meanwhile
+    /// nothing is decided and the stored state is not overwritten with an empty one.
+    #[tokio::test]
+    async fn a_failed_state_load_is_retried_at_the_next_evaluation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rt, store, target) = runtime(dir.path(), 1).await;
+        let mut stored = StoredState::default();
+        stored.state.consecutive_failures = 7;
+        store
+            .save_state("web", &stored, None, Timestamp::now())
+            .await
+            .unwrap();
+        rt.state_loaded = false;
+        rt.reconcile_pending = true;
+        store.fail(&["load_state"]);
+        for n in 1..=2 {
+            let err = rt.evaluate().await.unwrap_err();
+            assert!(err.contains("cannot load the group's state"), "{err}");
+            assert_eq!(rt.state.consecutive_errors, n);
+        }
+        assert_eq!(target.calls.load(Ordering::SeqCst), 0);
+        let kept = store.load_state("web").await;
+        assert!(kept.is_err());
+        store.fail(&["pending_activities"]);
+        let err = rt.evaluate().await.unwrap_err();
+        assert!(err.contains("cannot settle"), "{err}");
+        assert!(rt.state_loaded);
+        assert_eq!(rt.state.consecutive_errors, 3);
+        store.fail(&[]);
+        rt.evaluate().await.unwrap();
+        assert_eq!(target.calls.load(Ordering::SeqCst), 1);
+        assert!(!rt.reconcile_pending);
+        assert_eq!(rt.state.consecutive_errors, 0);
+    }
+
+    #[test]
+    fn owners_are_alive_while_their_process_runs() {
+        assert!(owner_alive(&owner_id()));
+        let pid = std::process::id();
+        assert!(!owner_alive(&format!("{pid}:1")));
+        assert!(!owner_alive("999999999:1"));
+        assert!(!owner_alive("garbage"));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let id = child.id() as i32;
+        let start = process_start(id);
+        child.wait().unwrap();
+        if let Some(start) = start {
+            assert!(!owner_alive(&format!("{id}:{start}")));
+        }
     }
 }

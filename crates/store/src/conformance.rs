@@ -92,9 +92,19 @@ pub async fn activity_keys_are_idempotent(store: &dyn Store) {
 pub async fn pending_activities_of_a_group(store: &dyn Store) {
     let d = json!({});
     for key in ["web:1", "web:2", "web:3"] {
-        assert!(store.begin_activity(&intent(key, "web", 4, &d)).await.unwrap());
+        assert!(
+            store
+                .begin_activity(&intent(key, "web", 4, &d))
+                .await
+                .unwrap()
+        );
     }
-    assert!(store.begin_activity(&intent("api:1", "api", 4, &d)).await.unwrap());
+    assert!(
+        store
+            .begin_activity(&intent("api:1", "api", 4, &d))
+            .await
+            .unwrap()
+    );
     let dry = NewActivity {
         status: ActivityStatus::DryRun,
         owner: None,
@@ -122,7 +132,10 @@ pub async fn activities_newest_first(store: &dyn Store) {
         store.begin_activity(&intent(k, g, 2, &d)).await.unwrap();
     }
     let keys = |v: Vec<crate::Activity>| v.into_iter().map(|a| a.key).collect::<Vec<_>>();
-    assert_eq!(keys(store.activities(Some("web"), 10).await.unwrap()), ["d", "c", "a"]);
+    assert_eq!(
+        keys(store.activities(Some("web"), 10).await.unwrap()),
+        ["d", "c", "a"]
+    );
     assert_eq!(keys(store.activities(None, 2).await.unwrap()), ["d", "c"]);
 }
 
@@ -160,16 +173,25 @@ pub async fn state_round_trip(store: &dyn Store) {
     let back = store.load_state("web").await.unwrap().unwrap();
     assert_eq!(back.state, st.state);
     assert_eq!(back.consecutive_errors, 4);
-    store.save_state("web", &state(0, 0), None, t(4)).await.unwrap();
+    store
+        .save_state("web", &state(0, 0), None, t(4))
+        .await
+        .unwrap();
     let back = store.load_state("web").await.unwrap().unwrap();
-    assert_eq!((back.state.consecutive_failures, back.consecutive_errors), (0, 0));
+    assert_eq!(
+        (back.state.consecutive_failures, back.consecutive_errors),
+        (0, 0)
+    );
     assert!(store.load_state("api").await.unwrap().is_none());
 }
 
 /// Intent and state in one transaction: both are written, or (key taken) neither.
 pub async fn intent_with_state_is_atomic(store: &dyn Store) {
     let d = json!({"desired_replicas": 5});
-    store.save_state("web", &state(1, 1), None, t(0)).await.unwrap();
+    store
+        .save_state("web", &state(1, 1), None, t(0))
+        .await
+        .unwrap();
     let a = intent("web:5:100", "web", 5, &d);
     assert!(
         store
@@ -178,7 +200,10 @@ pub async fn intent_with_state_is_atomic(store: &dyn Store) {
             .unwrap()
     );
     let back = store.load_state("web").await.unwrap().unwrap();
-    assert_eq!((back.state.consecutive_failures, back.consecutive_errors), (2, 0));
+    assert_eq!(
+        (back.state.consecutive_failures, back.consecutive_errors),
+        (2, 0)
+    );
     assert_eq!(store.pending_activities("web").await.unwrap().len(), 1);
 
     // The key exists: no second activity, and the state stays what the first attempt wrote.
@@ -190,14 +215,28 @@ pub async fn intent_with_state_is_atomic(store: &dyn Store) {
             .unwrap()
     );
     let back = store.load_state("web").await.unwrap().unwrap();
-    assert_eq!((back.state.consecutive_failures, back.consecutive_errors), (2, 0));
+    assert_eq!(
+        (back.state.consecutive_failures, back.consecutive_errors),
+        (2, 0)
+    );
     assert_eq!(store.activities(None, 10).await.unwrap().len(), 1);
 
     // A group without a state yet gets one with its first intent.
     let b = intent("api:2:100", "api", 2, &d);
-    assert!(store.begin_activity_with_state(&b, &state(3, 0), None).await.unwrap());
+    assert!(
+        store
+            .begin_activity_with_state(&b, &state(3, 0), None)
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.load_state("api").await.unwrap().unwrap().state.consecutive_failures,
+        store
+            .load_state("api")
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .consecutive_failures,
         3
     );
 }
@@ -236,12 +275,18 @@ pub async fn errors_are_recorded(store: &dyn Store) {
         .collect();
     api.reverse();
     assert_eq!(api, ErrorComponent::ALL);
-    assert!(store.errors(None, 1).await.unwrap()[0].message.starts_with('e'));
+    assert!(
+        store.errors(None, 1).await.unwrap()[0]
+            .message
+            .starts_with('e')
+    );
 }
 
 /// Samples: per group and metric, oldest first from `since`; pruning deletes older ones.
 pub async fn samples_and_prune(store: &dyn Store) {
-    let m = |v: f64| -> BTreeMap<String, f64> { [("rps".to_string(), v), ("cpu".to_string(), 1.0)].into() };
+    let m = |v: f64| -> BTreeMap<String, f64> {
+        [("rps".to_string(), v), ("cpu".to_string(), 1.0)].into()
+    };
     store.record_samples("web", t(0), &m(1.0)).await.unwrap();
     store.record_samples("web", t(100), &m(2.0)).await.unwrap();
     store.record_samples("api", t(50), &m(9.0)).await.unwrap();
@@ -249,7 +294,10 @@ pub async fn samples_and_prune(store: &dyn Store) {
         store.samples("web", "rps", t(0)).await.unwrap(),
         vec![(t(0), 1.0), (t(100), 2.0)]
     );
-    assert_eq!(store.samples("web", "rps", t(1)).await.unwrap(), vec![(t(100), 2.0)]);
+    assert_eq!(
+        store.samples("web", "rps", t(1)).await.unwrap(),
+        vec![(t(100), 2.0)]
+    );
     // Two metrics per sample time, before t(60): web at 0, api at 50.
     assert_eq!(store.prune_samples(t(60)).await.unwrap(), 4);
     assert!(store.samples("api", "rps", t(0)).await.unwrap().is_empty());
@@ -265,7 +313,10 @@ pub async fn forecasts_meet_their_actuals(store: &dyn Store) {
     }
     let other: BTreeMap<String, f64> = [("cpu".to_string(), 99.0)].into();
     store.record_samples("web", t(15), &other).await.unwrap();
-    store.record_samples("api", t(15), &sample(99.0)).await.unwrap();
+    store
+        .record_samples("api", t(15), &sample(99.0))
+        .await
+        .unwrap();
     let f = |made: i64, due: i64, estimate: f64| NewForecast {
         metric: "rps".into(),
         made: t(made),
@@ -290,7 +341,13 @@ pub async fn forecasts_meet_their_actuals(store: &dyn Store) {
     assert!(rows[1].seasonal && !rows[2].seasonal && rows[0].forecast_only);
     assert_eq!(rows[2].serves_from_ms, ms(t(10)));
     assert_eq!(rows[2].group, "web");
-    assert!(store.forecasts(Some("api"), 10, t(100)).await.unwrap().is_empty());
+    assert!(
+        store
+            .forecasts(Some("api"), 10, t(100))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.forecasts(None, 2, t(100)).await.unwrap().len(), 2);
     assert_eq!(store.prune_forecasts(t(20)).await.unwrap(), 1);
     assert_eq!(store.forecasts(None, 10, t(100)).await.unwrap().len(), 2);
@@ -307,7 +364,10 @@ pub async fn instances_intent_settle_delete(store: &dyn Store) {
         marker: Some("web/127.0.0.2:20001/ab12".into()),
     };
     store.put_instance("web", starting.clone()).await.unwrap();
-    assert_eq!(store.instances("web").await.unwrap(), vec![starting.clone()]);
+    assert_eq!(
+        store.instances("web").await.unwrap(),
+        vec![starting.clone()]
+    );
     let settled = InstanceRecord {
         pid: Some(42),
         ..starting.clone()
@@ -326,7 +386,10 @@ pub async fn instances_intent_settle_delete(store: &dyn Store) {
         store.instances("web").await.unwrap(),
         vec![older.clone(), settled]
     );
-    store.delete_instance("web", "127.0.0.2", 20001).await.unwrap();
+    store
+        .delete_instance("web", "127.0.0.2", 20001)
+        .await
+        .unwrap();
     assert_eq!(store.instances("web").await.unwrap(), vec![older.clone()]);
     assert_eq!(store.instances("api").await.unwrap(), vec![older]);
 }
@@ -341,7 +404,10 @@ pub async fn history_pruning_keeps_real_activities(store: &dyn Store) {
     };
     store.begin_activity(&dry("dry-old", t(0))).await.unwrap();
     store.begin_activity(&dry("dry-new", t(100))).await.unwrap();
-    store.begin_activity(&intent("real-old", "web", 2, &d)).await.unwrap();
+    store
+        .begin_activity(&intent("real-old", "web", 2, &d))
+        .await
+        .unwrap();
     store
         .finish_activity("real-old", ActivityStatus::Succeeded, None, t(1))
         .await

@@ -32,7 +32,9 @@ pub enum StoreError {
     #[error("store: {path} was deleted or replaced while open; reopened it ({what} not done)")]
     Replaced { path: String, what: &'static str },
     /// A read-only open of a store file that does not exist.
-    #[error("store: {path} does not exist (nothing has been recorded there yet, or the path is wrong)")]
+    #[error(
+        "store: {path} does not exist (nothing has been recorded there yet, or the path is wrong)"
+    )]
     Missing { path: String },
     #[error("store: corrupt {what} for group {group}: {message}")]
     Corrupt {

@@ -111,7 +111,9 @@ impl SqliteStore {
             });
         }
         let known = migrations().len() as i64;
-        let options = Self::options(path)?.read_only(true).create_if_missing(false);
+        let options = Self::options(path)?
+            .read_only(true)
+            .create_if_missing(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options)
@@ -265,8 +267,11 @@ async fn insert_activity(conn: &mut SqliteConnection, a: &NewActivity<'_>) -> Re
     Ok(done.rows_affected() == 1)
 }
 
-fn decode<T: FromStr<Err = super::UnknownValue>>(text: &str) -> std::result::Result<T, sqlx::Error> {
-    text.parse::<T>().map_err(|e| sqlx::Error::Decode(Box::new(e)))
+fn decode<T: FromStr<Err = super::UnknownValue>>(
+    text: &str,
+) -> std::result::Result<T, sqlx::Error> {
+    text.parse::<T>()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 /// Whether `e` is what a concurrent first open of the same file causes (see `open`).
@@ -302,8 +307,7 @@ fn activity(row: &SqliteRow) -> std::result::Result<Activity, sqlx::Error> {
     })
 }
 
-const ACTIVITY_COLUMNS: &str =
-    "id, key, grp, started_ms, finished_ms, from_replicas, to_replicas, status, error, decision, owner";
+const ACTIVITY_COLUMNS: &str = "id, key, grp, started_ms, finished_ms, from_replicas, to_replicas, status, error, decision, owner";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -826,8 +830,7 @@ mod tests {
         let err = store
             .record_error(None, ErrorComponent::Config, "lost", t(1))
             .await
-            .err()
-            .expect("a write after the file was deleted must fail");
+            .expect_err("a write after the file was deleted must fail");
         assert!(matches!(err, StoreError::Replaced { .. }), "{err}");
         store
             .record_error(None, ErrorComponent::Config, "after", t(2))
@@ -873,15 +876,25 @@ mod tests {
         Migrator::with_migrations(two).run(&pool).await.unwrap();
         sqlx::query("INSERT INTO activities (key, grp, started_ms, from_replicas, to_replicas, status, decision) VALUES ('k', 'web', 1, 1, 2, 'interrupted', '{}')")
             .execute(&pool).await.unwrap();
-        sqlx::query("INSERT INTO errors (grp, component, message, at_ms) VALUES ('web', 'alert', 'm', 1)")
-            .execute(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO errors (grp, component, message, at_ms) VALUES ('web', 'alert', 'm', 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
         sqlx::query("INSERT INTO instances (grp, host, port, pid, started_ms) VALUES ('web', '127.0.0.1', 9000, 77, 1)")
             .execute(&pool).await.unwrap();
         pool.close().await;
         let store = SqliteStore::open(&file).await.unwrap();
         let a = &store.activities(None, 1).await.unwrap()[0];
-        assert_eq!((a.status, a.owner.as_deref()), (ActivityStatus::Interrupted, None));
-        assert_eq!(store.errors(None, 1).await.unwrap()[0].component, ErrorComponent::Alert);
+        assert_eq!(
+            (a.status, a.owner.as_deref()),
+            (ActivityStatus::Interrupted, None)
+        );
+        assert_eq!(
+            store.errors(None, 1).await.unwrap()[0].component,
+            ErrorComponent::Alert
+        );
         let i = &store.instances("web").await.unwrap()[0];
         assert_eq!((i.pid, i.marker.as_deref()), (Some(77), None));
     }

@@ -103,8 +103,7 @@ impl Instance {
         // An adopted instance's PID may have been reused since: signal it only while it
         // still carries our marker (or, for old records, its command line names our port).
         if self.spawning
-            || (self.child.is_none()
-                && !adopted_runs(self.pid, self.port, self.marker.as_deref()))
+            || (self.child.is_none() && !adopted_runs(self.pid, self.port, self.marker.as_deref()))
         {
             return;
         }
@@ -405,7 +404,8 @@ impl Pool {
                     // orphaned.
                     tracing::warn!(group = %self.group, host = %rec.host, port = rec.port, pid, "stopping an instance of a previous run outside the pool's hosts and ports");
                     if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
+                        let _ =
+                            rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
                     }
                     self.store
                         .delete_instance(&self.group, &rec.host, rec.port)
@@ -678,7 +678,12 @@ impl Reserved {
             .put_instance(&self.group, settled)
             .await
             .err()
-            .map(|e| format!("cannot record the started instance {}:{}: {e}", r.host, r.port));
+            .map(|e| {
+                format!(
+                    "cannot record the started instance {}:{}: {e}",
+                    r.host, r.port
+                )
+            });
         Spawned {
             child: Some((child, pid)),
             error,
@@ -838,7 +843,11 @@ async fn scale_to(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>, desired: u32) -> Res
 async fn stop_all(pool: &Arc<Mutex<Pool>>) {
     let (mut instances, store, group) = {
         let mut p = pool.lock().await;
-        (std::mem::take(&mut p.instances), p.store.clone(), p.group.clone())
+        (
+            std::mem::take(&mut p.instances),
+            p.store.clone(),
+            p.group.clone(),
+        )
     };
     for i in &instances {
         i.signal(rustix::process::Signal::TERM);

@@ -89,7 +89,12 @@ impl Balancer {
             tracing::warn!(group = %self.group, "{message}");
             let _ = self
                 .store
-                .record_error(Some(&self.group), ErrorComponent::Target, &message, Timestamp::now())
+                .record_error(
+                    Some(&self.group),
+                    ErrorComponent::Target,
+                    &message,
+                    Timestamp::now(),
+                )
                 .await;
         }
     }
