@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -54,7 +54,18 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             .map(PathBuf::from)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        let store = scalepilot_engine::open_store(&loaded, &base).await?;
+        // Read-only, never created: a wrong path or a store not written yet must be an error,
+        // not an empty store created there and an empty history shown.
+        let store: Box<dyn scalepilot_store::Store> = match &loaded.store {
+            scalepilot_core::config::Store::Sqlite { path, .. } => {
+                let file = base.join(path);
+                Box::new(
+                    scalepilot_store::SqliteStore::open_read_only(&file)
+                        .await
+                        .with_context(|| format!("cannot open the store {}", file.display()))?,
+                )
+            }
+        };
         if args.errors {
             let errors = store.errors(args.group.as_deref(), args.limit).await?;
             if args.json {

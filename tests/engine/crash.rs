@@ -112,3 +112,96 @@ groups:
     assert_eq!(daemon.stop(), Some(0));
     assert!(backend_pids(PORTS).is_empty());
 }
+
+/// kill -9 between an instance's spawn and its record (the pool's spawn → settle window):
+/// the restart finds the spawned process by its marker and adopts it, so live processes,
+/// recorded instances and the desired count agree (before: the process was neither adopted
+/// nor stopped, and the restart started replacements next to it).
+#[test]
+fn kill_9_between_spawn_and_record_then_restart_adopts_by_marker() {
+    const PORTS: (u16, u16) = (25120, 25139);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = dir.join("spawn.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"store: {{kind: sqlite, path: sp.db}}
+groups:
+  - name: web
+    min: 0
+    max: 6
+    evaluation_interval: 1s
+    source: {{kind: static, values: {{request_rate: 40}}}}
+    target:
+      kind: process_pool
+      command: "{BIN} backend --port {{port}}"
+      ports: {}-{}
+      stop_on_exit: true
+    strategies:
+      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}
+"#,
+            PORTS.0, PORTS.1
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(
+        &config,
+        PORTS,
+        &[("SCALEPILOT_FAULT_PAUSE_AFTER_SPAWN_MS", "60000")],
+    );
+    // The first instance of the 0 → 4 scale-out is spawned; the pool pauses before it
+    // records the PID.
+    let spawned = wait_until(Duration::from_secs(30), || backend_pids(PORTS).len() == 1);
+    assert!(spawned, "no instance spawned:\n{}", daemon.log());
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.kill9();
+    assert_eq!(
+        backend_pids(PORTS).len(),
+        1,
+        "the spawned instance outlives the daemon"
+    );
+
+    let mut daemon = Daemon::start(&config, PORTS, &[]);
+    // The adopted instance counts: 1 → 4 once the rate limit allows (15 s after the
+    // interrupted scale-out's event, saved with its intent).
+    let settled = wait_until(Duration::from_secs(45), || {
+        endpoints(dir, "web").len() == 4 && backend_pids(PORTS).len() == 4
+    });
+    // A few evaluations later nothing more starts.
+    std::thread::sleep(Duration::from_secs(3));
+    let live = backend_pids(PORTS);
+    let recorded = super::instances(dir.join("sp.db").as_path(), "web");
+    assert!(
+        settled && live.len() == 4 && recorded.len() == 4,
+        "live {live:?}, recorded {recorded:?}:\n{}",
+        daemon.log()
+    );
+    // Recorded PIDs lead the instances' process groups (`sh -c` and the backend it started).
+    let mut recorded_pids: Vec<i32> = recorded.iter().map(|r| r.1).collect();
+    let mut groups: Vec<i32> = live.iter().map(|&p| process_group(p)).collect();
+    recorded_pids.sort();
+    groups.sort();
+    assert_eq!(recorded_pids, groups, "{}", daemon.log());
+    assert!(
+        daemon.log().contains("did not finish recording"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.stop(), Some(0));
+    assert!(backend_pids(PORTS).is_empty());
+}
+
+fn process_group(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(2)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}

@@ -1,12 +1,14 @@
 //! The live engine against real processes: `scalepilot run` scaling pools of
 //! `scalepilot backend`, `scalepilot load` replaying traces, crash and reload handling.
 
+mod adoption;
 mod budget;
 mod crash;
 mod forecast;
 mod once;
 mod reload;
 mod scale;
+mod store_failures;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -142,6 +144,75 @@ pub(crate) fn backend_pids(ports: (u16, u16)) -> Vec<i32> {
         }
     }
     out
+}
+
+/// PIDs of live processes started by a pool on a port in `ports` (by `SCALEPILOT_PORT` in
+/// their environment, whatever their command line shows) whose command line contains `needle`.
+pub(crate) fn pool_pids(ports: (u16, u16), needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next()),
+            Some("Z") | None
+        ) {
+            continue;
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmd).contains(needle) {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let port = env.split(|&b| b == 0).find_map(|kv| {
+            std::str::from_utf8(kv)
+                .ok()?
+                .strip_prefix("SCALEPILOT_PORT=")?
+                .parse::<u16>()
+                .ok()
+        });
+        if port.is_some_and(|p| p >= ports.0 && p <= ports.1) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// SIGKILL each of `pids` (test cleanup).
+pub(crate) fn kill_all(pids: &[i32]) {
+    for &pid in pids {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// The pool instances recorded in a SQLite store: (port, pid), read directly (any schema).
+pub(crate) fn instances(db: &Path, group: &str) -> Vec<(u16, i32)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}?mode=ro", db.display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT port, pid FROM instances WHERE grp = ? ORDER BY port")
+                .bind(group)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        rows.into_iter()
+            .map(|(p, pid)| (p as u16, pid as i32))
+            .collect()
+    })
 }
 
 /// Poll `f` every 100 ms until it is true or `timeout` passes.

@@ -129,3 +129,83 @@ fn demo_runs_and_cleans_up() {
         "the demo left instances running"
     );
 }
+
+/// `history` never creates a store: on a config whose store file does not exist it fails
+/// with a clear error, and the file is still not there.
+#[test]
+fn history_on_a_missing_store_fails_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "true");
+    for extra in [&[][..], &["--errors"][..], &["--forecasts"][..]] {
+        let out = Command::new(BIN)
+            .args(["history", "--config", path.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{extra:?}: {stderr}");
+        assert!(stderr.contains("does not exist"), "{extra:?}: {stderr}");
+        assert!(
+            !tmp.path().join("sp.db").exists(),
+            "{extra:?} created the store"
+        );
+    }
+}
+
+/// Two `once` runs at the same time: the second's start-up reconcile leaves the first's
+/// in-flight activity alone (its owner is alive) instead of marking it interrupted.
+#[test]
+fn concurrent_once_runs_leave_each_others_activities_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let flag = dir.join("first");
+    // Only the first run's scaling call is slow; an hour's interval puts both runs in the
+    // same activity key bucket, so the second does not scale itself.
+    let path = write(
+        dir,
+        &format!("if mkdir {} 2>/dev/null; then sleep 8; fi", flag.display()),
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "    max: 10\n",
+        "    max: 10\n    evaluation_interval: 1h\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let first = Command::new(BIN)
+        .args(["once", "--config", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        super::wait_until(std::time::Duration::from_secs(20), || flag.exists()),
+        "the first run never called its target"
+    );
+    let out = Command::new(BIN)
+        .args(["once", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let second = String::from_utf8_lossy(&out.stderr).to_string();
+    // Newest first: the first run's activity is the oldest. (The second run may act too:
+    // the first's scale event, saved with its intent, changes what the second decides.)
+    let acts = activities(&path);
+    let oldest = acts.last().expect("no activity");
+    assert_eq!(
+        oldest["status"], "pending",
+        "the second run settled the first's in-flight activity: {acts:#?}\n{second}"
+    );
+    assert!(
+        acts.iter().all(|a| a["status"] != "interrupted"),
+        "{acts:#?}"
+    );
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let acts = activities(&path);
+    let oldest = acts.last().unwrap();
+    assert_eq!(oldest["status"], "succeeded", "{acts:#?}");
+    assert_eq!(oldest["error"], serde_json::Value::Null, "{acts:#?}");
+}

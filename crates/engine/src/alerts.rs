@@ -11,7 +11,7 @@ use scalepilot_core::config::{AlertEvent, Alerts};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use scalepilot_store::Store;
+use scalepilot_store::{ErrorComponent, Store};
 
 const QUEUE: usize = 1000;
 
@@ -60,7 +60,7 @@ impl Alerter {
                     tracing::warn!("{msg}");
                     let group = body["group"].as_str();
                     let _ = store
-                        .record_error(group, "alert", &msg, Timestamp::now())
+                        .record_error(group, ErrorComponent::Alert, &msg, Timestamp::now())
                         .await;
                 }
             }

@@ -21,7 +21,7 @@ use crate::alerts::Alerter;
 use crate::group::{Event, GroupRuntime};
 
 use crate::targets::{Paths, Target};
-use scalepilot_store::{SqliteStore, Store};
+use scalepilot_store::{ErrorComponent, SqliteStore, Store};
 
 /// How often the config file is checked for changes.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -214,11 +214,15 @@ impl Engine {
             .await
             .with_context(|| format!("group {}", group.name))?,
         };
-        let mut state = self
-            .store
-            .load_state(&group.name)
-            .await?
-            .unwrap_or_default();
+        // A store failing now must not stop the group for good: the runtime retries the read
+        // at each tick (see GroupRuntime::prepare) and evaluates nothing until it succeeds.
+        let (mut state, state_loaded) = match self.store.load_state(&group.name).await {
+            Ok(s) => (s.unwrap_or_default(), true),
+            Err(e) => {
+                tracing::warn!(group = %group.name, "cannot load the state, retrying at each evaluation: {e}");
+                (Default::default(), false)
+            }
+        };
         let retention = sample_retention(&self.loaded.config);
         if let Some(w) = forecast::retention_warning(group, retention) {
             tracing::warn!(group = %group.name, "{w}");
@@ -251,38 +255,15 @@ impl Engine {
             last_dry_run: None,
             budget: self.budget.clone(),
             budget_bound: false,
+            state_loaded,
+            reconcile_pending: false,
         })
     }
 
-    /// Settle activities a previous run left between intent and outcome: the target's count
-    /// tells whether the change happened.
+    /// Settle activities a previous run left between intent and outcome (see
+    /// [`crate::group::reconcile`]: those of live concurrent runs are left alone).
     async fn reconcile(&self, group: &str, target: &Arc<dyn Target>) -> Result<()> {
-        let pending = self.store.pending_activities(group).await?;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let current = target.status().await.ok().map(|s| s.current);
-        for a in pending {
-            let (status, note) = match current {
-                Some(c) if i64::from(c) == a.to_replicas => (
-                    "succeeded",
-                    format!("confirmed after a restart: the target runs {c}"),
-                ),
-                Some(c) => (
-                    "interrupted",
-                    format!("scalepilot stopped between intent and outcome; the target runs {c}"),
-                ),
-                None => (
-                    "interrupted",
-                    "scalepilot stopped between intent and outcome; the target's count is unknown"
-                        .into(),
-                ),
-            };
-            tracing::warn!(group, key = %a.key, "activity left pending by a previous run: {status} ({note})");
-            self.store
-                .finish_activity(&a.key, status, Some(&note), Timestamp::now())
-                .await?;
-        }
+        crate::group::reconcile(self.store.as_ref(), group, target.as_ref()).await?;
         Ok(())
     }
 
@@ -301,13 +282,19 @@ impl Engine {
         let target_raw = raw["target"].clone();
         let reuse = target.filter(|(r, _)| *r == target_raw).map(|(_, t)| t);
         let fresh = reuse.is_none();
-        let rt = self.runtime(&group, reuse).await?;
-        if fresh {
-            self.reconcile(&group.name, &rt.target).await?;
+        let mut rt = self.runtime(&group, reuse).await?;
+        // Store failures here are retried by the group's loop, not fatal to the group.
+        if fresh && let Err(e) = self.reconcile(&group.name, &rt.target).await {
+            tracing::warn!(group = %group.name, "{e:#}: retrying at the next evaluation");
+            rt.reconcile_pending = true;
         }
-        self.store
+        if let Err(e) = self
+            .store
             .save_group_config(&group.name, &raw, Timestamp::now())
-            .await?;
+            .await
+        {
+            tracing::warn!(group = %group.name, "{e}");
+        }
         let target = rt.target.clone();
         let (stop, stopped) = watch::channel(false);
         let interval =
@@ -371,7 +358,7 @@ impl Engine {
                 tracing::error!("{msg}");
                 let _ = self
                     .store
-                    .record_error(None, "config", &msg, Timestamp::now())
+                    .record_error(None, ErrorComponent::Config, &msg, Timestamp::now())
                     .await;
                 self.alerts.send(
                     scalepilot_core::config::AlertEvent::ConfigRejected,
@@ -476,7 +463,7 @@ impl Engine {
         tracing::error!(group = %name, "{msg}");
         let _ = self
             .store
-            .record_error(Some(name), "config", &msg, Timestamp::now())
+            .record_error(Some(name), ErrorComponent::Config, &msg, Timestamp::now())
             .await;
     }
 

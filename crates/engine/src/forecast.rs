@@ -18,7 +18,7 @@ use scalepilot_core::sim::Trace;
 use scalepilot_core::strategy::{Predictive, Strategy, WarmStart};
 use scalepilot_core::{Decision, GroupState};
 
-use scalepilot_store::{NewForecast, Store};
+use scalepilot_store::{ErrorComponent, NewForecast, Store};
 
 /// Store retention a weekly profile needs to be rebuilt: seven whole local days, and a day
 /// is learned only once the next one starts.
@@ -128,7 +128,12 @@ pub(crate) async fn rebuild(
     for e in &report.errors {
         tracing::error!(group = %group.name, "{e}");
         if let Err(err) = store
-            .record_error(Some(&group.name), "config", e, Timestamp::now())
+            .record_error(
+                Some(&group.name),
+                ErrorComponent::Config,
+                e,
+                Timestamp::now(),
+            )
             .await
         {
             tracing::warn!(group = %group.name, "cannot record an error ({e}): {err}");

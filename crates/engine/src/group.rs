@@ -16,7 +16,7 @@ use super::alerts::Alerter;
 use crate::sources::{Context, Source};
 use crate::targets::Target;
 use scalepilot_core::decision::Rule;
-use scalepilot_store::{NewActivity, Store, StoredState};
+use scalepilot_store::{ActivityStatus, ErrorComponent, NewActivity, Store, StoredState};
 
 /// Longest a target may take to report its status or to accept a change: a backstop only,
 /// targets have their own timeouts (a command target's `timeout`, say).
@@ -60,6 +60,94 @@ pub(crate) struct GroupRuntime {
     pub budget: super::budget::Ledger,
     /// Whether a budget capped the last decision: the alert fires when one starts to.
     pub budget_bound: bool,
+    /// False while the stored state could not be read (the store failed at start): the
+    /// group then evaluates nothing and retries the read at each tick, instead of stopping
+    /// for good or deciding with an empty state (lost cooldowns and scale events).
+    pub state_loaded: bool,
+    /// Activities a previous run left pending still need settling (the store failed at start).
+    pub reconcile_pending: bool,
+}
+
+/// This process's identity as the owner of pending activities: PID and the kernel's start
+/// time of the process (PIDs are reused; the pair is not, within a boot).
+pub(crate) fn owner_id() -> String {
+    let pid = std::process::id() as i32;
+    format!("{pid}:{}", process_start(pid).unwrap_or(0))
+}
+
+/// Whether the process that wrote `owner` still runs (same PID, same start time).
+fn owner_alive(owner: &str) -> bool {
+    let Some((pid, start)) = owner.split_once(':') else {
+        return false;
+    };
+    let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    process_start(pid) == Some(start)
+}
+
+/// Start time of a live (non-zombie) process, in clock ticks since boot (/proc/PID/stat
+/// field 22).
+pub(crate) fn process_start(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name (which may hold spaces): state is field 3.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    if matches!(rest.first(), Some(&"Z") | Some(&"X") | None) {
+        return None;
+    }
+    rest.get(19)?.parse().ok()
+}
+
+/// Settle activities a previous run left between intent and outcome: the target's count tells
+/// whether the change happened. An activity whose owner is another live process (a concurrent
+/// `once`, say) is in flight, not left over: it is not touched.
+pub(crate) async fn reconcile(
+    store: &dyn Store,
+    group: &str,
+    target: &dyn Target,
+) -> Result<(), scalepilot_store::StoreError> {
+    let me = owner_id();
+    let pending: Vec<_> = store
+        .pending_activities(group)
+        .await?
+        .into_iter()
+        .filter(|a| match a.owner.as_deref() {
+            // Ours: no evaluation of this group is in flight in this process while it is
+            // (re)started, so it is left over from an evaluation that could not finish it.
+            Some(o) if o == me => true,
+            Some(o) if owner_alive(o) => {
+                tracing::info!(group, key = %a.key, owner = o, "activity in flight in another live process: left to it");
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let current = target.status().await.ok().map(|s| s.current);
+    for a in pending {
+        let (status, note) = match current {
+            Some(c) if i64::from(c) == a.to_replicas => (
+                ActivityStatus::Succeeded,
+                format!("confirmed after a restart: the target runs {c}"),
+            ),
+            Some(c) => (
+                ActivityStatus::Interrupted,
+                format!("scalepilot stopped between intent and outcome; the target runs {c}"),
+            ),
+            None => (
+                ActivityStatus::Interrupted,
+                "scalepilot stopped between intent and outcome; the target's count is unknown"
+                    .into(),
+            ),
+        };
+        tracing::warn!(group, key = %a.key, "activity left pending by a previous run: {status} ({note})");
+        store
+            .finish_activity(&a.key, status, Some(&note), Timestamp::now())
+            .await?;
+    }
+    Ok(())
 }
 
 impl GroupRuntime {
@@ -67,12 +155,15 @@ impl GroupRuntime {
     pub(crate) async fn evaluate(&mut self) -> Result<Event, String> {
         let now = Timestamp::now();
         let name = self.group.name.to_string();
+        if let Err(msg) = self.prepare().await {
+            return Err(self.fail(ErrorComponent::Store, &msg, now).await);
+        }
         let status = match tokio::time::timeout(TARGET_TIMEOUT, self.target.status()).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 return Err(self
                     .fail(
-                        "target",
+                        ErrorComponent::Target,
                         &format!("cannot read the target's status: {e}"),
                         now,
                     )
@@ -80,7 +171,7 @@ impl GroupRuntime {
             }
             Err(_) => {
                 return Err(self
-                    .fail("target", "the target's status timed out", now)
+                    .fail(ErrorComponent::Target, "the target's status timed out", now)
                     .await);
             }
         };
@@ -103,16 +194,20 @@ impl GroupRuntime {
             if self.last_source_errors.get(metric) != Some(err) {
                 tracing::warn!(group = %name, metric, "metric failed: {err}");
                 let msg = format!("metric {metric}: {err}");
-                self.record_error("source", &msg, now).await;
+                self.record_error(ErrorComponent::Source, &msg, now).await;
             }
         }
         self.last_source_errors = observed.errors.clone();
+        // Every store write that fails makes the evaluation a failed one (counted, alerted
+        // after N in a row): a store that silently stopped recording is an outage too.
+        let mut store_errors: Vec<String> = Vec::new();
         if let Err(e) = self
             .store
             .record_samples(&name, now, &observed.metrics)
             .await
         {
             tracing::warn!(group = %name, "{e}");
+            store_errors.push(format!("cannot record samples: {e}"));
         }
         let mut obs = Observation {
             metrics: observed.metrics,
@@ -150,6 +245,7 @@ impl GroupRuntime {
             && let Err(e) = self.store.record_forecasts(&name, &forecasts).await
         {
             tracing::warn!(group = %name, "{e}");
+            store_errors.push(format!("cannot record forecasts: {e}"));
         }
         let summary = decision.summary();
         let record = json!({"decision": &decision, "summary": &summary, "observation": &obs});
@@ -161,26 +257,26 @@ impl GroupRuntime {
             let bucket = now.as_millisecond() / bucket_ms;
             if decision.scale {
                 let key = format!("{name}:{desired}:{bucket}");
+                let owner = owner_id();
                 let activity = NewActivity {
                     key: &key,
                     group: &name,
                     from: status.current,
                     to: desired,
-                    status: "pending",
+                    status: ActivityStatus::Pending,
                     decision: &record,
                     at: now,
+                    owner: Some(&owner),
                 };
-                match self.store.begin_activity(&activity).await {
+                // The state (scale event, cooldowns) is written with the intent in one
+                // transaction: a crash before the outcome cannot let the group scale again at
+                // once, and a failed write means the target is not called at all.
+                match self
+                    .store
+                    .begin_activity_with_state(&activity, &self.state, Some(&record))
+                    .await
+                {
                     Ok(true) => {
-                        // The state (scale event, cooldowns) is saved with the intent, so a
-                        // crash before the outcome cannot let the group scale again at once.
-                        if let Err(e) = self
-                            .store
-                            .save_state(&name, &self.state, Some(&record), now)
-                            .await
-                        {
-                            tracing::warn!(group = %name, "{e}");
-                        }
                         tracing::info!(group = %name, "scaling {summary}");
                         let result = match tokio::time::timeout(
                             TARGET_TIMEOUT,
@@ -201,17 +297,19 @@ impl GroupRuntime {
                         match result {
                             Ok(()) => {
                                 scaled = true;
-                                self.finish(&key, "succeeded", None, done).await;
+                                self.finish(&key, ActivityStatus::Succeeded, None, done)
+                                    .await;
                                 self.alerts.send(AlertEvent::Scaled, Some(&name), &summary, json!({"key": key, "from": status.current, "to": desired, "decision": &record}));
                             }
                             Err(e) => {
                                 // Nothing changed: forget the scale event and cooldown decide() recorded.
                                 self.state.state = before;
-                                self.finish(&key, "failed", Some(&e), done).await;
+                                self.finish(&key, ActivityStatus::Failed, Some(&e), done)
+                                    .await;
                                 let msg =
                                     format!("scaling {} → {desired} failed: {e}", status.current);
                                 self.alerts.send(AlertEvent::ScaleFailed, Some(&name), &msg, json!({"key": key, "from": status.current, "to": desired, "error": e, "decision": &record}));
-                                return Err(self.fail("target", &msg, done).await);
+                                return Err(self.fail(ErrorComponent::Target, &msg, done).await);
                             }
                         }
                     }
@@ -224,7 +322,7 @@ impl GroupRuntime {
                         self.state.state = before;
                         return Err(self
                             .fail(
-                                "store",
+                                ErrorComponent::Store,
                                 &format!("cannot write the activity intent, not scaling: {e}"),
                                 now,
                             )
@@ -240,29 +338,41 @@ impl GroupRuntime {
                         group: &name,
                         from: status.current,
                         to: desired,
-                        status: "dry_run",
+                        status: ActivityStatus::DryRun,
                         decision: &record,
                         at: now,
+                        owner: None,
                     };
                     if let Err(e) = self.store.begin_activity(&activity).await {
-                        error = Some(e.to_string());
+                        tracing::warn!(group = %name, "{e}");
+                        store_errors.push(format!("cannot record the dry run: {e}"));
+                        // Recorded at the next evaluation instead.
+                        self.last_dry_run = None;
                     }
                     tracing::info!(group = %name, "dry run: would scale {summary}");
                 }
             }
         }
         // An evaluation that could not observe a metric held: it counts as failed.
-        if obs.metric_errors.is_empty() {
-            self.state.consecutive_errors = 0;
-        } else {
+        let mut failed = None;
+        if !obs.metric_errors.is_empty() {
             let what: Vec<String> = obs
                 .metric_errors
                 .iter()
                 .map(|(m, e)| format!("{m}: {e}"))
                 .collect();
-            let msg = format!("metrics failed: {}", what.join("; "));
-            self.count_failure("source", &msg);
-            error = Some(msg);
+            failed = Some((
+                ErrorComponent::Source,
+                format!("metrics failed: {}", what.join("; ")),
+            ));
+        }
+        // Counted before the state is saved, so the saved count includes this evaluation.
+        let counted = failed.is_some() || !store_errors.is_empty();
+        let streak = self.state.consecutive_errors;
+        if counted {
+            self.state.consecutive_errors = self.state.consecutive_errors.saturating_add(1);
+        } else {
+            self.state.consecutive_errors = 0;
         }
         if let Err(e) = self
             .store
@@ -270,7 +380,24 @@ impl GroupRuntime {
             .await
         {
             tracing::warn!(group = %name, "{e}");
-            error = Some(e.to_string());
+            if !counted {
+                // The streak goes on: this evaluation failed after all.
+                self.state.consecutive_errors = streak.saturating_add(1);
+            }
+            store_errors.push(format!("cannot save the state: {e}"));
+        }
+        if !store_errors.is_empty() {
+            let msg = store_errors.join("; ");
+            // Recorded when the store takes it (a failed write may be a passing one).
+            self.record_error(ErrorComponent::Store, &msg, now).await;
+            failed = Some(match failed {
+                Some((c, m)) => (c, format!("{m}; store: {msg}")),
+                None => (ErrorComponent::Store, msg),
+            });
+        }
+        if let Some((component, msg)) = failed {
+            self.alert_if_nth(component, &msg);
+            error = Some(msg);
         }
         let event = Event {
             group: name,
@@ -287,13 +414,42 @@ impl GroupRuntime {
         Ok(event)
     }
 
-    async fn finish(&self, key: &str, status: &str, error: Option<&str>, at: Timestamp) {
+    /// Read the stored state and settle leftover activities when the start could not (the
+    /// store failed then). Errors are the message of a failed evaluation.
+    async fn prepare(&mut self) -> Result<(), String> {
+        if !self.state_loaded {
+            let stored = self
+                .store
+                .load_state(&self.group.name)
+                .await
+                .map_err(|e| format!("cannot load the group's state, not evaluating: {e}"))?
+                .unwrap_or_default();
+            // Failures counted while the state could not be read continue its streak.
+            let failed_since = self.state.consecutive_errors;
+            self.state = stored;
+            self.state.consecutive_errors =
+                self.state.consecutive_errors.saturating_add(failed_since);
+            self.state_loaded = true;
+            tracing::info!(group = %self.group.name, "state loaded from the store");
+        }
+        if self.reconcile_pending {
+            reconcile(self.store.as_ref(), &self.group.name, self.target.as_ref())
+                .await
+                .map_err(|e| {
+                    format!("cannot settle activities left pending, not evaluating: {e}")
+                })?;
+            self.reconcile_pending = false;
+        }
+        Ok(())
+    }
+
+    async fn finish(&self, key: &str, status: ActivityStatus, error: Option<&str>, at: Timestamp) {
         if let Err(e) = self.store.finish_activity(key, status, error, at).await {
             tracing::error!(group = %self.group.name, "cannot complete activity {key}: {e}");
         }
     }
 
-    async fn record_error(&self, component: &str, message: &str, at: Timestamp) {
+    async fn record_error(&self, component: ErrorComponent, message: &str, at: Timestamp) {
         if let Err(e) = self
             .store
             .record_error(Some(&self.group.name), component, message, at)
@@ -304,8 +460,13 @@ impl GroupRuntime {
     }
 
     /// Count a failed evaluation; alert when it is the N-th in a row.
-    fn count_failure(&mut self, component: &str, message: &str) {
+    fn count_failure(&mut self, component: ErrorComponent, message: &str) {
         self.state.consecutive_errors = self.state.consecutive_errors.saturating_add(1);
+        self.alert_if_nth(component, message);
+    }
+
+    /// Alert when the failed evaluation just counted is the N-th in a row.
+    fn alert_if_nth(&self, component: ErrorComponent, message: &str) {
         if self.state.consecutive_errors == self.error_alert_after {
             let msg = format!(
                 "{} evaluations in a row failed; last: {component}: {message}",
@@ -321,12 +482,15 @@ impl GroupRuntime {
     }
 
     /// Record a failed evaluation; alert when it is the N-th in a row. Returns the message.
-    async fn fail(&mut self, component: &str, message: &str, at: Timestamp) -> String {
+    async fn fail(&mut self, component: ErrorComponent, message: &str, at: Timestamp) -> String {
         let name = self.group.name.to_string();
         tracing::warn!(group = %name, "{component}: {message}");
         self.record_error(component, message, at).await;
         self.count_failure(component, message);
-        if let Err(e) = self.store.save_state(&name, &self.state, None, at).await {
+        // Never over the stored state with the empty one used while it could not be read.
+        if self.state_loaded
+            && let Err(e) = self.store.save_state(&name, &self.state, None, at).await
+        {
             tracing::warn!(group = %name, "{e}");
         }
         let _ = self.events.send(Event {
@@ -341,5 +505,348 @@ impl GroupRuntime {
             error: Some(format!("{component}: {message}")),
         });
         message.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The evaluation against a store that fails on demand and a target that counts calls.
+
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use scalepilot_store::{
+        Activity, ErrorRecord, ForecastRecord, InstanceRecord, NewForecast, Result as StoreResult,
+        SqliteStore, StoreError,
+    };
+
+    use super::*;
+    use crate::targets::Status;
+
+    /// A SQLite store whose named operations fail while listed in `failing`.
+    struct Flaky {
+        inner: SqliteStore,
+        failing: Mutex<HashSet<&'static str>>,
+    }
+
+    impl Flaky {
+        fn check(&self, op: &'static str) -> StoreResult<()> {
+            if self.failing.lock().unwrap().contains(op) {
+                return Err(StoreError::Corrupt {
+                    what: op,
+                    group: "web".into(),
+                    message: "disk I/O error (test)".into(),
+                });
+            }
+            Ok(())
+        }
+
+        fn fail(&self, ops: &[&'static str]) {
+            *self.failing.lock().unwrap() = ops.iter().copied().collect();
+        }
+    }
+
+    #[async_trait]
+    impl Store for Flaky {
+        async fn save_group_config(
+            &self,
+            g: &str,
+            c: &serde_json::Value,
+            at: Timestamp,
+        ) -> StoreResult<()> {
+            self.inner.save_group_config(g, c, at).await
+        }
+        async fn load_state(&self, g: &str) -> StoreResult<Option<StoredState>> {
+            self.check("load_state")?;
+            self.inner.load_state(g).await
+        }
+        async fn save_state(
+            &self,
+            g: &str,
+            s: &StoredState,
+            d: Option<&serde_json::Value>,
+            at: Timestamp,
+        ) -> StoreResult<()> {
+            self.check("save_state")?;
+            self.inner.save_state(g, s, d, at).await
+        }
+        async fn begin_activity(&self, a: &NewActivity<'_>) -> StoreResult<bool> {
+            self.check("begin_activity")?;
+            self.inner.begin_activity(a).await
+        }
+        async fn begin_activity_with_state(
+            &self,
+            a: &NewActivity<'_>,
+            s: &StoredState,
+            d: Option<&serde_json::Value>,
+        ) -> StoreResult<bool> {
+            self.check("begin_activity_with_state")?;
+            self.inner.begin_activity_with_state(a, s, d).await
+        }
+        async fn finish_activity(
+            &self,
+            k: &str,
+            s: ActivityStatus,
+            e: Option<&str>,
+            at: Timestamp,
+        ) -> StoreResult<()> {
+            self.inner.finish_activity(k, s, e, at).await
+        }
+        async fn pending_activities(&self, g: &str) -> StoreResult<Vec<Activity>> {
+            self.check("pending_activities")?;
+            self.inner.pending_activities(g).await
+        }
+        async fn activities(&self, g: Option<&str>, l: u32) -> StoreResult<Vec<Activity>> {
+            self.inner.activities(g, l).await
+        }
+        async fn record_error(
+            &self,
+            g: Option<&str>,
+            c: ErrorComponent,
+            m: &str,
+            at: Timestamp,
+        ) -> StoreResult<()> {
+            self.inner.record_error(g, c, m, at).await
+        }
+        async fn errors(&self, g: Option<&str>, l: u32) -> StoreResult<Vec<ErrorRecord>> {
+            self.inner.errors(g, l).await
+        }
+        async fn record_samples(
+            &self,
+            g: &str,
+            at: Timestamp,
+            m: &BTreeMap<String, f64>,
+        ) -> StoreResult<()> {
+            self.check("record_samples")?;
+            self.inner.record_samples(g, at, m).await
+        }
+        async fn samples(
+            &self,
+            g: &str,
+            m: &str,
+            since: Timestamp,
+        ) -> StoreResult<Vec<(Timestamp, f64)>> {
+            self.inner.samples(g, m, since).await
+        }
+        async fn prune_samples(&self, b: Timestamp) -> StoreResult<u64> {
+            self.inner.prune_samples(b).await
+        }
+        async fn record_forecasts(&self, g: &str, f: &[NewForecast]) -> StoreResult<()> {
+            self.inner.record_forecasts(g, f).await
+        }
+        async fn forecasts(
+            &self,
+            g: Option<&str>,
+            l: u32,
+            now: Timestamp,
+        ) -> StoreResult<Vec<ForecastRecord>> {
+            self.inner.forecasts(g, l, now).await
+        }
+        async fn prune_forecasts(&self, b: Timestamp) -> StoreResult<u64> {
+            self.inner.prune_forecasts(b).await
+        }
+        async fn prune_history(&self, b: Timestamp) -> StoreResult<u64> {
+            self.inner.prune_history(b).await
+        }
+        async fn instances(&self, g: &str) -> StoreResult<Vec<InstanceRecord>> {
+            self.inner.instances(g).await
+        }
+        async fn put_instance(&self, g: &str, i: InstanceRecord) -> StoreResult<()> {
+            self.inner.put_instance(g, i).await
+        }
+        async fn delete_instance(&self, g: &str, h: &str, p: u16) -> StoreResult<()> {
+            self.inner.delete_instance(g, h, p).await
+        }
+    }
+
+    /// Runs `current` replicas; counts scale_to calls.
+    struct Counting {
+        current: AtomicU32,
+        calls: AtomicU32,
+    }
+
+    #[async_trait]
+    impl Target for Counting {
+        async fn status(&self) -> std::result::Result<Status, String> {
+            let c = self.current.load(Ordering::SeqCst);
+            Ok(Status {
+                current: c,
+                ready: c,
+                ..Status::default()
+            })
+        }
+        async fn scale_to(&self, desired: u32) -> std::result::Result<(), String> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.current.store(desired, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn shutdown(&self) {}
+    }
+
+    const CONFIG: &str = r#"
+groups:
+  - name: web
+    min: 1
+    max: 10
+    evaluation_interval: 1s
+    source: {kind: static, values: {request_rate: 40}}
+    target: {kind: command, command: "true"}
+    strategies:
+      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}
+"#;
+
+    async fn runtime(
+        dir: &std::path::Path,
+        current: u32,
+    ) -> (GroupRuntime, Arc<Flaky>, Arc<Counting>) {
+        let config = scalepilot_core::config::parse(CONFIG, "test.yaml").unwrap();
+        let group = config.groups[0].clone();
+        let http = crate::http::client().unwrap();
+        let source = crate::sources::build(group.source.as_ref(), dir, &http).unwrap();
+        let store = Arc::new(Flaky {
+            inner: SqliteStore::open(&dir.join("s.db")).await.unwrap(),
+            failing: Mutex::new(HashSet::new()),
+        });
+        let target = Arc::new(Counting {
+            current: AtomicU32::new(current),
+            calls: AtomicU32::new(0),
+        });
+        let rt = GroupRuntime {
+            group,
+            source,
+            target: target.clone(),
+            store: store.clone(),
+            alerts: Alerter::default(),
+            events: broadcast::channel(16).0,
+            state: StoredState::default(),
+            error_alert_after: 3,
+            fault_pause: None,
+            last_source_errors: BTreeMap::new(),
+            last_dry_run: None,
+            budget: Default::default(),
+            budget_bound: false,
+            state_loaded: true,
+            reconcile_pending: false,
+        };
+        (rt, store, target)
+    }
+
+    /// The intent and the state are one write: when it fails, the target is not called, the
+    /// evaluation fails and the failure is recorded.
+    #[tokio::test]
+    async fn a_failed_intent_write_stops_the_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rt, store, target) = runtime(dir.path(), 1).await;
+        store.fail(&["begin_activity_with_state"]);
+        let err = rt.evaluate().await.unwrap_err();
+        assert!(err.contains("not scaling"), "{err}");
+        assert_eq!(target.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(rt.state.consecutive_errors, 1);
+        let errors = store.errors(Some("web"), 10).await.unwrap();
+        assert_eq!(errors[0].component, ErrorComponent::Store);
+        assert!(store.activities(None, 10).await.unwrap().is_empty());
+        // The store back: the action happens, intent and state together.
+        store.fail(&[]);
+        rt.evaluate().await.unwrap();
+        assert_eq!(target.calls.load(Ordering::SeqCst), 1);
+        let acts = store.activities(None, 10).await.unwrap();
+        assert_eq!(acts[0].status, ActivityStatus::Succeeded);
+        assert_eq!(acts[0].owner.as_deref(), Some(owner_id().as_str()));
+    }
+
+    /// A failed samples or state write makes the evaluation a failed one, counted towards
+    /// the `errors` alert, and reported in its event.
+    #[tokio::test]
+    async fn failed_store_writes_are_failed_evaluations() {
+        let dir = tempfile::tempdir().unwrap();
+        // 4 replicas for 40 req/s at 10: nothing to scale.
+        let (mut rt, store, target) = runtime(dir.path(), 4).await;
+        store.fail(&["record_samples"]);
+        let ev = rt.evaluate().await.unwrap();
+        assert!(
+            ev.error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("cannot record samples"),
+            "{ev:?}"
+        );
+        assert_eq!(rt.state.consecutive_errors, 1);
+        store.fail(&["save_state"]);
+        let ev = rt.evaluate().await.unwrap();
+        assert!(
+            ev.error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("cannot save the state"),
+            "{ev:?}"
+        );
+        assert_eq!(rt.state.consecutive_errors, 2);
+        store.fail(&["record_samples", "save_state"]);
+        rt.evaluate().await.unwrap();
+        assert_eq!(rt.state.consecutive_errors, 3);
+        let recorded = store.errors(Some("web"), 10).await.unwrap();
+        assert_eq!(recorded.len(), 3);
+        assert!(
+            recorded
+                .iter()
+                .all(|e| e.component == ErrorComponent::Store)
+        );
+        store.fail(&[]);
+        let ev = rt.evaluate().await.unwrap();
+        assert_eq!((ev.error, rt.state.consecutive_errors), (None, 0));
+        assert_eq!(target.calls.load(Ordering::SeqCst), 0);
+    }
+
+    /// A state that could not be read at start is read at the next evaluation; meanwhile
+    /// nothing is decided and the stored state is not overwritten with an empty one.
+    #[tokio::test]
+    async fn a_failed_state_load_is_retried_at_the_next_evaluation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rt, store, target) = runtime(dir.path(), 1).await;
+        let mut stored = StoredState::default();
+        stored.state.consecutive_failures = 7;
+        store
+            .save_state("web", &stored, None, Timestamp::now())
+            .await
+            .unwrap();
+        rt.state_loaded = false;
+        rt.reconcile_pending = true;
+        store.fail(&["load_state"]);
+        for n in 1..=2 {
+            let err = rt.evaluate().await.unwrap_err();
+            assert!(err.contains("cannot load the group's state"), "{err}");
+            assert_eq!(rt.state.consecutive_errors, n);
+        }
+        assert_eq!(target.calls.load(Ordering::SeqCst), 0);
+        let kept = store.load_state("web").await;
+        assert!(kept.is_err());
+        store.fail(&["pending_activities"]);
+        let err = rt.evaluate().await.unwrap_err();
+        assert!(err.contains("cannot settle"), "{err}");
+        assert!(rt.state_loaded);
+        assert_eq!(rt.state.consecutive_errors, 3);
+        store.fail(&[]);
+        rt.evaluate().await.unwrap();
+        assert_eq!(target.calls.load(Ordering::SeqCst), 1);
+        assert!(!rt.reconcile_pending);
+        assert_eq!(rt.state.consecutive_errors, 0);
+    }
+
+    #[test]
+    fn owners_are_alive_while_their_process_runs() {
+        assert!(owner_alive(&owner_id()));
+        let pid = std::process::id();
+        assert!(!owner_alive(&format!("{pid}:1")));
+        assert!(!owner_alive("999999999:1"));
+        assert!(!owner_alive("garbage"));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let id = child.id() as i32;
+        let start = process_start(id);
+        child.wait().unwrap();
+        if let Some(start) = start {
+            assert!(!owner_alive(&format!("{id}:{start}")));
+        }
     }
 }

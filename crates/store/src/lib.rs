@@ -2,14 +2,17 @@
 //! and pool instances. One trait, one file per backend (SQLite now; PostgreSQL later with the same
 //! meaning), so the engine never knows which one it talks to.
 
+pub mod conformance;
 mod sqlite;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use scalepilot_core::GroupState;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use sqlite::SqliteStore;
 
@@ -23,6 +26,16 @@ pub enum StoreError {
     },
     #[error("store: cannot migrate: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database file was deleted or replaced while the store had it open: writes would
+    /// have gone to the unlinked file. The store reopened the path; this operation was not
+    /// done (the caller counts it as failed), the next ones go to the new file.
+    #[error("store: {path} was deleted or replaced while open; reopened it ({what} not done)")]
+    Replaced { path: String, what: &'static str },
+    /// A read-only open of a store file that does not exist.
+    #[error(
+        "store: {path} does not exist (nothing has been recorded there yet, or the path is wrong)"
+    )]
+    Missing { path: String },
     #[error("store: corrupt {what} for group {group}: {message}")]
     Corrupt {
         what: &'static str,
@@ -32,6 +45,94 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A string read from the store that names no known value of an enum.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown {what} `{value}`")]
+pub struct UnknownValue {
+    pub what: &'static str,
+    pub value: String,
+}
+
+/// Enums stored as their snake_case names (the same strings earlier releases wrote as plain
+/// text, so no migration is needed), serialized the same way in JSON output.
+macro_rules! stored_enum {
+    ($(#[$m:meta])* $name:ident, $what:literal { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vm])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> std::result::Result<Self, UnknownValue> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownValue { what: $what, value: s.to_string() }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            // `pad`, so that width and alignment (`{:<11}`) work as for the strings of old.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        // Comparisons with the stored text, so callers that compare with a literal (the
+        // demo's summary) read as before.
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+stored_enum! {
+    /// Where a scaling activity stands.
+    ActivityStatus, "activity status" {
+        /// The intent is written; the target is being (or was, before a crash) called.
+        Pending = "pending",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// Left pending by a run that stopped between intent and outcome; the target's count
+        /// did not show the change.
+        Interrupted = "interrupted",
+        /// A decision recorded without acting (`dry_run: true`).
+        DryRun = "dry_run",
+    }
+}
+
+stored_enum! {
+    /// The part of scalepilot an error came from.
+    ErrorComponent, "error component" {
+        Source = "source",
+        Target = "target",
+        Store = "store",
+        Config = "config",
+        Alert = "alert",
+    }
+}
 
 /// A scaling action as recorded.
 #[derive(Debug, Clone, Serialize)]
@@ -43,27 +144,38 @@ pub struct Activity {
     pub finished_ms: Option<i64>,
     pub from_replicas: i64,
     pub to_replicas: i64,
-    pub status: String,
+    pub status: ActivityStatus,
     pub error: Option<String>,
     pub decision: serde_json::Value,
+    /// The run that wrote a pending intent (see [`NewActivity::owner`]); `None` for rows
+    /// written before owners were recorded.
+    pub owner: Option<String>,
 }
 
 /// An error as recorded.
 #[derive(Debug, Clone, Serialize)]
 pub struct ErrorRecord {
     pub group: Option<String>,
-    pub component: String,
+    pub component: ErrorComponent,
     pub message: String,
     pub at_ms: i64,
 }
 
 /// A process-pool instance as recorded.
+///
+/// The pool writes the record twice: as an intent (`pid: None`) before it spawns the process,
+/// and settled (`pid: Some`) after. A crash between the two leaves a `starting` record whose
+/// marker lets the next run find the process (adopt it) or drop the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceRecord {
     pub host: String,
     pub port: u16,
-    pub pid: i32,
+    /// `None` while starting: the process may or may not have been spawned.
+    pub pid: Option<i32>,
     pub started_ms: i64,
+    /// The value of `SCALEPILOT_INSTANCE` in the process's environment; `None` for records of
+    /// releases that set no marker.
+    pub marker: Option<String>,
 }
 
 /// An activity about to be attempted.
@@ -73,10 +185,14 @@ pub struct NewActivity<'a> {
     pub group: &'a str,
     pub from: u32,
     pub to: u32,
-    /// `pending` before the target is called; `dry_run` for decisions not acted on.
-    pub status: &'a str,
+    /// `Pending` before the target is called; `DryRun` for decisions not acted on.
+    pub status: ActivityStatus,
     pub decision: &'a serde_json::Value,
     pub at: Timestamp,
+    /// Who is acting on a pending intent (an opaque identity of the running process, such as
+    /// "pid:start time"): a later run settles a pending activity only once its owner is gone,
+    /// never one another live process is still carrying out.
+    pub owner: Option<&'a str>,
 }
 
 /// One forecast of a predictive or cost strategy, as made at an evaluation.
@@ -140,10 +256,20 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
     /// Write an activity's intent. False when an activity with this key already exists.
     async fn begin_activity(&self, a: &NewActivity<'_>) -> Result<bool>;
+    /// Write an activity's intent and the group's new state in one transaction: both or
+    /// neither. False (and the state left unchanged) when an activity with this key already
+    /// exists. The engine calls the target only after this returned true, so a crash can
+    /// never leave an action without the state (scale event, cooldown) that goes with it.
+    async fn begin_activity_with_state(
+        &self,
+        a: &NewActivity<'_>,
+        state: &StoredState,
+        decision: Option<&serde_json::Value>,
+    ) -> Result<bool>;
     async fn finish_activity(
         &self,
         key: &str,
-        status: &str,
+        status: ActivityStatus,
         error: Option<&str>,
         at: Timestamp,
     ) -> Result<()>;
@@ -153,7 +279,7 @@ pub trait Store: Send + Sync {
     async fn record_error(
         &self,
         group: Option<&str>,
-        component: &str,
+        component: ErrorComponent,
         message: &str,
         at: Timestamp,
     ) -> Result<()>;
@@ -185,7 +311,9 @@ pub trait Store: Send + Sync {
     async fn prune_forecasts(&self, before: Timestamp) -> Result<u64>;
     /// Delete errors and dry-run records older than `before` (real activities are kept).
     async fn prune_history(&self, before: Timestamp) -> Result<u64>;
+    /// Oldest first (by start time, then host and port).
     async fn instances(&self, group: &str) -> Result<Vec<InstanceRecord>>;
+    /// Insert or replace the record of (group, host, port).
     async fn put_instance(&self, group: &str, instance: InstanceRecord) -> Result<()>;
     async fn delete_instance(&self, group: &str, host: &str, port: u16) -> Result<()>;
 }

@@ -1,8 +1,9 @@
 //! The SQLite store (the embedded default).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,11 +13,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqliteConnection};
 
 use super::{
-    Activity, ErrorRecord, ForecastRecord, InstanceRecord, NewActivity, NewForecast, Result, Store,
-    StoreError, StoredState, ms,
+    Activity, ActivityStatus, ErrorComponent, ErrorRecord, ForecastRecord, InstanceRecord,
+    NewActivity, NewForecast, Result, Store, StoreError, StoredState, ms,
 };
 
 fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -27,7 +28,27 @@ fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 const OPEN_ATTEMPTS: u64 = 10;
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// Swapped when the file was deleted or replaced under us (see [`SqliteStore::pool`]).
+    pool: RwLock<SqlitePool>,
+    /// The file and its identity; `None` for read-only stores (they never reopen).
+    watch: Option<FileWatch>,
+}
+
+/// The open file's identity, to notice a store deleted or replaced while open: SQLite keeps
+/// writing to the unlinked inode, so without this every write after `rm sp.db` would be lost
+/// without a single error.
+struct FileWatch {
+    path: PathBuf,
+    options: SqliteConnectOptions,
+    id: Mutex<Option<(u64, u64)>>,
+    /// One reopen at a time.
+    reopening: tokio::sync::Mutex<()>,
+}
+
+/// (device, inode) of the file at `path`, if there is one.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn migrations() -> Vec<Migration> {
@@ -51,6 +72,11 @@ fn migrations() -> Vec<Migration> {
             "forecasts",
             include_str!("../migrations/sqlite/0002_forecasts.sql"),
         ),
+        migration(
+            3,
+            "owners_and_markers",
+            include_str!("../migrations/sqlite/0003_owners_and_markers.sql"),
+        ),
     ]
 }
 
@@ -61,15 +87,71 @@ fn migrator() -> Migrator {
 impl SqliteStore {
     /// Open (creating if needed) and migrate the database at `path`.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let options = Self::options(path)?;
+        let pool = Self::open_pool(options.clone()).await?;
+        Ok(SqliteStore {
+            pool: RwLock::new(pool),
+            watch: Some(FileWatch {
+                path: path.to_path_buf(),
+                options,
+                id: Mutex::new(file_id(path)),
+                reopening: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Open an existing store for reading only: never creates the file (a read-only command
+    /// pointed at a wrong path must say so, not show an empty history) and never writes to
+    /// it. A store whose schema is older than this release is migrated first, through a
+    /// normal open of the existing file: its data cannot be read otherwise.
+    pub async fn open_read_only(path: &Path) -> Result<SqliteStore> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
+        }
+        let known = migrations().len() as i64;
+        let options = Self::options(path)?
+            .read_only(true)
+            .create_if_missing(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(db("open the database read-only"))?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(None);
+        if applied.unwrap_or(0) >= known {
+            return Ok(SqliteStore {
+                pool: RwLock::new(pool),
+                watch: None,
+            });
+        }
+        pool.close().await;
+        let options = Self::options(path)?.create_if_missing(false);
+        let pool = Self::open_pool(options).await?;
+        Ok(SqliteStore {
+            pool: RwLock::new(pool),
+            watch: None,
+        })
+    }
+
+    fn options(path: &Path) -> Result<SqliteConnectOptions> {
         let url = format!("sqlite://{}", path.display());
-        let options = SqliteConnectOptions::from_str(&url)
+        Ok(SqliteConnectOptions::from_str(&url)
             .map_err(db("parse the database path"))?
             .create_if_missing(true)
             // WAL + NORMAL survives a killed process (the case that matters here: a power
             // loss may lose the last transactions, never corrupt the file).
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10)))
+    }
+
+    async fn open_pool(options: SqliteConnectOptions) -> Result<SqlitePool> {
         // Two processes opening a new store at once (the daemon and a `history` run, say)
         // race: switching a new file to WAL fails at once while the other holds a lock, and
         // both find no migration applied, so the later one fails on a table the first
@@ -88,7 +170,7 @@ impl SqliteStore {
         }
     }
 
-    async fn connect(options: SqliteConnectOptions) -> Result<SqliteStore> {
+    async fn connect(options: SqliteConnectOptions) -> Result<SqlitePool> {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -98,8 +180,98 @@ impl SqliteStore {
             pool.close().await;
             return Err(e.into());
         }
-        Ok(SqliteStore { pool })
+        Ok(pool)
     }
+
+    /// The pool for one operation. When the file at the path is no longer the one opened
+    /// (deleted, or replaced by a copy), the store closes the old pool, reopens the path
+    /// (creating and migrating a new file if needed), logs it and fails this operation with
+    /// [`StoreError::Replaced`]: the caller counts a failure, and what follows goes to the
+    /// file at the path again.
+    async fn pool(&self, what: &'static str) -> Result<SqlitePool> {
+        let current = self.pool.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(w) = &self.watch else {
+            return Ok(current);
+        };
+        let opened = *w.id.lock().unwrap_or_else(|e| e.into_inner());
+        if file_id(&w.path) == opened {
+            return Ok(current);
+        }
+        let _one = w.reopening.lock().await;
+        // Another operation may have reopened it while this one waited.
+        let opened = *w.id.lock().unwrap_or_else(|e| e.into_inner());
+        if file_id(&w.path) != opened {
+            tracing::error!(
+                "store {} was deleted or replaced while open: reopening it (state and history go on in the file now at that path)",
+                w.path.display()
+            );
+            // Close first: the last connection's close checkpoints the old WAL into the old
+            // inode and removes `-wal`/`-shm`, which a new file must not pick up.
+            current.close().await;
+            let pool = Self::open_pool(w.options.clone()).await?;
+            *w.id.lock().unwrap_or_else(|e| e.into_inner()) = file_id(&w.path);
+            *self.pool.write().unwrap_or_else(|e| e.into_inner()) = pool;
+        }
+        Err(StoreError::Replaced {
+            path: w.path.display().to_string(),
+            what,
+        })
+    }
+}
+
+async fn upsert_state(
+    conn: &mut SqliteConnection,
+    group: &str,
+    state: &StoredState,
+    decision: Option<&serde_json::Value>,
+    at: Timestamp,
+) -> Result<()> {
+    let text = serde_json::to_string(&state.state).map_err(|e| StoreError::Corrupt {
+        what: "state",
+        group: group.to_string(),
+        message: e.to_string(),
+    })?;
+    sqlx::query(
+        "INSERT INTO group_state (grp, state, last_decision, consecutive_errors, updated_ms) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (grp) DO UPDATE SET state = excluded.state,
+             last_decision = COALESCE(excluded.last_decision, group_state.last_decision),
+             consecutive_errors = excluded.consecutive_errors, updated_ms = excluded.updated_ms",
+    )
+    .bind(group)
+    .bind(text)
+    .bind(decision.map(|d| d.to_string()))
+    .bind(state.consecutive_errors as i64)
+    .bind(ms(at))
+    .execute(conn)
+    .await
+    .map_err(db("save state"))?;
+    Ok(())
+}
+
+async fn insert_activity(conn: &mut SqliteConnection, a: &NewActivity<'_>) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO activities (key, grp, started_ms, from_replicas, to_replicas, status, decision, owner)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(a.key)
+    .bind(a.group)
+    .bind(ms(a.at))
+    .bind(a.from as i64)
+    .bind(a.to as i64)
+    .bind(a.status.as_str())
+    .bind(a.decision.to_string())
+    .bind(a.owner)
+    .execute(conn)
+    .await
+    .map_err(db("write activity intent"))?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn decode<T: FromStr<Err = super::UnknownValue>>(
+    text: &str,
+) -> std::result::Result<T, sqlx::Error> {
+    text.parse::<T>()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 /// Whether `e` is what a concurrent first open of the same file causes (see `open`).
@@ -128,14 +300,14 @@ fn activity(row: &SqliteRow) -> std::result::Result<Activity, sqlx::Error> {
         finished_ms: row.try_get("finished_ms")?,
         from_replicas: row.try_get("from_replicas")?,
         to_replicas: row.try_get("to_replicas")?,
-        status: row.try_get("status")?,
+        status: decode(&row.try_get::<String, _>("status")?)?,
         error: row.try_get("error")?,
         decision: serde_json::from_str(&decision).unwrap_or(serde_json::Value::String(decision)),
+        owner: row.try_get("owner")?,
     })
 }
 
-const ACTIVITY_COLUMNS: &str =
-    "id, key, grp, started_ms, finished_ms, from_replicas, to_replicas, status, error, decision";
+const ACTIVITY_COLUMNS: &str = "id, key, grp, started_ms, finished_ms, from_replicas, to_replicas, status, error, decision, owner";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -145,6 +317,7 @@ impl Store for SqliteStore {
         config: &serde_json::Value,
         at: Timestamp,
     ) -> Result<()> {
+        let pool = self.pool("save group config").await?;
         sqlx::query(
             "INSERT INTO groups (name, config, updated_ms) VALUES (?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_ms = excluded.updated_ms",
@@ -152,16 +325,17 @@ impl Store for SqliteStore {
         .bind(group)
         .bind(config.to_string())
         .bind(ms(at))
-        .execute(&self.pool)
+        .execute(&pool)
         .await
         .map_err(db("save group config"))?;
         Ok(())
     }
 
     async fn load_state(&self, group: &str) -> Result<Option<StoredState>> {
+        let pool = self.pool("load state").await?;
         let row = sqlx::query("SELECT state, consecutive_errors FROM group_state WHERE grp = ?")
             .bind(group)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&pool)
             .await
             .map_err(db("load state"))?;
         let Some(row) = row else { return Ok(None) };
@@ -187,71 +361,63 @@ impl Store for SqliteStore {
         decision: Option<&serde_json::Value>,
         at: Timestamp,
     ) -> Result<()> {
-        let text = serde_json::to_string(&state.state).map_err(|e| StoreError::Corrupt {
-            what: "state",
-            group: group.to_string(),
-            message: e.to_string(),
-        })?;
-        sqlx::query(
-            "INSERT INTO group_state (grp, state, last_decision, consecutive_errors, updated_ms) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (grp) DO UPDATE SET state = excluded.state,
-                 last_decision = COALESCE(excluded.last_decision, group_state.last_decision),
-                 consecutive_errors = excluded.consecutive_errors, updated_ms = excluded.updated_ms",
-        )
-        .bind(group)
-        .bind(text)
-        .bind(decision.map(|d| d.to_string()))
-        .bind(state.consecutive_errors as i64)
-        .bind(ms(at))
-        .execute(&self.pool)
-        .await
-        .map_err(db("save state"))?;
-        Ok(())
+        let pool = self.pool("save state").await?;
+        let mut conn = pool.acquire().await.map_err(db("save state"))?;
+        upsert_state(&mut conn, group, state, decision, at).await
     }
 
     async fn begin_activity(&self, a: &NewActivity<'_>) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO activities (key, grp, started_ms, from_replicas, to_replicas, status, decision)
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(a.key)
-        .bind(a.group)
-        .bind(ms(a.at))
-        .bind(a.from as i64)
-        .bind(a.to as i64)
-        .bind(a.status)
-        .bind(a.decision.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(db("write activity intent"))?;
-        Ok(done.rows_affected() == 1)
+        let pool = self.pool("write activity intent").await?;
+        let mut conn = pool.acquire().await.map_err(db("write activity intent"))?;
+        insert_activity(&mut conn, a).await
+    }
+
+    async fn begin_activity_with_state(
+        &self,
+        a: &NewActivity<'_>,
+        state: &StoredState,
+        decision: Option<&serde_json::Value>,
+    ) -> Result<bool> {
+        let what = "write activity intent and state";
+        let pool = self.pool(what).await?;
+        let mut tx = pool.begin().await.map_err(db(what))?;
+        if !insert_activity(&mut tx, a).await? {
+            // Attempted already: the state that went with that attempt stays as it is.
+            tx.rollback().await.map_err(db(what))?;
+            return Ok(false);
+        }
+        upsert_state(&mut tx, a.group, state, decision, a.at).await?;
+        tx.commit().await.map_err(db(what))?;
+        Ok(true)
     }
 
     async fn finish_activity(
         &self,
         key: &str,
-        status: &str,
+        status: ActivityStatus,
         error: Option<&str>,
         at: Timestamp,
     ) -> Result<()> {
+        let pool = self.pool("finish activity").await?;
         sqlx::query("UPDATE activities SET status = ?, error = ?, finished_ms = ? WHERE key = ?")
-            .bind(status)
+            .bind(status.as_str())
             .bind(error)
             .bind(ms(at))
             .bind(key)
-            .execute(&self.pool)
+            .execute(&pool)
             .await
             .map_err(db("complete activity"))?;
         Ok(())
     }
 
     async fn pending_activities(&self, group: &str) -> Result<Vec<Activity>> {
+        let pool = self.pool("pending activities").await?;
         let sql = format!(
             "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE grp = ? AND status = 'pending' ORDER BY id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(group)
-            .fetch_all(&self.pool)
+            .fetch_all(&pool)
             .await
             .map_err(db("list pending activities"))?;
         rows.iter()
@@ -261,6 +427,7 @@ impl Store for SqliteStore {
     }
 
     async fn activities(&self, group: Option<&str>, limit: u32) -> Result<Vec<Activity>> {
+        let pool = self.pool("activities").await?;
         let sql = format!(
             "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE (? IS NULL OR grp = ?) ORDER BY id DESC LIMIT ?"
         );
@@ -268,7 +435,7 @@ impl Store for SqliteStore {
             .bind(group)
             .bind(group)
             .bind(limit as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&pool)
             .await
             .map_err(db("list activities"))?;
         rows.iter()
@@ -280,34 +447,36 @@ impl Store for SqliteStore {
     async fn record_error(
         &self,
         group: Option<&str>,
-        component: &str,
+        component: ErrorComponent,
         message: &str,
         at: Timestamp,
     ) -> Result<()> {
+        let pool = self.pool("record error").await?;
         sqlx::query("INSERT INTO errors (grp, component, message, at_ms) VALUES (?, ?, ?, ?)")
             .bind(group)
-            .bind(component)
+            .bind(component.as_str())
             .bind(message)
             .bind(ms(at))
-            .execute(&self.pool)
+            .execute(&pool)
             .await
             .map_err(db("record error"))?;
         Ok(())
     }
 
     async fn errors(&self, group: Option<&str>, limit: u32) -> Result<Vec<ErrorRecord>> {
+        let pool = self.pool("errors").await?;
         let rows = sqlx::query("SELECT grp, component, message, at_ms FROM errors WHERE (? IS NULL OR grp = ?) ORDER BY id DESC LIMIT ?")
             .bind(group)
             .bind(group)
             .bind(limit as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&pool)
             .await
             .map_err(db("list errors"))?;
         rows.iter()
             .map(|r| {
                 Ok(ErrorRecord {
                     group: r.try_get("grp")?,
-                    component: r.try_get("component")?,
+                    component: decode(&r.try_get::<String, _>("component")?)?,
                     message: r.try_get("message")?,
                     at_ms: r.try_get("at_ms")?,
                 })
@@ -322,7 +491,8 @@ impl Store for SqliteStore {
         at: Timestamp,
         metrics: &BTreeMap<String, f64>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db("record samples"))?;
+        let pool = self.pool("record samples").await?;
+        let mut tx = pool.begin().await.map_err(db("record samples"))?;
         for (name, value) in metrics {
             sqlx::query(
                 "INSERT INTO metric_samples (grp, metric, at_ms, value) VALUES (?, ?, ?, ?)",
@@ -340,9 +510,10 @@ impl Store for SqliteStore {
     }
 
     async fn prune_samples(&self, before: Timestamp) -> Result<u64> {
+        let pool = self.pool("prune samples").await?;
         let done = sqlx::query("DELETE FROM metric_samples WHERE at_ms < ?")
             .bind(ms(before))
-            .execute(&self.pool)
+            .execute(&pool)
             .await
             .map_err(db("prune samples"))?;
         Ok(done.rows_affected())
@@ -354,13 +525,14 @@ impl Store for SqliteStore {
         metric: &str,
         since: Timestamp,
     ) -> Result<Vec<(Timestamp, f64)>> {
+        let pool = self.pool("samples").await?;
         let rows = sqlx::query(
             "SELECT at_ms, value FROM metric_samples WHERE grp = ? AND metric = ? AND at_ms >= ? ORDER BY at_ms",
         )
         .bind(group)
         .bind(metric)
         .bind(ms(since))
-        .fetch_all(&self.pool)
+        .fetch_all(&pool)
         .await
         .map_err(db("read samples"))?;
         let mut out = Vec::with_capacity(rows.len());
@@ -376,7 +548,8 @@ impl Store for SqliteStore {
     }
 
     async fn record_forecasts(&self, group: &str, forecasts: &[NewForecast]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db("record forecasts"))?;
+        let pool = self.pool("record forecasts").await?;
+        let mut tx = pool.begin().await.map_err(db("record forecasts"))?;
         for f in forecasts {
             sqlx::query(
                 "INSERT INTO forecasts (grp, metric, made_ms, serves_from_ms, due_ms, estimate, provision, seasonal, forecast_only)
@@ -405,6 +578,7 @@ impl Store for SqliteStore {
         limit: u32,
         now: Timestamp,
     ) -> Result<Vec<ForecastRecord>> {
+        let pool = self.pool("forecasts").await?;
         // The actual is looked up in metric_samples (indexed by group, metric, time) rather
         // than stored, so it needs no update pass and follows the samples' retention.
         let rows = sqlx::query(
@@ -421,7 +595,7 @@ impl Store for SqliteStore {
         .bind(group)
         .bind(group)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&pool)
         .await
         .map_err(db("list forecasts"))?;
         rows.iter()
@@ -446,34 +620,37 @@ impl Store for SqliteStore {
     }
 
     async fn prune_forecasts(&self, before: Timestamp) -> Result<u64> {
+        let pool = self.pool("prune forecasts").await?;
         let done = sqlx::query("DELETE FROM forecasts WHERE made_ms < ?")
             .bind(ms(before))
-            .execute(&self.pool)
+            .execute(&pool)
             .await
             .map_err(db("prune forecasts"))?;
         Ok(done.rows_affected())
     }
 
     async fn prune_history(&self, before: Timestamp) -> Result<u64> {
+        let pool = self.pool("prune history").await?;
         let errors = sqlx::query("DELETE FROM errors WHERE at_ms < ?")
             .bind(ms(before))
-            .execute(&self.pool)
+            .execute(&pool)
             .await
             .map_err(db("prune errors"))?;
         let dry = sqlx::query("DELETE FROM activities WHERE status = 'dry_run' AND started_ms < ?")
             .bind(ms(before))
-            .execute(&self.pool)
+            .execute(&pool)
             .await
             .map_err(db("prune dry-run records"))?;
         Ok(errors.rows_affected() + dry.rows_affected())
     }
 
     async fn instances(&self, group: &str) -> Result<Vec<InstanceRecord>> {
+        let pool = self.pool("instances").await?;
         let rows = sqlx::query(
-            "SELECT host, port, pid, started_ms FROM instances WHERE grp = ? ORDER BY started_ms, host, port",
+            "SELECT host, port, pid, started_ms, marker FROM instances WHERE grp = ? ORDER BY started_ms, host, port",
         )
         .bind(group)
-        .fetch_all(&self.pool)
+        .fetch_all(&pool)
         .await
         .map_err(db("list instances"))?;
         rows.iter()
@@ -483,8 +660,10 @@ impl Store for SqliteStore {
                 Ok(InstanceRecord {
                     host: r.try_get("host")?,
                     port: port.clamp(0, u16::MAX as i64) as u16,
-                    pid: pid.clamp(0, i32::MAX as i64) as i32,
+                    // pid 0 is the "starting" intent (no process has PID 0).
+                    pid: Some(pid.clamp(0, i32::MAX as i64) as i32).filter(|&p| p > 0),
                     started_ms: r.try_get("started_ms")?,
+                    marker: r.try_get("marker")?,
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
@@ -492,27 +671,31 @@ impl Store for SqliteStore {
     }
 
     async fn put_instance(&self, group: &str, i: InstanceRecord) -> Result<()> {
+        let pool = self.pool("put instance").await?;
         sqlx::query(
-            "INSERT INTO instances (grp, host, port, pid, started_ms) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (grp, host, port) DO UPDATE SET pid = excluded.pid, started_ms = excluded.started_ms",
+            "INSERT INTO instances (grp, host, port, pid, started_ms, marker) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (grp, host, port) DO UPDATE SET pid = excluded.pid,
+                 started_ms = excluded.started_ms, marker = excluded.marker",
         )
         .bind(group)
         .bind(&i.host)
         .bind(i.port as i64)
-        .bind(i.pid as i64)
+        .bind(i64::from(i.pid.unwrap_or(0)))
         .bind(i.started_ms)
-        .execute(&self.pool)
+        .bind(&i.marker)
+        .execute(&pool)
         .await
         .map_err(db("record instance"))?;
         Ok(())
     }
 
     async fn delete_instance(&self, group: &str, host: &str, port: u16) -> Result<()> {
+        let pool = self.pool("delete instance").await?;
         sqlx::query("DELETE FROM instances WHERE grp = ? AND host = ? AND port = ?")
             .bind(group)
             .bind(host)
             .bind(port as i64)
-            .execute(&self.pool)
+            .execute(&pool)
             .await
             .map_err(db("forget instance"))?;
         Ok(())
@@ -525,111 +708,6 @@ mod tests {
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
-    }
-
-    #[tokio::test]
-    async fn activities_are_idempotent_and_state_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
-        let d = serde_json::json!({"desired_replicas": 5});
-        let a = NewActivity {
-            key: "web:5:100",
-            group: "web",
-            from: 3,
-            to: 5,
-            status: "pending",
-            decision: &d,
-            at: t(0),
-        };
-        assert!(store.begin_activity(&a).await.unwrap());
-        let again = NewActivity { at: t(1), ..a };
-        assert!(!store.begin_activity(&again).await.unwrap());
-        assert_eq!(store.pending_activities("web").await.unwrap().len(), 1);
-        store
-            .finish_activity("web:5:100", "succeeded", None, t(2))
-            .await
-            .unwrap();
-        assert!(store.pending_activities("web").await.unwrap().is_empty());
-        let all = store.activities(Some("web"), 10).await.unwrap();
-        assert_eq!(
-            (all[0].status.as_str(), all[0].to_replicas),
-            ("succeeded", 5)
-        );
-        assert_eq!(all[0].decision, d);
-
-        let mut st = StoredState::default();
-        st.state.consecutive_failures = 2;
-        st.consecutive_errors = 4;
-        store.save_state("web", &st, Some(&d), t(3)).await.unwrap();
-        let back = store.load_state("web").await.unwrap().unwrap();
-        assert_eq!(back.state, st.state);
-        assert_eq!(back.consecutive_errors, 4);
-        assert!(store.load_state("api").await.unwrap().is_none());
-
-        // Reopening runs no migration twice and keeps the data.
-        drop(store);
-        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
-        assert_eq!(store.activities(None, 10).await.unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn forecasts_meet_their_actuals_and_are_pruned() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
-        let sample = |v: f64| -> BTreeMap<String, f64> { [("rps".to_string(), v)].into() };
-        // Samples of rps every 10 s; another metric and group must not leak in.
-        for (s, v) in [(0, 10.0), (10, 30.0), (20, 25.0), (30, 50.0), (40, 5.0)] {
-            store.record_samples("web", t(s), &sample(v)).await.unwrap();
-        }
-        let other: BTreeMap<String, f64> = [("cpu".to_string(), 99.0)].into();
-        store.record_samples("web", t(15), &other).await.unwrap();
-        store
-            .record_samples("api", t(15), &sample(99.0))
-            .await
-            .unwrap();
-
-        let f = |made: i64, due: i64, estimate: f64| NewForecast {
-            metric: "rps".into(),
-            made: t(made),
-            serves_from: t(made + 10),
-            due: t(due),
-            estimate,
-            provision: estimate * 1.2,
-            seasonal: made > 0,
-            forecast_only: true,
-        };
-        store
-            .record_forecasts("web", &[f(0, 20, 20.0), f(20, 40, 60.0), f(40, 200, 7.0)])
-            .await
-            .unwrap();
-        let rows = store.forecasts(Some("web"), 10, t(100)).await.unwrap();
-        assert_eq!(rows.len(), 3);
-        // Newest first; the last one's horizon has not ended at t(100): no actual yet.
-        assert_eq!(
-            rows.iter().map(|r| r.actual).collect::<Vec<_>>(),
-            vec![None, Some(50.0), Some(30.0)]
-        );
-        assert_eq!(rows[1].estimate, 60.0);
-        assert!(rows[1].seasonal && !rows[2].seasonal && rows[0].forecast_only);
-        assert_eq!(rows[2].serves_from_ms, ms(t(10)));
-        assert!(
-            store
-                .forecasts(Some("api"), 10, t(100))
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(store.forecasts(None, 2, t(100)).await.unwrap().len(), 2);
-
-        // Samples for the replay: one metric, oldest first, from `since` on.
-        let got = store.samples("web", "rps", t(10)).await.unwrap();
-        assert_eq!(
-            got,
-            vec![(t(10), 30.0), (t(20), 25.0), (t(30), 50.0), (t(40), 5.0)]
-        );
-
-        assert_eq!(store.prune_forecasts(t(20)).await.unwrap(), 1);
-        assert_eq!(store.forecasts(None, 10, t(100)).await.unwrap().len(), 2);
     }
 
     /// The daemon and a `history` run opening a new store at the same moment both succeed.
@@ -693,34 +771,131 @@ mod tests {
         assert_eq!(rows[0].actual, Some(4.0));
     }
 
+    /// Reopening runs no migration twice and keeps the data.
     #[tokio::test]
-    async fn samples_errors_and_instances() {
+    async fn reopening_keeps_the_data() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
-        let m: BTreeMap<String, f64> = [("cpu".to_string(), 50.0)].into();
-        store.record_samples("web", t(0), &m).await.unwrap();
-        store.record_samples("web", t(100), &m).await.unwrap();
-        assert_eq!(store.prune_samples(t(50)).await.unwrap(), 1);
+        let file = dir.path().join("s.db");
+        let store = SqliteStore::open(&file).await.unwrap();
         store
-            .record_error(Some("web"), "source", "timeout", t(1))
+            .record_error(None, ErrorComponent::Config, "x", t(0))
             .await
             .unwrap();
-        assert_eq!(
-            store.errors(Some("web"), 5).await.unwrap()[0].message,
-            "timeout"
+        drop(store);
+        let store = SqliteStore::open(&file).await.unwrap();
+        assert_eq!(store.errors(None, 10).await.unwrap().len(), 1);
+    }
+
+    /// A read-only open never creates a file, and reads what a writer wrote (while it runs).
+    #[tokio::test]
+    async fn read_only_open_never_creates() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.db");
+        let err = SqliteStore::open_read_only(&file).await.err().unwrap();
+        assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+        assert!(!file.exists());
+        let writer = SqliteStore::open(&file).await.unwrap();
+        writer
+            .record_error(Some("web"), ErrorComponent::Source, "x", t(0))
+            .await
+            .unwrap();
+        let reader = SqliteStore::open_read_only(&file).await.unwrap();
+        assert_eq!(reader.errors(None, 10).await.unwrap().len(), 1);
+        // Read-only indeed.
+        assert!(
+            reader
+                .record_error(None, ErrorComponent::Config, "y", t(1))
+                .await
+                .is_err()
         );
-        let i = InstanceRecord {
-            host: "127.0.0.2".into(),
-            port: 20001,
-            pid: 42,
-            started_ms: 7,
-        };
-        store.put_instance("web", i.clone()).await.unwrap();
-        assert_eq!(store.instances("web").await.unwrap(), vec![i]);
+        drop(writer);
+        drop(reader);
+        // After the writer closed (WAL files gone) too.
+        let reader = SqliteStore::open_read_only(&file).await.unwrap();
+        assert_eq!(reader.errors(None, 10).await.unwrap().len(), 1);
+    }
+
+    /// A store file deleted or replaced while open: the next operation fails (so the engine
+    /// counts a failure), the store reopens the path, and what follows lands in the new file.
+    #[tokio::test]
+    async fn a_deleted_file_is_noticed_and_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.db");
+        let store = SqliteStore::open(&file).await.unwrap();
         store
-            .delete_instance("web", "127.0.0.2", 20001)
+            .record_error(None, ErrorComponent::Config, "before", t(0))
             .await
             .unwrap();
-        assert!(store.instances("web").await.unwrap().is_empty());
+        std::fs::remove_file(&file).unwrap();
+        let err = store
+            .record_error(None, ErrorComponent::Config, "lost", t(1))
+            .await
+            .expect_err("a write after the file was deleted must fail");
+        assert!(matches!(err, StoreError::Replaced { .. }), "{err}");
+        store
+            .record_error(None, ErrorComponent::Config, "after", t(2))
+            .await
+            .unwrap();
+        assert!(file.exists());
+        let other = SqliteStore::open_read_only(&file).await.unwrap();
+        let msgs: Vec<String> = other
+            .errors(None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        assert_eq!(msgs, ["after"]);
+
+        // Replaced by another file (a restored copy, say): the same.
+        let copy = dir.path().join("copy.db");
+        drop(other);
+        std::fs::copy(&file, &copy).unwrap();
+        std::fs::rename(&copy, &file).unwrap();
+        assert!(matches!(
+            store.errors(None, 10).await,
+            Err(StoreError::Replaced { .. })
+        ));
+        assert_eq!(store.errors(None, 10).await.unwrap().len(), 1);
+    }
+
+    /// Rows of a version-2 store read back after the upgrade: no owner, no marker, the
+    /// statuses and components as stored strings.
+    #[tokio::test]
+    async fn a_second_version_store_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.db");
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", file.display()))
+            .unwrap()
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .unwrap();
+        let two = migrations().into_iter().take(2).collect();
+        Migrator::with_migrations(two).run(&pool).await.unwrap();
+        sqlx::query("INSERT INTO activities (key, grp, started_ms, from_replicas, to_replicas, status, decision) VALUES ('k', 'web', 1, 1, 2, 'interrupted', '{}')")
+            .execute(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO errors (grp, component, message, at_ms) VALUES ('web', 'alert', 'm', 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO instances (grp, host, port, pid, started_ms) VALUES ('web', '127.0.0.1', 9000, 77, 1)")
+            .execute(&pool).await.unwrap();
+        pool.close().await;
+        let store = SqliteStore::open(&file).await.unwrap();
+        let a = &store.activities(None, 1).await.unwrap()[0];
+        assert_eq!(
+            (a.status, a.owner.as_deref()),
+            (ActivityStatus::Interrupted, None)
+        );
+        assert_eq!(
+            store.errors(None, 1).await.unwrap()[0].component,
+            ErrorComponent::Alert
+        );
+        let i = &store.instances("web").await.unwrap()[0];
+        assert_eq!((i.pid, i.marker.as_deref()), (Some(77), None));
     }
 }

@@ -14,7 +14,7 @@ use tokio::process::Command;
 use tokio::sync::Mutex;
 
 use super::{Status, Target};
-use scalepilot_store::Store;
+use scalepilot_store::{ActivityStatus, Store};
 
 pub(crate) struct CommandTarget {
     group: String,
@@ -35,7 +35,7 @@ impl CommandTarget {
             .activities(Some(&group.name), 50)
             .await?
             .into_iter()
-            .find(|a| a.status == "succeeded")
+            .find(|a| a.status == ActivityStatus::Succeeded)
             .map(|a| a.to_replicas.clamp(0, u32::MAX as i64) as u32);
         Ok(CommandTarget {
             group: group.name.to_string(),

@@ -11,12 +11,22 @@
 //!   fewest requests in flight (`least_loaded`). The victim leaves the endpoint list at once,
 //!   gets SIGTERM after `drain` (and, behind a load balancer, once the balancer released it:
 //!   see [`DrainGate`]), SIGKILL 10 s later if still alive.
-//! - Instances are recorded in the store with their PID, so a restarted scalepilot adopts the
-//!   ones still running (checking that the PID's command line still names the port) and
-//!   forgets the rest.
+//! - Every instance carries `SCALEPILOT_INSTANCE=<group>/<host>:<port>/<start id>` in its
+//!   environment and leads its own process group. It is recorded in the store before it is
+//!   spawned (an intent without PID) and settled with its PID after, so a crash at any point
+//!   leaves a record: a restarted scalepilot finds each recorded instance by its marker in
+//!   `/proc/<pid>/environ` (whatever the command line shows: `PORT={port} exec app`), adopts
+//!   it, stops it when the pool no longer manages its address, or drops the record when no
+//!   process carries the marker. Records of releases without markers fall back to the PID
+//!   and a command line naming the port.
+//! - Locks: the pool's mutex guards its in-memory state only. Store writes, spawns, health
+//!   probes and load probes run with it released (snapshot, release, act, re-lock to apply),
+//!   so `status()` never waits on the network or the store; changes (scale_to, the health
+//!   loop's replacements) are serialized by a separate operation lock.
 //! - The serving instances' base URLs are written to `<state dir>/<group>.endpoints` (one per
 //!   line, replaced atomically) for load balancers and `scalepilot load --targets-file`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -31,7 +41,7 @@ use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use super::{Paths, Status, Target};
-use scalepilot_store::{InstanceRecord, Store};
+use scalepilot_store::{ErrorComponent, InstanceRecord, Store};
 
 /// How often the health loop runs; also the check interval of instances not yet serving.
 const TICK: Duration = Duration::from_millis(250);
@@ -39,11 +49,19 @@ const TICK: Duration = Duration::from_millis(250);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// An instance that never answered its health check within this is replaced.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// The environment variable that marks each instance (see the module docs).
+const MARKER_VAR: &str = "SCALEPILOT_INSTANCE";
 
 struct Instance {
     host: String,
     port: u16,
+    /// The process group leader's PID; 0 while being spawned.
     pid: i32,
+    /// `SCALEPILOT_INSTANCE` of the process; `None` for instances adopted from records of
+    /// releases without markers.
+    marker: Option<String>,
+    /// Reserved (host and port taken) while being recorded and spawned without the lock.
+    spawning: bool,
     child: Option<Child>,
     started: Instant,
     started_ms: i64,
@@ -70,18 +88,23 @@ impl Instance {
 
     /// Whether the process still runs (reaping it if it was our child).
     fn alive(&mut self) -> bool {
+        if self.spawning {
+            return true;
+        }
         match self.child.as_mut() {
             Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => pid_runs(self.pid, self.port),
+            None => adopted_runs(self.pid, self.port, self.marker.as_deref()),
         }
     }
 
     /// Signal the instance's process group (it leads its own), so a shell and whatever it
     /// started all get the signal.
     fn signal(&self, sig: rustix::process::Signal) {
-        // An adopted instance's PID may have been reused since: signal it only while its
-        // command line still names our port.
-        if self.child.is_none() && !pid_runs(self.pid, self.port) {
+        // An adopted instance's PID may have been reused since: signal it only while it
+        // still carries our marker (or, for old records, its command line names our port).
+        if self.spawning
+            || (self.child.is_none() && !adopted_runs(self.pid, self.port, self.marker.as_deref()))
+        {
             return;
         }
         if let Some(pid) = rustix::process::Pid::from_raw(self.pid) {
@@ -93,7 +116,76 @@ impl Instance {
     }
 }
 
-/// A PID runs, is not a zombie, and its command line names our port (guards against PID reuse).
+/// Whether an adopted instance's process still runs: by its marker when it has one, else by
+/// the command line naming its port.
+fn adopted_runs(pid: i32, port: u16, marker: Option<&str>) -> bool {
+    match marker {
+        Some(m) => marker_of(pid).as_deref() == Some(m),
+        None => pid_runs(pid, port),
+    }
+}
+
+/// Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, …]; `None` for a
+/// process that is gone or a zombie.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest: Vec<String> = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    match rest.first().map(String::as_str) {
+        Some("Z") | Some("X") | None => None,
+        _ => Some(rest),
+    }
+}
+
+/// The `SCALEPILOT_INSTANCE` of a live, non-zombie process.
+fn marker_of(pid: i32) -> Option<String> {
+    stat_fields(pid)?;
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{MARKER_VAR}=");
+    env.split(|&b| b == 0).find_map(|kv| {
+        let kv = std::str::from_utf8(kv).ok()?;
+        kv.strip_prefix(&prefix).map(str::to_string)
+    })
+}
+
+/// Live processes carrying one of `markers`: marker → process group (the instance's group is
+/// led by the process spawned; a shell's children share it, so the group is what to signal
+/// even when the leader has exec'd or exited).
+fn find_marked(markers: &[&str]) -> HashMap<String, i32> {
+    let mut found: HashMap<String, (bool, i32)> = HashMap::new();
+    if markers.is_empty() {
+        return HashMap::new();
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Some(m) = marker_of(pid) else { continue };
+        if !markers.contains(&m.as_str()) {
+            continue;
+        }
+        let Some(pgrp) = stat_fields(pid).and_then(|f| f.get(2)?.parse::<i32>().ok()) else {
+            continue;
+        };
+        // Prefer the group's leader; any member names the group.
+        let leader = pgrp == pid;
+        let e = found.entry(m).or_insert((leader, pgrp));
+        if leader {
+            *e = (true, pgrp);
+        }
+    }
+    found.into_iter().map(|(m, (_, g))| (m, g)).collect()
+}
+
+/// A PID runs, is not a zombie, and its command line names our port (guards against PID
+/// reuse). Only for records written before instances carried markers.
 fn pid_runs(pid: i32, port: u16) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
@@ -153,10 +245,17 @@ struct Pool {
     /// Delay before the next replacement; doubles while instances keep dying young.
     backoff: Duration,
     next_replacement: Instant,
+    /// Test hook: pause between spawning an instance and settling its record, so a test can
+    /// kill scalepilot inside that window (`SCALEPILOT_FAULT_PAUSE_AFTER_SPAWN_MS`).
+    spawn_pause: Option<Duration>,
 }
 
 pub(crate) struct ProcessPool {
+    /// In-memory state only: never held across a store write, a spawn or a probe.
     pool: Arc<Mutex<Pool>>,
+    /// Serializes changes (scale_to, the health loop's replacements), which do run I/O.
+    /// `status()` never takes it.
+    ops: Arc<Mutex<()>>,
     stop: watch::Sender<bool>,
     health: Mutex<Option<JoinHandle<()>>>,
 }
@@ -200,23 +299,30 @@ impl ProcessPool {
             pending_replacements: 0,
             backoff: Duration::ZERO,
             next_replacement: Instant::now(),
+            spawn_pause: std::env::var("SCALEPILOT_FAULT_PAUSE_AFTER_SPAWN_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis),
         };
+        // No lock exists yet: adoption may write to the store and probe freely.
         pool.adopt().await?;
         pool.write_endpoints();
         let pool = Arc::new(Mutex::new(pool));
+        let ops = Arc::new(Mutex::new(()));
         let (stop, mut stopped) = watch::channel(false);
-        let looped = pool.clone();
+        let (looped, looped_ops) = (pool.clone(), ops.clone());
         let health = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(TICK) => {}
                     _ = stopped.changed() => break,
                 }
-                tick(&looped).await;
+                tick(&looped, &looped_ops).await;
             }
         });
         Ok(ProcessPool {
             pool,
+            ops,
             stop,
             health: Mutex::new(Some(health)),
         })
@@ -226,41 +332,80 @@ impl ProcessPool {
 impl Pool {
     async fn adopt(&mut self) -> Result<()> {
         let now = Instant::now();
-        for rec in self.store.instances(&self.group).await? {
+        let records = self.store.instances(&self.group).await?;
+        // One pass over /proc for every marker recorded.
+        let markers: Vec<&str> = records.iter().filter_map(|r| r.marker.as_deref()).collect();
+        let found = find_marked(&markers);
+        for rec in &records {
+            let live = match (rec.marker.as_deref(), rec.pid) {
+                (Some(m), _) => found.get(m).copied(),
+                // A record of a release without markers: its PID, if its command line still
+                // names the port.
+                (None, Some(pid)) if pid_runs(pid, rec.port) => Some(pid),
+                (None, _) => None,
+            };
             let in_range = rec.port >= self.ports.0
                 && rec.port <= self.ports.1
                 && self.hosts.iter().any(|h| h.0 == rec.host);
-            let runs = pid_runs(rec.pid, rec.port);
-            if in_range && runs {
-                tracing::info!(group = %self.group, port = rec.port, pid = rec.pid, "adopted an instance left by a previous run");
-                self.instances.push(Instance {
-                    host: rec.host.clone(),
-                    port: rec.port,
-                    pid: rec.pid,
-                    child: None,
-                    started: now,
-                    started_ms: rec.started_ms,
-                    healthy: false,
-                    failures: 0,
-                    next_check: now,
-                    drain_until: None,
-                    term_sent: None,
-                });
-            } else if runs {
-                // Started under an earlier config (another port range or host list): the pool
-                // no longer manages that address, so the instance is stopped, not orphaned.
-                tracing::warn!(group = %self.group, host = %rec.host, port = rec.port, pid = rec.pid, "stopping an instance of a previous run outside the pool's hosts and ports");
-                if let Some(pid) = rustix::process::Pid::from_raw(rec.pid) {
-                    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
+            match live {
+                Some(pid) if in_range => {
+                    if rec.pid.is_none() {
+                        tracing::warn!(group = %self.group, host = %rec.host, port = rec.port, pid, "adopted an instance whose start a previous run did not finish recording");
+                    } else {
+                        tracing::info!(group = %self.group, host = %rec.host, port = rec.port, pid, "adopted an instance left by a previous run");
+                    }
+                    if rec.pid != Some(pid) {
+                        self.store
+                            .put_instance(
+                                &self.group,
+                                InstanceRecord {
+                                    pid: Some(pid),
+                                    ..rec.clone()
+                                },
+                            )
+                            .await?;
+                    }
+                    self.instances.push(Instance {
+                        host: rec.host.clone(),
+                        port: rec.port,
+                        pid,
+                        marker: rec.marker.clone(),
+                        spawning: false,
+                        child: None,
+                        started: now,
+                        started_ms: rec.started_ms,
+                        healthy: false,
+                        failures: 0,
+                        next_check: now,
+                        drain_until: None,
+                        term_sent: None,
+                    });
                 }
-                self.store
-                    .delete_instance(&self.group, &rec.host, rec.port)
-                    .await?;
-            } else {
-                tracing::info!(group = %self.group, port = rec.port, pid = rec.pid, "forgot an instance of a previous run that no longer runs");
-                self.store
-                    .delete_instance(&self.group, &rec.host, rec.port)
-                    .await?;
+                Some(pid) => {
+                    // Started under an earlier config (another port range or host list): the
+                    // pool no longer manages that address, so the instance is stopped, not
+                    // orphaned.
+                    tracing::warn!(group = %self.group, host = %rec.host, port = rec.port, pid, "stopping an instance of a previous run outside the pool's hosts and ports");
+                    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                        let _ =
+                            rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
+                    }
+                    self.store
+                        .delete_instance(&self.group, &rec.host, rec.port)
+                        .await?;
+                }
+                None if rec.pid.is_none() => {
+                    tracing::info!(group = %self.group, host = %rec.host, port = rec.port, "dropped the record of an instance a previous run was about to start: no process carries its marker");
+                    self.store
+                        .delete_instance(&self.group, &rec.host, rec.port)
+                        .await?;
+                }
+                None => {
+                    tracing::info!(group = %self.group, port = rec.port, pid = rec.pid, "forgot an instance of a previous run that no longer runs");
+                    self.store
+                        .delete_instance(&self.group, &rec.host, rec.port)
+                        .await?;
+                }
             }
         }
         // Know at once which adopted instances serve: scale-in must not mistake a serving
@@ -329,7 +474,9 @@ impl Pool {
         })
     }
 
-    async fn start_instance(&mut self) -> Result<(), String> {
+    /// Take a host and port for a new instance, in memory only: a placeholder instance
+    /// (`spawning`) holds them while the caller records and spawns without the lock.
+    fn reserve(&mut self) -> Result<Reserved, String> {
         let host = self.choose_host().ok_or("every host is at its maximum")?;
         let port = self.free_port(&host).ok_or_else(|| {
             format!(
@@ -341,62 +488,44 @@ impl Pool {
             .command
             .replace("{port}", &port.to_string())
             .replace("{host}", &host);
-        let log_path = self
-            .log_dir
-            .join(format!("{}-{host}-{port}.log", self.group));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
-        let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(&line)
-            .env("SCALEPILOT_PORT", port.to_string())
-            .env("SCALEPILOT_HOST", &host)
-            .env("SCALEPILOT_GROUP", &self.group)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            // Its own process group: a Ctrl-C at scalepilot's terminal must not kill the
-            // service; scalepilot decides when instances stop.
-            .process_group(0);
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start `{line}`: {e}"))?;
-        let pid = child
-            .id()
-            .map(|p| p as i32)
-            .ok_or("the instance exited at once")?;
+        let marker = format!(
+            "{}/{host}:{port}/{:016x}",
+            self.group,
+            rand::random::<u64>()
+        );
         let now = Instant::now();
         let started_ms = Timestamp::now().as_millisecond();
         self.instances.push(Instance {
             host: host.clone(),
             port,
-            pid,
-            child: Some(child),
+            pid: 0,
+            marker: Some(marker.clone()),
+            spawning: true,
+            child: None,
             started: now,
             started_ms,
             healthy: false,
             failures: 0,
-            next_check: now + Duration::from_millis(100),
+            next_check: now,
             drain_until: None,
             term_sent: None,
         });
-        tracing::info!(group = %self.group, host, port, pid, "started an instance");
-        self.store
-            .put_instance(
-                &self.group,
-                InstanceRecord {
-                    host,
-                    port,
-                    pid,
-                    started_ms,
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())
+        Ok(Reserved {
+            record: InstanceRecord {
+                host: host.clone(),
+                port,
+                pid: None,
+                started_ms,
+                marker: Some(marker),
+            },
+            line,
+            log_path: self
+                .log_dir
+                .join(format!("{}-{host}-{port}.log", self.group)),
+            group: self.group.clone(),
+            store: self.store.clone(),
+            spawn_pause: self.spawn_pause,
+        })
     }
 
     fn active(&self) -> impl Iterator<Item = &Instance> {
@@ -440,125 +569,332 @@ impl Pool {
         }
     }
 
-    /// The load signal of `least_loaded` (the configured metric, summed over label sets).
-    async fn load(&self, url: &str, metric: &str, path: &str) -> f64 {
-        let url = format!("{url}{path}");
-        let got = async {
-            let r = self
-                .http
-                .get(&url)
-                .timeout(Duration::from_millis(500))
-                .send()
-                .await
-                .ok()?;
-            let text = r.text().await.ok()?;
-            crate::sources::sample_sum(&text, metric)
-        }
-        .await;
-        // Unknown load sorts last: prefer removing instances we know to be idle.
-        got.unwrap_or(f64::MAX)
-    }
-
-    async fn scale_to(&mut self, desired: u32) -> Result<(), String> {
-        let active = self.active().count() as u32;
-        if desired > active {
-            for _ in active..desired {
-                self.start_instance().await?;
-            }
-        } else if desired < active {
-            let now = Instant::now();
-            for _ in desired..active {
-                let Some(k) = self.pick_victim().await else {
-                    break;
-                };
-                let inst = &mut self.instances[k];
-                let wait = if inst.healthy {
-                    self.drain
-                } else {
-                    Duration::ZERO
-                };
-                inst.drain_until = Some(now + wait);
-                tracing::info!(group = %self.group, addr = %inst.addr(), "draining an instance for {wait:?}");
-            }
-        }
-        self.write_endpoints();
-        Ok(())
-    }
-
-    /// The instance scale-in removes next: one still starting (newest first), else one on the
-    /// most loaded host, the newest (`lifo`) or the least busy (`least_loaded`).
-    async fn pick_victim(&self) -> Option<usize> {
-        let active: Vec<usize> = (0..self.instances.len())
-            .filter(|&k| self.instances[k].drain_until.is_none())
-            .collect();
-        let newest = |ks: &mut Vec<usize>| {
-            ks.sort_by_key(|&k| {
-                std::cmp::Reverse((self.instances[k].started_ms, self.instances[k].port))
-            });
-            ks.first().copied()
-        };
-        let mut starting: Vec<usize> = active
+    /// What scale-in takes next, decided on a snapshot: one still starting (newest first),
+    /// else on the most loaded host the newest (`lifo`) or, for `least_loaded`, the
+    /// candidates to probe (newest first) without the lock.
+    fn victim(&self) -> Option<Victim> {
+        let active: Vec<&Instance> = self
+            .instances
             .iter()
-            .copied()
-            .filter(|&k| !self.instances[k].healthy)
+            .filter(|i| i.drain_until.is_none() && !i.spawning)
             .collect();
-        if let Some(k) = newest(&mut starting) {
-            return Some(k);
+        fn newest(mut v: Vec<&Instance>) -> Vec<&Instance> {
+            v.sort_by_key(|i| std::cmp::Reverse((i.started_ms, i.port)));
+            v
+        }
+        let starting = newest(active.iter().copied().filter(|i| !i.healthy).collect());
+        if let Some(i) = starting.first() {
+            return Some(Victim::Pick(i.addr()));
         }
         let host = self.most_loaded_host()?;
-        let mut candidates: Vec<usize> = active
-            .into_iter()
-            .filter(|&k| self.instances[k].host == host)
-            .collect();
-        let (metric, path) = match &self.scale_in {
-            ScaleIn::Lifo => return newest(&mut candidates),
-            ScaleIn::LeastLoaded { metric, path } => (metric.clone(), path.clone()),
-        };
-        let mut best: Option<(f64, usize)> = None;
-        newest(&mut candidates);
-        for k in candidates {
-            let load = self.load(&self.instances[k].url(), &metric, &path).await;
-            if best.is_none_or(|(l, _)| load < l) {
-                best = Some((load, k));
-            }
+        let candidates = newest(active.into_iter().filter(|i| i.host == host).collect());
+        match &self.scale_in {
+            ScaleIn::Lifo => candidates.first().map(|i| Victim::Pick(i.addr())),
+            ScaleIn::LeastLoaded { metric, path } => Some(Victim::Probe {
+                addrs: candidates.iter().map(|i| i.addr()).collect(),
+                metric: metric.clone(),
+                path: path.clone(),
+            }),
         }
-        best.map(|b| b.1)
+    }
+}
+
+/// A new instance's host and port, taken; what it takes to record and spawn it.
+struct Reserved {
+    record: InstanceRecord,
+    line: String,
+    log_path: PathBuf,
+    group: String,
+    store: Arc<dyn Store>,
+    spawn_pause: Option<Duration>,
+}
+
+/// The scale-in choice made under the lock.
+enum Victim {
+    Pick(String),
+    /// `least_loaded`: the addresses to probe, newest first (ties go to the newest), and
+    /// where each serves its load.
+    Probe {
+        addrs: Vec<String>,
+        metric: String,
+        path: String,
+    },
+}
+
+/// A spawn's outcome: the process, if one was started, and an error, if any step failed.
+struct Spawned {
+    child: Option<(Child, i32)>,
+    error: Option<String>,
+}
+
+impl Reserved {
+    /// Record the intent, spawn, settle the record: the intent comes first so that a crash
+    /// at any point leaves a record the next run resolves by the marker.
+    async fn spawn(&self) -> Spawned {
+        let fail = |error: String| Spawned {
+            child: None,
+            error: Some(error),
+        };
+        let r = &self.record;
+        if let Err(e) = self.store.put_instance(&self.group, r.clone()).await {
+            return fail(format!(
+                "cannot record the instance {}:{} before starting it, not starting it: {e}",
+                r.host, r.port
+            ));
+        }
+        let spawned = self.spawn_process();
+        let (child, pid) = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                // Nothing runs: the intent goes (a leftover would be dropped at restart).
+                let _ = self
+                    .store
+                    .delete_instance(&self.group, &r.host, r.port)
+                    .await;
+                return fail(e);
+            }
+        };
+        tracing::info!(group = %self.group, host = %r.host, port = r.port, pid, "started an instance");
+        if let Some(p) = self.spawn_pause {
+            tracing::warn!(group = %self.group, "test hook: pausing {p:?} between spawning pid {pid} and recording it");
+            tokio::time::sleep(p).await;
+        }
+        let settled = InstanceRecord {
+            pid: Some(pid),
+            ..r.clone()
+        };
+        // A failed settle leaves the intent with the marker: the next run still finds the
+        // process. The instance runs; the error fails this evaluation.
+        let error = self
+            .store
+            .put_instance(&self.group, settled)
+            .await
+            .err()
+            .map(|e| {
+                format!(
+                    "cannot record the started instance {}:{}: {e}",
+                    r.host, r.port
+                )
+            });
+        Spawned {
+            child: Some((child, pid)),
+            error,
+        }
     }
 
-    async fn stop_all(&mut self) {
-        for i in &self.instances {
-            i.signal(rustix::process::Signal::TERM);
+    fn spawn_process(&self) -> Result<(Child, i32), String> {
+        let r = &self.record;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|e| format!("cannot open {}: {e}", self.log_path.display()))?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(&self.line)
+            .env("SCALEPILOT_PORT", r.port.to_string())
+            .env("SCALEPILOT_HOST", &r.host)
+            .env("SCALEPILOT_GROUP", &self.group)
+            // What identifies the instance at a restart, whatever its command line shows;
+            // inherited by whatever the shell starts.
+            .env(MARKER_VAR, r.marker.as_deref().unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            // Its own process group: a Ctrl-C at scalepilot's terminal must not kill the
+            // service; scalepilot decides when instances stop (and signals the whole group).
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start `{}`: {e}", self.line))?;
+        let pid = child
+            .id()
+            .map(|p| p as i32)
+            .ok_or("the instance exited at once")?;
+        Ok((child, pid))
+    }
+}
+
+/// Start one instance: reserve under the lock; record, spawn and settle without it; re-lock
+/// to put the process in place of the reservation.
+async fn start_instance(pool: &Arc<Mutex<Pool>>) -> Result<(), String> {
+    let reserved = pool.lock().await.reserve()?;
+    let out = reserved.spawn().await;
+    let marker = reserved.record.marker;
+    let mut p = pool.lock().await;
+    let k = p
+        .instances
+        .iter()
+        .position(|i| i.spawning && i.marker == marker);
+    match (k, out.child) {
+        (Some(k), Some((child, pid))) => {
+            let now = Instant::now();
+            let inst = &mut p.instances[k];
+            inst.pid = pid;
+            inst.child = Some(child);
+            inst.spawning = false;
+            inst.started = now;
+            inst.next_check = now + Duration::from_millis(100);
         }
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline && self.instances.iter_mut().any(Instance::alive) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        (Some(k), None) => {
+            p.instances.remove(k);
         }
-        for i in &mut self.instances {
-            if i.alive() {
-                i.signal(rustix::process::Signal::KILL);
-                if let Some(c) = i.child.as_mut() {
-                    let _ = c.wait().await;
+        // The reservation is always there: only its owner removes it.
+        (None, _) => {}
+    }
+    match out.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Take one instance out of rotation (scale-in); false when there is none to take.
+async fn drain_one(pool: &Arc<Mutex<Pool>>) -> bool {
+    let (victim, http) = {
+        let p = pool.lock().await;
+        (p.victim(), p.http.clone())
+    };
+    let addr = match victim {
+        None => return false,
+        Some(Victim::Pick(addr)) => addr,
+        Some(Victim::Probe {
+            addrs,
+            metric,
+            path,
+        }) => {
+            // Load probes without the lock; the least busy wins, ties to the newest.
+            let mut best: Option<(f64, String)> = None;
+            for addr in addrs {
+                let load = load(&http, &format!("http://{addr}{path}"), &metric).await;
+                if best.as_ref().is_none_or(|(l, _)| load < *l) {
+                    best = Some((load, addr));
                 }
             }
-            let _ = self
-                .store
-                .delete_instance(&self.group, &i.host, i.port)
-                .await;
+            match best {
+                Some((_, a)) => a,
+                None => return false,
+            }
         }
-        self.instances.clear();
-        self.write_endpoints();
+    };
+    let mut p = pool.lock().await;
+    let drain = p.drain;
+    let group = p.group.clone();
+    let Some(inst) = p
+        .instances
+        .iter_mut()
+        .find(|i| i.addr() == addr && i.drain_until.is_none() && !i.spawning)
+    else {
+        // Gone meanwhile (it exited): the count is down already.
+        return true;
+    };
+    let wait = if inst.healthy { drain } else { Duration::ZERO };
+    inst.drain_until = Some(Instant::now() + wait);
+    tracing::info!(group = %group, addr = %inst.addr(), "draining an instance for {wait:?}");
+    true
+}
+
+/// The load signal of `least_loaded`: `metric` (summed over its label sets) at `url`.
+async fn load(http: &reqwest::Client, url: &str, metric: &str) -> f64 {
+    let got = async {
+        let r = http
+            .get(url)
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+            .ok()?;
+        let text = r.text().await.ok()?;
+        crate::sources::sample_sum(&text, metric)
+    }
+    .await;
+    // Unknown load sorts last: prefer removing instances we know to be idle.
+    got.unwrap_or(f64::MAX)
+}
+
+async fn scale_to(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>, desired: u32) -> Result<(), String> {
+    let _op = ops.lock().await;
+    let active = pool.lock().await.active().count() as u32;
+    let result = if desired > active {
+        let mut r = Ok(());
+        for _ in active..desired {
+            r = start_instance(pool).await;
+            if r.is_err() {
+                break;
+            }
+        }
+        r
+    } else {
+        for _ in desired..active {
+            if !drain_one(pool).await {
+                break;
+            }
+        }
+        Ok(())
+    };
+    pool.lock().await.write_endpoints();
+    result
+}
+
+/// Stop every instance (shutdown with `stop_on_exit`): signals and waits without the lock.
+async fn stop_all(pool: &Arc<Mutex<Pool>>) {
+    let (mut instances, store, group) = {
+        let mut p = pool.lock().await;
+        (
+            std::mem::take(&mut p.instances),
+            p.store.clone(),
+            p.group.clone(),
+        )
+    };
+    for i in &instances {
+        i.signal(rustix::process::Signal::TERM);
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline && instances.iter_mut().any(Instance::alive) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in &mut instances {
+        if i.alive() {
+            i.signal(rustix::process::Signal::KILL);
+            if let Some(c) = i.child.as_mut() {
+                let _ = c.wait().await;
+            }
+        }
+        let _ = store.delete_instance(&group, &i.host, i.port).await;
+    }
+    pool.lock().await.write_endpoints();
+}
+
+/// Start `count` replacements, unless a change (scale_to) is in progress: then they stay
+/// owed for the next round.
+async fn replace(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>, count: usize) {
+    if count == 0 {
+        return;
+    }
+    let Ok(_op) = ops.try_lock() else {
+        pool.lock().await.pending_replacements += count;
+        return;
+    };
+    for _ in 0..count {
+        if let Err(e) = start_instance(pool).await {
+            let group = pool.lock().await.group.clone();
+            tracing::warn!(group = %group, "cannot replace an instance: {e}");
+        }
     }
 }
 
 /// One round of the health loop: stop drained instances, replace dead ones, run due checks.
-async fn tick(pool: &Arc<Mutex<Pool>>) {
+/// Each step decides under the lock and does its I/O (store, spawns, probes) without it.
+async fn tick(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>) {
     let now = Instant::now();
-    let (checks, http, path) = {
+    let (gone, store, group) = {
         let mut p = pool.lock().await;
         let gate = p.gate.clone();
         let mut gone = Vec::new();
         let mut replace = 0;
         for (k, inst) in p.instances.iter_mut().enumerate() {
+            if inst.spawning {
+                continue;
+            }
             if let Some(until) = inst.drain_until {
                 let released = gate
                     .as_ref()
@@ -590,6 +926,7 @@ async fn tick(pool: &Arc<Mutex<Pool>>) {
                 replace += 1;
             }
         }
+        let mut removed = Vec::with_capacity(gone.len());
         for &k in gone.iter().rev() {
             let inst = p.instances.remove(k);
             if inst.drain_until.is_none() {
@@ -601,35 +938,41 @@ async fn tick(pool: &Arc<Mutex<Pool>>) {
                 }
                 p.next_replacement = now + p.backoff;
             }
-            let group = p.group.clone();
-            let _ = p.store.delete_instance(&group, &inst.host, inst.port).await;
-            if inst.drain_until.is_none() {
-                let msg = format!(
-                    "instance {} (pid {}) exited; replaced",
-                    inst.addr(),
-                    inst.pid
-                );
-                let _ = p
-                    .store
-                    .record_error(Some(&group), "target", &msg, Timestamp::now())
-                    .await;
-            }
+            removed.push(inst);
         }
         p.pending_replacements += replace;
-        // Instances that die young (a command that cannot start) are replaced with backoff,
-        // not in a tight loop.
-        if p.pending_replacements > 0 && now >= p.next_replacement {
-            for _ in 0..p.pending_replacements {
-                if let Err(e) = p.start_instance().await {
-                    tracing::warn!(group = %p.group, "cannot replace an instance: {e}");
-                }
-            }
-            p.pending_replacements = 0;
+        (removed, p.store.clone(), p.group.clone())
+    };
+    for inst in &gone {
+        let _ = store.delete_instance(&group, &inst.host, inst.port).await;
+        if inst.drain_until.is_none() {
+            let msg = format!(
+                "instance {} (pid {}) exited; replaced",
+                inst.addr(),
+                inst.pid
+            );
+            let _ = store
+                .record_error(Some(&group), ErrorComponent::Target, &msg, Timestamp::now())
+                .await;
         }
+    }
+    // Instances that die young (a command that cannot start) are replaced with backoff,
+    // not in a tight loop.
+    let due = {
+        let mut p = pool.lock().await;
+        if p.pending_replacements > 0 && now >= p.next_replacement {
+            std::mem::take(&mut p.pending_replacements)
+        } else {
+            0
+        }
+    };
+    replace(pool, ops, due).await;
+    let (checks, http, path) = {
+        let mut p = pool.lock().await;
         let checks: Vec<String> = p
             .instances
             .iter()
-            .filter(|i| i.drain_until.is_none() && now >= i.next_check)
+            .filter(|i| i.drain_until.is_none() && !i.spawning && now >= i.next_check)
             .map(Instance::addr)
             .collect();
         p.write_endpoints();
@@ -651,53 +994,51 @@ async fn tick(pool: &Arc<Mutex<Pool>>) {
     for (addr, h) in results {
         outcome.push((addr, h.await.unwrap_or(false)));
     }
-    let mut p = pool.lock().await;
-    let now = Instant::now();
-    let (interval, limit) = (p.health_interval, p.unhealthy_after);
-    let mut replace = Vec::new();
-    for (addr, ok) in outcome {
-        let Some(inst) = p
-            .instances
-            .iter_mut()
-            .find(|i| i.addr() == addr && i.drain_until.is_none())
-        else {
-            continue;
-        };
-        if ok {
-            if !inst.healthy {
-                tracing::info!(%addr, "instance is serving");
-            }
-            inst.healthy = true;
-            inst.failures = 0;
-            inst.next_check = now + interval;
-        } else {
-            inst.failures += 1;
-            inst.next_check = now + if inst.healthy { interval } else { TICK };
-            let failed = (inst.healthy && inst.failures >= limit)
-                || (!inst.healthy && now.duration_since(inst.started) > STARTUP_TIMEOUT);
-            if failed {
-                replace.push(addr);
+    let failed_checks = {
+        let mut p = pool.lock().await;
+        let now = Instant::now();
+        let (interval, limit) = (p.health_interval, p.unhealthy_after);
+        let mut failed_checks = Vec::new();
+        for (addr, ok) in outcome {
+            let Some(inst) = p
+                .instances
+                .iter_mut()
+                .find(|i| i.addr() == addr && i.drain_until.is_none() && !i.spawning)
+            else {
+                continue;
+            };
+            if ok {
+                if !inst.healthy {
+                    tracing::info!(%addr, "instance is serving");
+                }
+                inst.healthy = true;
+                inst.failures = 0;
+                inst.next_check = now + interval;
+            } else {
+                inst.failures += 1;
+                inst.next_check = now + if inst.healthy { interval } else { TICK };
+                let failed = (inst.healthy && inst.failures >= limit)
+                    || (!inst.healthy && now.duration_since(inst.started) > STARTUP_TIMEOUT);
+                if failed {
+                    tracing::warn!(group = %group, %addr, "instance failed its health checks: replacing it");
+                    // Out of rotation now, killed at once: it is not serving anyway.
+                    inst.healthy = false;
+                    inst.drain_until = Some(now);
+                    failed_checks.push(addr);
+                }
             }
         }
-    }
-    for addr in replace {
-        let group = p.group.clone();
-        if let Some(inst) = p.instances.iter_mut().find(|i| i.addr() == addr) {
-            tracing::warn!(group = %group, %addr, "instance failed its health checks: replacing it");
-            // Out of rotation now, killed at once: it is not serving anyway.
-            inst.healthy = false;
-            inst.drain_until = Some(now);
-        }
+        p.write_endpoints();
+        failed_checks
+    };
+    for addr in &failed_checks {
         let msg = format!("instance {addr} failed its health checks; replaced");
-        let _ = p
-            .store
-            .record_error(Some(&group), "target", &msg, Timestamp::now())
+        let _ = store
+            .record_error(Some(&group), ErrorComponent::Target, &msg, Timestamp::now())
             .await;
-        if let Err(e) = p.start_instance().await {
-            tracing::warn!(group = %group, "cannot replace an instance: {e}");
-        }
     }
-    p.write_endpoints();
+    replace(pool, ops, failed_checks.len()).await;
+    pool.lock().await.write_endpoints();
 }
 
 impl ProcessPool {
@@ -731,7 +1072,7 @@ impl Target for ProcessPool {
     }
 
     async fn scale_to(&self, desired: u32) -> Result<(), String> {
-        self.pool.lock().await.scale_to(desired).await
+        scale_to(&self.pool, &self.ops, desired).await
     }
 
     async fn shutdown(&self) {
@@ -740,9 +1081,11 @@ impl Target for ProcessPool {
         if let Some(h) = self.health.lock().await.take() {
             let _ = h.await;
         }
-        let mut p = self.pool.lock().await;
-        if p.stop_on_exit {
-            p.stop_all().await;
+        // The health loop is stopped: only a change still in progress could hold `ops`.
+        let _op = self.ops.lock().await;
+        let stop_on_exit = self.pool.lock().await.stop_on_exit;
+        if stop_on_exit {
+            stop_all(&self.pool).await;
         }
     }
 }

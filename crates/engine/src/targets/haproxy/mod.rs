@@ -33,7 +33,7 @@ pub(crate) use api::{Socket, parse_stat};
 
 use super::process_pool::{DrainGate, ProcessPool};
 use super::{Paths, Status, Target};
-use scalepilot_store::Store;
+use scalepilot_store::{ErrorComponent, Store};
 
 /// How often the backend is reconciled between evaluations (drains progress on this beat).
 const RECONCILE_EVERY: Duration = Duration::from_millis(500);
@@ -89,7 +89,12 @@ impl Balancer {
             tracing::warn!(group = %self.group, "{message}");
             let _ = self
                 .store
-                .record_error(Some(&self.group), "target", &message, Timestamp::now())
+                .record_error(
+                    Some(&self.group),
+                    ErrorComponent::Target,
+                    &message,
+                    Timestamp::now(),
+                )
                 .await;
         }
     }

@@ -1,0 +1,480 @@
+//! The store's contract, as tests any backend must pass unchanged: each function takes a fresh,
+//! empty store and checks one promise of the [`Store`] trait through the trait alone (no SQL,
+//! no backend type), so the SQLite backend and a later PostgreSQL one mean the same thing.
+//!
+//! A backend runs them all with [`conformance_tests!`](crate::conformance_tests):
+//!
+//! ```ignore
+//! scalepilot_store::conformance_tests!(async {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+//!     (dir, std::sync::Arc::new(store) as std::sync::Arc<dyn Store>)
+//! });
+//! ```
+//!
+//! The async block yields (a guard kept alive for the test, the store).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::{
+    ActivityStatus, ErrorComponent, InstanceRecord, NewActivity, NewForecast, Store, StoredState,
+    ms,
+};
+
+/// A fixed time plus `s` seconds (far from the epoch, within every backend's range).
+pub fn t(s: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + s).unwrap()
+}
+
+fn intent<'a>(key: &'a str, group: &'a str, to: u32, d: &'a serde_json::Value) -> NewActivity<'a> {
+    NewActivity {
+        key,
+        group,
+        from: 3,
+        to,
+        status: ActivityStatus::Pending,
+        decision: d,
+        at: t(0),
+        owner: Some("4242:99"),
+    }
+}
+
+fn state(failures: u32, errors: u32) -> StoredState {
+    let mut st = StoredState::default();
+    st.state.consecutive_failures = failures;
+    st.consecutive_errors = errors;
+    st
+}
+
+/// An intent is written once per key; finishing settles it with status and error.
+pub async fn activity_begin_and_finish(store: &dyn Store) {
+    let d = json!({"desired_replicas": 5, "why": ["rps"]});
+    let a = intent("web:5:100", "web", 5, &d);
+    assert!(store.begin_activity(&a).await.unwrap());
+    let all = store.activities(Some("web"), 10).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].status, ActivityStatus::Pending);
+    assert_eq!((all[0].from_replicas, all[0].to_replicas), (3, 5));
+    assert_eq!(all[0].decision, d);
+    assert_eq!(all[0].owner.as_deref(), Some("4242:99"));
+    assert_eq!(all[0].started_ms, ms(t(0)));
+    assert_eq!(all[0].finished_ms, None);
+    store
+        .finish_activity("web:5:100", ActivityStatus::Failed, Some("no quota"), t(2))
+        .await
+        .unwrap();
+    let all = store.activities(Some("web"), 10).await.unwrap();
+    assert_eq!(all[0].status, ActivityStatus::Failed);
+    assert_eq!(all[0].error.as_deref(), Some("no quota"));
+    assert_eq!(all[0].finished_ms, Some(ms(t(2))));
+}
+
+/// The same key twice: the second begin reports false and changes nothing.
+pub async fn activity_keys_are_idempotent(store: &dyn Store) {
+    let d = json!({});
+    let a = intent("web:5:100", "web", 5, &d);
+    assert!(store.begin_activity(&a).await.unwrap());
+    let again = NewActivity {
+        at: t(1),
+        to: 9,
+        ..a
+    };
+    assert!(!store.begin_activity(&again).await.unwrap());
+    let all = store.activities(None, 10).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].to_replicas, all[0].started_ms), (5, ms(t(0))));
+}
+
+/// Pending activities: only this group's, only pending ones, oldest first.
+pub async fn pending_activities_of_a_group(store: &dyn Store) {
+    let d = json!({});
+    for key in ["web:1", "web:2", "web:3"] {
+        assert!(
+            store
+                .begin_activity(&intent(key, "web", 4, &d))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        store
+            .begin_activity(&intent("api:1", "api", 4, &d))
+            .await
+            .unwrap()
+    );
+    let dry = NewActivity {
+        status: ActivityStatus::DryRun,
+        owner: None,
+        ..intent("web:dry", "web", 4, &d)
+    };
+    assert!(store.begin_activity(&dry).await.unwrap());
+    store
+        .finish_activity("web:2", ActivityStatus::Succeeded, None, t(1))
+        .await
+        .unwrap();
+    let keys: Vec<String> = store
+        .pending_activities("web")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.key)
+        .collect();
+    assert_eq!(keys, ["web:1", "web:3"]);
+}
+
+/// Activities list newest first, filtered by group, limited.
+pub async fn activities_newest_first(store: &dyn Store) {
+    let d = json!({});
+    for (k, g) in [("a", "web"), ("b", "api"), ("c", "web"), ("d", "web")] {
+        store.begin_activity(&intent(k, g, 2, &d)).await.unwrap();
+    }
+    let keys = |v: Vec<crate::Activity>| v.into_iter().map(|a| a.key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(store.activities(Some("web"), 10).await.unwrap()),
+        ["d", "c", "a"]
+    );
+    assert_eq!(keys(store.activities(None, 2).await.unwrap()), ["d", "c"]);
+}
+
+/// Every status round-trips through the store as itself.
+pub async fn activity_statuses_round_trip(store: &dyn Store) {
+    let d = json!({});
+    for (n, status) in ActivityStatus::ALL.iter().enumerate() {
+        let key = format!("k{n}");
+        let a = NewActivity {
+            status: *status,
+            ..intent(&key, "web", 2, &d)
+        };
+        store.begin_activity(&a).await.unwrap();
+    }
+    let mut back: Vec<ActivityStatus> = store
+        .activities(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.status)
+        .collect();
+    back.reverse();
+    assert_eq!(back, ActivityStatus::ALL);
+}
+
+/// A group's state round-trips; an unknown group has none; a later save replaces it and
+/// keeps the last decision when given none.
+pub async fn state_round_trip(store: &dyn Store) {
+    assert!(store.load_state("web").await.unwrap().is_none());
+    let st = state(2, 4);
+    store
+        .save_state("web", &st, Some(&json!({"d": 1})), t(3))
+        .await
+        .unwrap();
+    let back = store.load_state("web").await.unwrap().unwrap();
+    assert_eq!(back.state, st.state);
+    assert_eq!(back.consecutive_errors, 4);
+    store
+        .save_state("web", &state(0, 0), None, t(4))
+        .await
+        .unwrap();
+    let back = store.load_state("web").await.unwrap().unwrap();
+    assert_eq!(
+        (back.state.consecutive_failures, back.consecutive_errors),
+        (0, 0)
+    );
+    assert!(store.load_state("api").await.unwrap().is_none());
+}
+
+/// Intent and state in one transaction: both are written, or (key taken) neither.
+pub async fn intent_with_state_is_atomic(store: &dyn Store) {
+    let d = json!({"desired_replicas": 5});
+    store
+        .save_state("web", &state(1, 1), None, t(0))
+        .await
+        .unwrap();
+    let a = intent("web:5:100", "web", 5, &d);
+    assert!(
+        store
+            .begin_activity_with_state(&a, &state(2, 0), Some(&d))
+            .await
+            .unwrap()
+    );
+    let back = store.load_state("web").await.unwrap().unwrap();
+    assert_eq!(
+        (back.state.consecutive_failures, back.consecutive_errors),
+        (2, 0)
+    );
+    assert_eq!(store.pending_activities("web").await.unwrap().len(), 1);
+
+    // The key exists: no second activity, and the state stays what the first attempt wrote.
+    let again = NewActivity { at: t(1), ..a };
+    assert!(
+        !store
+            .begin_activity_with_state(&again, &state(7, 7), Some(&d))
+            .await
+            .unwrap()
+    );
+    let back = store.load_state("web").await.unwrap().unwrap();
+    assert_eq!(
+        (back.state.consecutive_failures, back.consecutive_errors),
+        (2, 0)
+    );
+    assert_eq!(store.activities(None, 10).await.unwrap().len(), 1);
+
+    // A group without a state yet gets one with its first intent.
+    let b = intent("api:2:100", "api", 2, &d);
+    assert!(
+        store
+            .begin_activity_with_state(&b, &state(3, 0), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .load_state("api")
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .consecutive_failures,
+        3
+    );
+}
+
+/// Errors: newest first, by group or all, with their component.
+pub async fn errors_are_recorded(store: &dyn Store) {
+    store
+        .record_error(Some("web"), ErrorComponent::Source, "timeout", t(1))
+        .await
+        .unwrap();
+    store
+        .record_error(None, ErrorComponent::Config, "bad reload", t(2))
+        .await
+        .unwrap();
+    for (n, c) in ErrorComponent::ALL.iter().enumerate() {
+        store
+            .record_error(Some("api"), *c, &format!("e{n}"), t(3))
+            .await
+            .unwrap();
+    }
+    let web = store.errors(Some("web"), 5).await.unwrap();
+    assert_eq!(web.len(), 1);
+    assert_eq!(
+        (web[0].component, web[0].message.as_str(), web[0].at_ms),
+        (ErrorComponent::Source, "timeout", ms(t(1)))
+    );
+    let all = store.errors(None, 100).await.unwrap();
+    assert_eq!(all.len(), 2 + ErrorComponent::ALL.len());
+    assert_eq!(all.last().unwrap().group, Some("web".to_string()));
+    let mut api: Vec<ErrorComponent> = store
+        .errors(Some("api"), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.component)
+        .collect();
+    api.reverse();
+    assert_eq!(api, ErrorComponent::ALL);
+    assert!(
+        store.errors(None, 1).await.unwrap()[0]
+            .message
+            .starts_with('e')
+    );
+}
+
+/// Samples: per group and metric, oldest first from `since`; pruning deletes older ones.
+pub async fn samples_and_prune(store: &dyn Store) {
+    let m = |v: f64| -> BTreeMap<String, f64> {
+        [("rps".to_string(), v), ("cpu".to_string(), 1.0)].into()
+    };
+    store.record_samples("web", t(0), &m(1.0)).await.unwrap();
+    store.record_samples("web", t(100), &m(2.0)).await.unwrap();
+    store.record_samples("api", t(50), &m(9.0)).await.unwrap();
+    assert_eq!(
+        store.samples("web", "rps", t(0)).await.unwrap(),
+        vec![(t(0), 1.0), (t(100), 2.0)]
+    );
+    assert_eq!(
+        store.samples("web", "rps", t(1)).await.unwrap(),
+        vec![(t(100), 2.0)]
+    );
+    // Two metrics per sample time, before t(60): web at 0, api at 50.
+    assert_eq!(store.prune_samples(t(60)).await.unwrap(), 4);
+    assert!(store.samples("api", "rps", t(0)).await.unwrap().is_empty());
+    assert_eq!(store.samples("web", "cpu", t(0)).await.unwrap().len(), 1);
+}
+
+/// Forecasts: newest first, each with the largest sample in [serves_from, due] once due;
+/// pruned by the time they were made.
+pub async fn forecasts_meet_their_actuals(store: &dyn Store) {
+    let sample = |v: f64| -> BTreeMap<String, f64> { [("rps".to_string(), v)].into() };
+    for (s, v) in [(0, 10.0), (10, 30.0), (20, 25.0), (30, 50.0), (40, 5.0)] {
+        store.record_samples("web", t(s), &sample(v)).await.unwrap();
+    }
+    let other: BTreeMap<String, f64> = [("cpu".to_string(), 99.0)].into();
+    store.record_samples("web", t(15), &other).await.unwrap();
+    store
+        .record_samples("api", t(15), &sample(99.0))
+        .await
+        .unwrap();
+    let f = |made: i64, due: i64, estimate: f64| NewForecast {
+        metric: "rps".into(),
+        made: t(made),
+        serves_from: t(made + 10),
+        due: t(due),
+        estimate,
+        provision: estimate * 1.2,
+        seasonal: made > 0,
+        forecast_only: true,
+    };
+    store
+        .record_forecasts("web", &[f(0, 20, 20.0), f(20, 40, 60.0), f(40, 200, 7.0)])
+        .await
+        .unwrap();
+    let rows = store.forecasts(Some("web"), 10, t(100)).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.actual).collect::<Vec<_>>(),
+        vec![None, Some(50.0), Some(30.0)]
+    );
+    assert_eq!(rows[1].estimate, 60.0);
+    assert_eq!(rows[1].provision, 72.0);
+    assert!(rows[1].seasonal && !rows[2].seasonal && rows[0].forecast_only);
+    assert_eq!(rows[2].serves_from_ms, ms(t(10)));
+    assert_eq!(rows[2].group, "web");
+    assert!(
+        store
+            .forecasts(Some("api"), 10, t(100))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.forecasts(None, 2, t(100)).await.unwrap().len(), 2);
+    assert_eq!(store.prune_forecasts(t(20)).await.unwrap(), 1);
+    assert_eq!(store.forecasts(None, 10, t(100)).await.unwrap().len(), 2);
+}
+
+/// Instances: intent (no pid) then settled, replaced per (group, host, port), listed oldest
+/// first, deleted.
+pub async fn instances_intent_settle_delete(store: &dyn Store) {
+    let starting = InstanceRecord {
+        host: "127.0.0.2".into(),
+        port: 20001,
+        pid: None,
+        started_ms: 7,
+        marker: Some("web/127.0.0.2:20001/ab12".into()),
+    };
+    store.put_instance("web", starting.clone()).await.unwrap();
+    assert_eq!(
+        store.instances("web").await.unwrap(),
+        vec![starting.clone()]
+    );
+    let settled = InstanceRecord {
+        pid: Some(42),
+        ..starting.clone()
+    };
+    store.put_instance("web", settled.clone()).await.unwrap();
+    let older = InstanceRecord {
+        host: "127.0.0.1".into(),
+        port: 20002,
+        pid: Some(43),
+        started_ms: 3,
+        marker: None,
+    };
+    store.put_instance("web", older.clone()).await.unwrap();
+    store.put_instance("api", older.clone()).await.unwrap();
+    assert_eq!(
+        store.instances("web").await.unwrap(),
+        vec![older.clone(), settled]
+    );
+    store
+        .delete_instance("web", "127.0.0.2", 20001)
+        .await
+        .unwrap();
+    assert_eq!(store.instances("web").await.unwrap(), vec![older.clone()]);
+    assert_eq!(store.instances("api").await.unwrap(), vec![older]);
+}
+
+/// History pruning deletes old errors and old dry-run records, never real activities.
+pub async fn history_pruning_keeps_real_activities(store: &dyn Store) {
+    let d = json!({});
+    let dry = |key: &'static str, at| NewActivity {
+        status: ActivityStatus::DryRun,
+        at,
+        ..intent(key, "web", 2, &d)
+    };
+    store.begin_activity(&dry("dry-old", t(0))).await.unwrap();
+    store.begin_activity(&dry("dry-new", t(100))).await.unwrap();
+    store
+        .begin_activity(&intent("real-old", "web", 2, &d))
+        .await
+        .unwrap();
+    store
+        .finish_activity("real-old", ActivityStatus::Succeeded, None, t(1))
+        .await
+        .unwrap();
+    store
+        .record_error(Some("web"), ErrorComponent::Target, "old", t(0))
+        .await
+        .unwrap();
+    store
+        .record_error(Some("web"), ErrorComponent::Target, "new", t(100))
+        .await
+        .unwrap();
+    assert_eq!(store.prune_history(t(50)).await.unwrap(), 2);
+    let mut keys: Vec<String> = store
+        .activities(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.key)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["dry-new", "real-old"]);
+    let errors = store.errors(None, 10).await.unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].message, "new");
+}
+
+/// Group configs are saved (and replaced) without error.
+pub async fn group_config_saves(store: &dyn Store) {
+    store
+        .save_group_config("web", &json!({"name": "web"}), t(0))
+        .await
+        .unwrap();
+    store
+        .save_group_config("web", &json!({"name": "web", "max": 3}), t(1))
+        .await
+        .unwrap();
+}
+
+/// Generates one `#[tokio::test]` per conformance function, each on a fresh store from
+/// `$open` (an async block yielding `(guard, Arc<dyn Store>)`; the guard lives for the test).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($open:expr) => {
+        $crate::conformance_tests!(@each $open;
+            activity_begin_and_finish,
+            activity_keys_are_idempotent,
+            pending_activities_of_a_group,
+            activities_newest_first,
+            activity_statuses_round_trip,
+            state_round_trip,
+            intent_with_state_is_atomic,
+            errors_are_recorded,
+            samples_and_prune,
+            forecasts_meet_their_actuals,
+            instances_intent_settle_delete,
+            history_pruning_keeps_real_activities,
+            group_config_saves,
+        );
+    };
+    (@each $open:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (_guard, store) = $open.await;
+                $crate::conformance::$name(&*store).await;
+            }
+        )+
+    };
+}

@@ -1,0 +1,97 @@
+//! Adoption at restart of instances whose command line does not show their port
+//! (`PORT={port} exec python3 app.py`): found by the pool's environment marker, never
+//! forgotten while they serve, never started twice.
+
+use std::time::Duration;
+
+use super::{Daemon, endpoints, instances, kill_all, pool_pids, wait_until};
+
+const PORTS: (u16, u16) = (25140, 25159);
+
+/// A tiny HTTP server answering 200 to everything, on $HOST:$PORT.
+const APP: &str = r#"
+import os, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer((os.environ["HOST"], int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// Kills the test's python instances however the test ends.
+struct Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        kill_all(&pool_pids(PORTS, "adopt_app.py"));
+    }
+}
+
+#[test]
+fn instances_hiding_their_port_are_adopted_across_restarts() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("python3 not installed: skipped");
+        return;
+    }
+    let _cleanup = Cleanup;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let app = dir.join("adopt_app.py");
+    std::fs::write(&app, APP).unwrap();
+    let config = dir.join("adopt.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"store: {{kind: sqlite, path: sp.db}}
+groups:
+  - name: web
+    min: 2
+    max: 2
+    evaluation_interval: 1s
+    source: {{kind: static, values: {{request_rate: 20}}}}
+    target:
+      kind: process_pool
+      command: "HOST={{host}} PORT={{port}} exec python3 {}"
+      ports: {}-{}
+    strategies:
+      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}
+"#,
+            app.display(),
+            PORTS.0,
+            PORTS.1
+        ),
+    )
+    .unwrap();
+    let db = dir.join("sp.db");
+    let mut first: Vec<i32> = Vec::new();
+    for run in 0..3 {
+        let mut daemon = Daemon::start(&config, PORTS, &[]);
+        let serving = wait_until(Duration::from_secs(30), || endpoints(dir, "web").len() == 2);
+        // Evaluations after the restart must not start more.
+        std::thread::sleep(Duration::from_secs(3));
+        let mut live = pool_pids(PORTS, "adopt_app.py");
+        live.sort();
+        let recorded = instances(&db, "web");
+        let log = daemon.log();
+        assert!(
+            serving && live.len() == 2 && recorded.len() == 2,
+            "run {run}: live {live:?}, recorded {recorded:?}:\n{log}"
+        );
+        if run == 0 {
+            first = live.clone();
+        } else {
+            // The very processes of the first run, adopted each time.
+            assert_eq!(live, first, "run {run}: not adopted:\n{log}");
+        }
+        // Stopped without stop_on_exit: the instances keep serving for the next run.
+        assert_eq!(daemon.stop(), Some(0));
+        assert_eq!(pool_pids(PORTS, "adopt_app.py").len(), 2);
+    }
+}
