@@ -208,8 +208,11 @@ fn warm_start_forecasts_meet_their_actuals_and_survive_a_restart() {
 
     // A restart rebuilds the state: the warm start again, then the samples stored so far.
     assert_eq!(daemon.stop(), Some(0));
-    let last_made = rows[0]["made_ms"].as_i64().unwrap();
-    let stored_before = rows.len() as u64;
+    // Read what the first run left only once it has stopped: it kept evaluating after `rows`
+    // was read, and a forecast of its own must not pass for one made after the restart.
+    let (stopped_rows, _) = forecasts(&path);
+    let last_made = stopped_rows[0]["made_ms"].as_i64().unwrap();
+    let stored_before = stopped_rows.len() as u64;
     let mut daemon = Daemon::start(&path, (0, 0), &[]);
     let after_restart = || {
         forecasts(&path)
