@@ -61,8 +61,7 @@ impl Drop for TempDir {
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let duration = Duration::from_secs(args.duration.max(10) as u64);
     let text = match &args.trace {
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read trace {}", p.display()))?,
+        Some(p) => super::read_trace_text(p)?,
         None => NASA.to_string(),
     };
     let trace = Trace::parse(&text, None).context("invalid trace")?;
@@ -81,9 +80,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let dir = TempDir(dir, args.keep);
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let policy = match &args.policy {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
-        }
+        Some(p) => super::read_config_text(p)?,
         None => POLICY.to_string(),
     };
     let config_path = dir.0.join("demo.yaml");

@@ -16,7 +16,8 @@ mod validate;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use scalepilot_engine::limits;
 use clap::{Parser, Subcommand};
 use scalepilot_core::config::{self, Config};
 
@@ -80,9 +81,18 @@ pub(crate) fn emit(text: &str) {
 
 /// Read and validate a config file; problems come back as one error listing all of them.
 fn load_config(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let text = read_config_text(path)?;
     Ok(config::parse(&text, &path.display().to_string())?)
+}
+
+/// A config file's text, at most [`limits::CONFIG_LIMIT`] bytes.
+fn read_config_text(path: &Path) -> Result<String> {
+    limits::read_to_string(path, limits::CONFIG_LIMIT, "config")
+}
+
+/// A trace CSV's text, at most [`limits::TRACE_LIMIT`] bytes.
+fn read_trace_text(path: &Path) -> Result<String> {
+    limits::read_to_string(path, limits::TRACE_LIMIT, "trace")
 }
 
 /// Seconds from "90", "90s", "5m", "28d".

@@ -99,9 +99,14 @@ fn read_meta(dir: &Path, fallback_name: String) -> Result<Meta> {
         step: None,
         start: None,
     };
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    if !path.exists() {
         return Ok(meta);
-    };
+    }
+    let text = scalepilot_engine::limits::read_to_string(
+        &path,
+        scalepilot_engine::limits::CONFIG_LIMIT,
+        "metadata",
+    )?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("invalid JSON in {}", path.display()))?;
     if !v.is_object() {
@@ -166,8 +171,7 @@ fn load_trace(path: &Path) -> Result<(Trace, Meta)> {
             start: None,
         }
     };
-    let text = std::fs::read_to_string(&csv)
-        .with_context(|| format!("cannot read trace {}", csv.display()))?;
+    let text = super::read_trace_text(&csv)?;
     let trace = Trace::parse(&text, meta.step)
         .with_context(|| format!("invalid trace {}", csv.display()))?;
     Ok((trace, meta))

@@ -36,9 +36,9 @@ pub struct Loaded {
 }
 
 /// Read and validate the config file.
+/// Blocking (file reads, parsing): call it from `spawn_blocking` inside the runtime.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let text = crate::limits::read_to_string(path, crate::limits::CONFIG_LIMIT, "config")?;
     let config = config::parse(&text, &path.display().to_string())?;
     // Valid YAML (parse succeeded), so this cannot fail; the JSON is for change detection.
     let raw_groups = config::yaml::parse(&text)
@@ -59,8 +59,7 @@ pub fn load_config_only(path: &Path) -> Result<Config> {
         Ok(l) => return Ok(l.config),
         Err(e) => e,
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let text = crate::limits::read_to_string(path, crate::limits::CONFIG_LIMIT, "config")?;
     let minimal = config::yaml::parse(&text).ok().and_then(|(v, _)| {
         let mut top = serde_json::Map::new();
         if let Some(store) = v.get("store") {

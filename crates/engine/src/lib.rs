@@ -9,6 +9,7 @@ mod engine;
 mod forecast;
 mod group;
 pub mod http;
+pub mod limits;
 pub mod signals;
 mod sources;
 mod targets;
