@@ -40,9 +40,12 @@ pub(crate) fn init_logging_quiet() {
 fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCALEPILOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log file or journal gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

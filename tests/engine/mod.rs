@@ -1,6 +1,7 @@
 //! The live engine against real processes: `scalepilot run` scaling pools of
 //! `scalepilot backend`, `scalepilot load` replaying traces, crash and reload handling.
 
+mod alerts;
 mod budget;
 mod crash;
 mod forecast;

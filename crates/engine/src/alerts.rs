@@ -1,25 +1,120 @@
 //! Webhook alerts: a JSON POST per event, retried with exponential backoff.
 //!
 //! Alerts go through a bounded queue to one sender task, so a slow or dead webhook never
-//! blocks scaling: when the queue is full, the alert is dropped and the drop is logged.
+//! blocks scaling. Every alert that is not delivered is logged (warn) with its event, group
+//! and why: the queue was full, the webhook failed `attempts` times, or the engine stopped
+//! before it could be sent (at shutdown the count of those is logged too).
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use scalepilot_core::config::Alerts;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use scalepilot_store::Store;
 
 const QUEUE: usize = 1000;
 
+/// The events an alert is sent for (the config's `alerts.events` names them in snake_case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertEvent {
+    /// A target was scaled.
+    Scaled,
+    /// Scaling a target failed.
+    ScaleFailed,
+    /// `consecutive_errors` evaluations in a row failed.
+    Errors,
+    /// A reloaded config was invalid and is not applied.
+    ConfigRejected,
+    /// A budget started to cap a group.
+    Budget,
+}
+
+impl AlertEvent {
+    /// Every event, in the order the docs list them.
+    pub const ALL: [AlertEvent; 5] = [
+        AlertEvent::Scaled,
+        AlertEvent::ScaleFailed,
+        AlertEvent::Errors,
+        AlertEvent::ConfigRejected,
+        AlertEvent::Budget,
+    ];
+
+    /// The name used in configs and webhook bodies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertEvent::Scaled => "scaled",
+            AlertEvent::ScaleFailed => "scale_failed",
+            AlertEvent::Errors => "errors",
+            AlertEvent::ConfigRejected => "config_rejected",
+            AlertEvent::Budget => "budget",
+        }
+    }
+
+    /// The event named `name` (as in a config), if any.
+    pub fn parse(name: &str) -> Option<AlertEvent> {
+        AlertEvent::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
+
+impl fmt::Display for AlertEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One queued alert.
+struct Queued {
+    event: AlertEvent,
+    group: Option<String>,
+    body: Value,
+}
+
+/// Log an alert that will never be delivered: which one, and why.
+fn dropped(event: AlertEvent, group: Option<&str>, reason: &str) {
+    tracing::warn!(
+        event = %event,
+        group = %group.unwrap_or("-"),
+        "alert dropped: {reason}"
+    );
+}
+
 /// Sends alerts; cheap to clone.
 #[derive(Clone, Default)]
 pub(crate) struct Alerter {
-    tx: Option<mpsc::Sender<Value>>,
-    events: Arc<Vec<String>>,
+    tx: Option<mpsc::Sender<Queued>>,
+    events: Arc<Vec<AlertEvent>>,
+}
+
+/// The sender task, owned by the engine: [`AlertTask::finish`] drains it at shutdown.
+pub(crate) struct AlertTask {
+    handle: tokio::task::JoinHandle<()>,
+    /// Set when the shutdown grace ran out: the task gives up and logs what it drops.
+    give_up: watch::Sender<bool>,
+}
+
+impl AlertTask {
+    /// Wait up to `grace` for queued alerts to be delivered (the `Alerter`s must be closed
+    /// or dropped first), then drop the rest, logging each and their count.
+    pub(crate) async fn finish(mut self, grace: Duration) {
+        if tokio::time::timeout(grace, &mut self.handle).await.is_ok() {
+            return;
+        }
+        let _ = self.give_up.send(true);
+        // The task logs each alert it drops and the count, then ends at once.
+        if tokio::time::timeout(Duration::from_secs(1), &mut self.handle)
+            .await
+            .is_err()
+        {
+            self.handle.abort();
+            tracing::warn!("alerts: the sender did not stop; queued alerts dropped");
+        }
+    }
 }
 
 impl Alerter {
@@ -28,21 +123,29 @@ impl Alerter {
         cfg: Option<&Alerts>,
         http: reqwest::Client,
         store: Arc<dyn Store>,
-    ) -> (Alerter, Option<tokio::task::JoinHandle<()>>) {
+    ) -> (Alerter, Option<AlertTask>) {
         let Some(cfg) = cfg else {
             return (Alerter::default(), None);
         };
-        let (tx, mut rx) = mpsc::channel::<Value>(QUEUE);
+        let (tx, mut rx) = mpsc::channel::<Queued>(QUEUE);
+        let (give_up, mut giving_up) = watch::channel(false);
         let url = cfg.webhook.clone();
         let timeout = Duration::try_from(cfg.timeout).unwrap_or(Duration::from_secs(5));
         let attempts = cfg.attempts.max(1);
         let task = tokio::spawn(async move {
-            while let Some(body) = rx.recv().await {
+            while let Some(q) = rx.recv().await {
+                let group = q.group.as_deref();
                 let mut delay = Duration::from_millis(500);
                 let mut last_err = String::new();
                 let mut sent = false;
+                let mut stopped = false;
                 for attempt in 1..=attempts {
-                    match http.post(&url).timeout(timeout).json(&body).send().await {
+                    let post = http.post(&url).timeout(timeout).json(&q.body).send();
+                    let result = tokio::select! {
+                        r = post => r,
+                        _ = giving_up.wait_for(|g| *g) => { stopped = true; break; }
+                    };
+                    match result {
                         Ok(r) if r.status().is_success() => {
                             sent = true;
                             break;
@@ -51,33 +154,67 @@ impl Alerter {
                         Err(e) => last_err = e.to_string(),
                     }
                     if attempt < attempts {
-                        tokio::time::sleep(delay).await;
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = giving_up.wait_for(|g| *g) => { stopped = true; break; }
+                        }
                         delay = (delay * 2).min(Duration::from_secs(30));
                     }
                 }
+                if stopped {
+                    // Shutdown's grace ran out: this alert and every queued one are lost.
+                    dropped(q.event, group, "scalepilot is stopping");
+                    let mut n = 1;
+                    while let Ok(q) = rx.try_recv() {
+                        dropped(q.event, q.group.as_deref(), "scalepilot is stopping");
+                        n += 1;
+                    }
+                    tracing::warn!("stopping: {n} queued alert(s) dropped undelivered");
+                    return;
+                }
                 if !sent {
                     let msg = format!("webhook {url} failed after {attempts} attempts: {last_err}");
-                    tracing::warn!("{msg}");
-                    let group = body["group"].as_str();
+                    dropped(q.event, group, &msg);
                     let _ = store
                         .record_error(group, "alert", &msg, Timestamp::now())
                         .await;
                 }
             }
         });
+        let events = cfg
+            .events
+            .iter()
+            .filter_map(|e| {
+                let parsed = AlertEvent::parse(e);
+                if parsed.is_none() {
+                    // Validation refuses unknown names; a newer config may still hold one.
+                    tracing::warn!("alerts: unknown event {e:?} ignored");
+                }
+                parsed
+            })
+            .collect();
         (
             Alerter {
                 tx: Some(tx),
-                events: Arc::new(cfg.events.clone()),
+                events: Arc::new(events),
             },
-            Some(task),
+            Some(AlertTask {
+                handle: task,
+                give_up,
+            }),
         )
     }
 
-    /// Queue an alert of kind `event` (dropped when that event is not configured).
-    pub(crate) fn send(&self, event: &str, group: Option<&str>, message: &str, details: Value) {
+    /// Queue an alert of kind `event` (not sent when that event is not configured).
+    pub(crate) fn send(
+        &self,
+        event: AlertEvent,
+        group: Option<&str>,
+        message: &str,
+        details: Value,
+    ) {
         let Some(tx) = &self.tx else { return };
-        if !self.events.iter().any(|e| e == event) {
+        if !self.events.contains(&event) {
             return;
         }
         let body = json!({
@@ -87,13 +224,42 @@ impl Alerter {
             "message": message,
             "details": details,
         });
-        if tx.try_send(body).is_err() {
-            tracing::warn!(event, "alert queue full: alert dropped");
+        let q = Queued {
+            event,
+            group: group.map(str::to_string),
+            body,
+        };
+        match tx.try_send(q) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                dropped(event, group, &format!("the queue is full ({QUEUE} alerts waiting)"));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                dropped(event, group, "the alert sender has stopped");
+            }
         }
     }
 
     /// Stop accepting alerts; the sender task drains the queue and ends.
     pub(crate) fn close(&mut self) {
         self.tx = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_match_the_config() {
+        for e in AlertEvent::ALL {
+            assert!(scalepilot_core::config::ALERT_EVENTS.contains(&e.as_str()));
+            assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
+            assert_eq!(AlertEvent::parse(e.as_str()), Some(e));
+        }
+        assert_eq!(
+            AlertEvent::ALL.len(),
+            scalepilot_core::config::ALERT_EVENTS.len()
+        );
     }
 }

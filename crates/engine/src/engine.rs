@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinHandle;
 
-use crate::alerts::Alerter;
+use crate::alerts::{AlertEvent, AlertTask, Alerter};
 use crate::group::{Event, GroupRuntime};
 
 use crate::targets::{Paths, Target};
@@ -138,7 +138,7 @@ pub struct Engine {
     paths: Paths,
     http: reqwest::Client,
     alerts: Alerter,
-    alert_task: Option<JoinHandle<()>>,
+    alert_task: Option<AlertTask>,
     loaded: Loaded,
     semaphore: Arc<Semaphore>,
     events: broadcast::Sender<Event>,
@@ -372,7 +372,7 @@ impl Engine {
                     .store
                     .record_error(None, "config", &msg, Timestamp::now())
                     .await;
-                self.alerts.send("config_rejected", None, &msg, Value::Null);
+                self.alerts.send(AlertEvent::ConfigRejected, None, &msg, Value::Null);
                 return;
             }
         };
@@ -545,7 +545,7 @@ impl Engine {
         self.alerts.close();
         if let Some(task) = self.alert_task.take() {
             // Give queued alerts a moment; never hang the exit on a dead webhook.
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            task.finish(Duration::from_secs(5)).await;
         }
         tracing::info!("stopped");
     }
@@ -598,7 +598,7 @@ impl Engine {
         }
         self.alerts.close();
         if let Some(task) = self.alert_task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+            task.finish(Duration::from_secs(10)).await;
         }
         failures
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use super::alerts::Alerter;
+use super::alerts::{AlertEvent, Alerter};
 use crate::sources::{Context, Source};
 use crate::targets::Target;
 use scalepilot_core::decision::Rule;
@@ -137,7 +137,7 @@ impl GroupRuntime {
             );
             tracing::warn!(group = %name, "{msg}");
             self.alerts.send(
-                "budget",
+                AlertEvent::Budget,
                 Some(&name),
                 &msg,
                 json!({"wanted": cap.from, "capped_at": cap.to, "detail": cap.detail}),
@@ -202,7 +202,7 @@ impl GroupRuntime {
                             Ok(()) => {
                                 scaled = true;
                                 self.finish(&key, "succeeded", None, done).await;
-                                self.alerts.send("scaled", Some(&name), &summary, json!({"key": key, "from": status.current, "to": desired, "decision": &record}));
+                                self.alerts.send(AlertEvent::Scaled, Some(&name), &summary, json!({"key": key, "from": status.current, "to": desired, "decision": &record}));
                             }
                             Err(e) => {
                                 // Nothing changed: forget the scale event and cooldown decide() recorded.
@@ -210,7 +210,7 @@ impl GroupRuntime {
                                 self.finish(&key, "failed", Some(&e), done).await;
                                 let msg =
                                     format!("scaling {} → {desired} failed: {e}", status.current);
-                                self.alerts.send("scale_failed", Some(&name), &msg, json!({"key": key, "from": status.current, "to": desired, "error": e, "decision": &record}));
+                                self.alerts.send(AlertEvent::ScaleFailed, Some(&name), &msg, json!({"key": key, "from": status.current, "to": desired, "error": e, "decision": &record}));
                                 return Err(self.fail("target", &msg, done).await);
                             }
                         }
@@ -312,7 +312,7 @@ impl GroupRuntime {
                 self.state.consecutive_errors
             );
             self.alerts.send(
-                "errors",
+                AlertEvent::Errors,
                 Some(&self.group.name),
                 &msg,
                 json!({"component": component, "consecutive_errors": self.state.consecutive_errors}),

@@ -14,6 +14,7 @@ pub mod signals;
 mod sources;
 mod targets;
 
+pub use alerts::AlertEvent;
 pub use engine::{Engine, Loaded, Options, load, load_config_only, open_store};
 pub use forecast::read_warm_start;
 pub use group::Event;
