@@ -64,18 +64,28 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
 /// Print to stdout; a closed pipe (`scalepilot … | head`) ends the program quietly instead
 /// of panicking like `println!`.
 pub(crate) fn emit(text: &str) {
+    if !try_emit(text) {
+        std::process::exit(0);
+    }
+}
+
+/// Print a line to stdout; false when stdout is closed (the reader, `head` say, has gone), so
+/// a long-running command (the demo) can stop cleanly, its processes included, instead of
+/// exiting on the spot. Other write errors end the program with an error.
+pub(crate) fn try_emit(text: &str) -> bool {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out
+    match out
         .write_all(text.as_bytes())
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush())
     {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1);
         }
-        eprintln!("error: cannot write to standard output: {e}");
-        std::process::exit(1);
     }
 }
 

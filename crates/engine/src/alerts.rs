@@ -91,21 +91,29 @@ pub(crate) struct Alerter {
     events: Arc<Vec<AlertEvent>>,
 }
 
+/// [`AlertTask`]'s control: the sender task drains the queue, then gives up when told.
+const RUNNING: u8 = 0;
+/// Take no new alert (the engine stops): send what is queued, then end.
+const CLOSING: u8 = 1;
+/// The shutdown grace ran out: drop (and log) the alert in flight and all queued ones.
+const GIVE_UP: u8 = 2;
+
 /// The sender task, owned by the engine: [`AlertTask::finish`] drains it at shutdown.
 pub(crate) struct AlertTask {
     handle: tokio::task::JoinHandle<()>,
-    /// Set when the shutdown grace ran out: the task gives up and logs what it drops.
-    give_up: watch::Sender<bool>,
+    control: watch::Sender<u8>,
 }
 
 impl AlertTask {
-    /// Wait up to `grace` for queued alerts to be delivered (the `Alerter`s must be closed
-    /// or dropped first), then drop the rest, logging each and their count.
+    /// Stop taking alerts and wait up to `grace` for the queued ones to be delivered, then
+    /// drop the rest, logging each and their count. (`Alerter` clones may live on: alerts
+    /// they send later are dropped and logged.)
     pub(crate) async fn finish(mut self, grace: Duration) {
+        let _ = self.control.send(CLOSING);
         if tokio::time::timeout(grace, &mut self.handle).await.is_ok() {
             return;
         }
-        let _ = self.give_up.send(true);
+        let _ = self.control.send(GIVE_UP);
         // The task logs each alert it drops and the count, then ends at once.
         if tokio::time::timeout(Duration::from_secs(1), &mut self.handle)
             .await
@@ -128,12 +136,24 @@ impl Alerter {
             return (Alerter::default(), None);
         };
         let (tx, mut rx) = mpsc::channel::<Queued>(QUEUE);
-        let (give_up, mut giving_up) = watch::channel(false);
+        let (control, mut ctl) = watch::channel(RUNNING);
         let url = cfg.webhook.clone();
         let timeout = Duration::try_from(cfg.timeout).unwrap_or(Duration::from_secs(5));
         let attempts = cfg.attempts.max(1);
         let task = tokio::spawn(async move {
-            while let Some(q) = rx.recv().await {
+            let mut closed = false;
+            loop {
+                let q = tokio::select! {
+                    // Queued alerts first: closing still delivers them.
+                    biased;
+                    q = rx.recv() => q,
+                    _ = ctl.wait_for(|c| *c >= CLOSING), if !closed => {
+                        rx.close();
+                        closed = true;
+                        continue;
+                    }
+                };
+                let Some(q) = q else { break };
                 let group = q.group.as_deref();
                 let mut delay = Duration::from_millis(500);
                 let mut last_err = String::new();
@@ -143,7 +163,7 @@ impl Alerter {
                     let post = http.post(&url).timeout(timeout).json(&q.body).send();
                     let result = tokio::select! {
                         r = post => r,
-                        _ = giving_up.wait_for(|g| *g) => { stopped = true; break; }
+                        _ = ctl.wait_for(|c| *c >= GIVE_UP) => { stopped = true; break; }
                     };
                     match result {
                         Ok(r) if r.status().is_success() => {
@@ -156,7 +176,7 @@ impl Alerter {
                     if attempt < attempts {
                         tokio::select! {
                             _ = tokio::time::sleep(delay) => {}
-                            _ = giving_up.wait_for(|g| *g) => { stopped = true; break; }
+                            _ = ctl.wait_for(|c| *c >= GIVE_UP) => { stopped = true; break; }
                         }
                         delay = (delay * 2).min(Duration::from_secs(30));
                     }
@@ -200,7 +220,7 @@ impl Alerter {
             },
             Some(AlertTask {
                 handle: task,
-                give_up,
+                control,
             }),
         )
     }
@@ -238,11 +258,6 @@ impl Alerter {
                 dropped(event, group, "the alert sender has stopped");
             }
         }
-    }
-
-    /// Stop accepting alerts; the sender task drains the queue and ends.
-    pub(crate) fn close(&mut self) {
-        self.tx = None;
     }
 }
 
