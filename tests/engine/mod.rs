@@ -8,6 +8,7 @@ mod forecast;
 mod once;
 mod reload;
 mod scale;
+mod signals;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -924,6 +924,12 @@ async fn group_task(
     let started = {
         // Starting thousands of groups at once: at most max_concurrency build together.
         let _permit = shared.semaphore.acquire().await.ok();
+        // Stopped before it started (a shutdown during a big start): nothing to build. With a
+        // predecessor it still starts, to hand the predecessor's target on consistently.
+        if *stop.borrow() && predecessor.is_none() {
+            set_live(&live, |l| l.phase = Phase::Stopped);
+            return None;
+        }
         shared.start(&group, &raw, predecessor, settings).await
     };
     let mut rt = match started {
