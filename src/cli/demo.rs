@@ -59,6 +59,13 @@ impl Drop for TempDir {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    // Validated up front: a NaN or huge peak would size the load plan into nonsense.
+    if !(args.peak_rps.is_finite() && args.peak_rps > 0.0 && args.peak_rps <= 1e6) {
+        anyhow::bail!(
+            "--peak-rps must be a finite number above 0 and at most 1000000, got {}",
+            args.peak_rps
+        );
+    }
     let duration = Duration::from_secs(args.duration.max(10) as u64);
     let text = match &args.trace {
         Some(p) => super::read_trace_text(p)?,
