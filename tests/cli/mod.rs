@@ -2,6 +2,7 @@
 
 mod bench;
 mod decide;
+mod demo;
 mod limits;
 mod schema;
 mod simulate;
