@@ -7,6 +7,7 @@ mod crash;
 mod forecast;
 mod once;
 mod reload;
+mod retention;
 mod scale;
 mod signals;
 
