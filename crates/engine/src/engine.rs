@@ -1001,8 +1001,15 @@ async fn group_task(
                     }
                 });
                 // Jitter spreads many groups' evaluations instead of firing them together.
-                let delay = interval + interval.mul_f64(settings.jitter * rand::random::<f64>());
-                sleep.as_mut().reset(tokio::time::Instant::now() + delay);
+                // Checked throughout: a huge interval must not panic the group's task.
+                let extra = Duration::try_from_secs_f64(
+                    interval.as_secs_f64() * settings.jitter * rand::random::<f64>(),
+                )
+                .unwrap_or_default();
+                let delay = interval.saturating_add(extra);
+                let now = tokio::time::Instant::now();
+                let far = Duration::from_secs(100 * 365 * 86_400);
+                sleep.as_mut().reset(now.checked_add(delay.min(far)).unwrap_or(now));
             }
         }
     }
