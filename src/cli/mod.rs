@@ -17,9 +17,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use scalepilot_engine::limits;
 use clap::{Parser, Subcommand};
 use scalepilot_core::config::{self, Config};
+use scalepilot_engine::limits;
 
 /// scalepilot: a self-hosted autoscaler. Write a scaling policy in YAML, check it, ask it what
 /// it would do, and replay real traffic traces through it before it goes live.

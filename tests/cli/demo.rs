@@ -10,7 +10,9 @@ fn demo_piped_into_head_stops_without_a_panic() {
     // pipefail: the status is the demo's own (a panic exits 101).
     let out = Command::new("bash")
         .arg("-c")
-        .arg(format!("set -o pipefail; '{bin}' demo --duration 10s | head -n 3"))
+        .arg(format!(
+            "set -o pipefail; '{bin}' demo --duration 10s | head -n 3"
+        ))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -6,8 +6,18 @@ use super::run;
 
 fn refused(args: &[&str], want: &str) {
     let out = run(args);
-    assert_eq!(out.code, Some(1), "{args:?}: {}\n{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains(want), "{args:?}: want {want:?} in:\n{}", out.stderr);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "{args:?}: {}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(want),
+        "{args:?}: want {want:?} in:\n{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
 }
 
@@ -15,12 +25,15 @@ fn refused(args: &[&str], want: &str) {
 fn a_config_is_at_most_16_mib() {
     let want = "config /dev/zero is larger than the 16 MiB limit for a config file";
     refused(&["validate", "/dev/zero"], want);
+    refused(&["decide", "--config", "/dev/zero", "--input", "-"], want);
     refused(
-        &["decide", "--config", "/dev/zero", "--input", "-"],
-        want,
-    );
-    refused(
-        &["simulate", "--trace", "traces/nab_nyc_taxi", "--config", "/dev/zero"],
+        &[
+            "simulate",
+            "--trace",
+            "traces/nab_nyc_taxi",
+            "--config",
+            "/dev/zero",
+        ],
         want,
     );
     refused(&["once", "--config", "/dev/zero"], want);

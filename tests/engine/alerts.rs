@@ -71,6 +71,9 @@ fn alerts_still_queued_at_shutdown_are_logged_and_counted() {
             && l.contains("stopping")),
         "{log}"
     );
-    assert!(log.contains("1 queued alert(s) dropped undelivered"), "{log}");
+    assert!(
+        log.contains("1 queued alert(s) dropped undelivered"),
+        "{log}"
+    );
     assert!(log.contains("stopped"), "{log}");
 }

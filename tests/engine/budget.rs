@@ -71,7 +71,14 @@ fn a_global_budget_caps_the_groups_together_and_alerts() {
     // Read the history directly: a failing `history` (or an empty one) must fail the test,
     // not make the loop below check nothing.
     let out = std::process::Command::new(super::BIN)
-        .args(["history", "--config", path.to_str().unwrap(), "--json", "--limit", "1000"])
+        .args([
+            "history",
+            "--config",
+            path.to_str().unwrap(),
+            "--json",
+            "--limit",
+            "1000",
+        ])
         .output()
         .unwrap();
     assert!(
@@ -79,12 +86,18 @@ fn a_global_budget_caps_the_groups_together_and_alerts() {
         "history failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut acts: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("history printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let mut acts: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "history printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
     // Both groups scaled up from 1 at least once to reach 30 between them.
     for g in ["a", "b"] {
         assert!(
-            acts.iter().any(|a| a["group"] == g && a["status"] == "succeeded"),
+            acts.iter()
+                .any(|a| a["group"] == g && a["status"] == "succeeded"),
             "no succeeded activity of {g} in {acts:?}"
         );
     }

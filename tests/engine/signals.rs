@@ -32,7 +32,9 @@ fn start(dir: &std::path::Path) -> Daemon {
     let path = dir.join("many.yaml");
     std::fs::write(&path, config()).unwrap();
     let daemon = Daemon::start(&path, (0, 0), &[]);
-    wait_until(Duration::from_secs(5), || daemon.log().contains("starting with"));
+    wait_until(Duration::from_secs(5), || {
+        daemon.log().contains("starting with")
+    });
     daemon
 }
 
@@ -56,12 +58,17 @@ fn sighup_during_start_reloads_after_it() {
     });
     // Still alive and running its groups.
     let started = wait_until(Duration::from_secs(60), || {
-        daemon.log().contains("group=g1999") || daemon.log().matches("started (every").count() >= 2000
+        daemon.log().contains("group=g1999")
+            || daemon.log().matches("started (every").count() >= 2000
     });
     let code = daemon.stop();
     let log = daemon.log();
     assert!(reloaded, "no reload:\n{}", &log[..log.len().min(4000)]);
-    assert!(started, "groups did not start:\n{}", &log[log.len().saturating_sub(4000)..]);
+    assert!(
+        started,
+        "groups did not start:\n{}",
+        &log[log.len().saturating_sub(4000)..]
+    );
     assert_eq!(code, Some(0), "{}", &log[log.len().saturating_sub(4000)..]);
     assert!(log.contains("stopped"));
 }

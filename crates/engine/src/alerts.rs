@@ -252,7 +252,11 @@ impl Alerter {
         match tx.try_send(q) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                dropped(event, group, &format!("the queue is full ({QUEUE} alerts waiting)"));
+                dropped(
+                    event,
+                    group,
+                    &format!("the queue is full ({QUEUE} alerts waiting)"),
+                );
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 dropped(event, group, "the alert sender has stopped");

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use scalepilot_core::config::{GlobalBudget, Group};
 use scalepilot_core::cost::SharedBudget;
-use scalepilot_core::state::GroupState;
 use scalepilot_core::decision::Rule;
+use scalepilot_core::state::GroupState;
 use scalepilot_core::{Decision, Observation};
 
 #[derive(Debug, Clone, Default)]
@@ -126,10 +126,7 @@ fn fail_closed(
 ) -> Decision {
     tracing::error!(group = %group.name, "the budget ledger is unavailable (poisoned by a panic): holding at the current count or scaling down only until the next reload");
     let current = obs.current_replicas;
-    let price = group
-        .cost
-        .as_ref()
-        .map_or(0.0, |c| c.pricing.price_at(now));
+    let price = group.cost.as_ref().map_or(0.0, |c| c.pricing.price_at(now));
     // What the current count costs: the core's cap then allows exactly the current count.
     obs.shared_budget = Some(SharedBudget {
         per_hour_left: Some(f64::from(current) * price),

@@ -389,7 +389,11 @@ impl Engine {
                     .send(AlertEvent::ConfigRejected, None, &msg, Value::Null);
                 return Err(HandleError::Failed(msg));
             }
-            Err(e) => return Err(HandleError::Failed(format!("reading the config failed: {e}"))),
+            Err(e) => {
+                return Err(HandleError::Failed(format!(
+                    "reading the config failed: {e}"
+                )));
+            }
         };
         let not_running = self
             .loaded
@@ -949,8 +953,7 @@ async fn group_task(
         l.phase = Phase::Running;
         l.consecutive_errors = rt.state.consecutive_errors;
     });
-    let interval =
-        Duration::try_from(group.evaluation_interval).unwrap_or(Duration::from_secs(15));
+    let interval = Duration::try_from(group.evaluation_interval).unwrap_or(Duration::from_secs(15));
     tracing::info!(group = %name, "started (every {interval:?})");
     let sleep = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(sleep);

@@ -28,9 +28,7 @@ impl GroupRuntime {
             Ok(Err(e)) => Err(HandleError::Failed(format!(
                 "cannot read the target's status: {e}"
             ))),
-            Err(_) => Err(HandleError::Failed(
-                "the target's status timed out".into(),
-            )),
+            Err(_) => Err(HandleError::Failed("the target's status timed out".into())),
         }
     }
 
@@ -45,7 +43,9 @@ impl GroupRuntime {
         };
         let observed = tokio::time::timeout(SOURCE_TIMEOUT, self.source.observe(&ctx))
             .await
-            .map_err(|_| HandleError::Failed(format!("the source timed out after {SOURCE_TIMEOUT:?}")))?;
+            .map_err(|_| {
+                HandleError::Failed(format!("the source timed out after {SOURCE_TIMEOUT:?}"))
+            })?;
         let mut obs = Observation {
             metrics: observed.metrics,
             metric_errors: observed.errors,
@@ -135,14 +135,13 @@ impl GroupRuntime {
             }
         }
         tracing::info!(group = %name, "manual scaling {summary}");
-        let result = match tokio::time::timeout(TARGET_TIMEOUT, self.target.scale_to(replicas))
-            .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(format!(
-                "the target did not answer within {TARGET_TIMEOUT:?}"
-            )),
-        };
+        let result =
+            match tokio::time::timeout(TARGET_TIMEOUT, self.target.scale_to(replicas)).await {
+                Ok(r) => r,
+                Err(_) => Err(format!(
+                    "the target did not answer within {TARGET_TIMEOUT:?}"
+                )),
+            };
         let done = Timestamp::now();
         let (status, error) = match &result {
             Ok(()) => ("succeeded", None),

@@ -90,10 +90,7 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(Reply<T>) -> Command,
-    ) -> Result<T, HandleError> {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(make(reply))

@@ -42,7 +42,12 @@ pub fn read_to_string(path: &Path, limit: u64, what: &str) -> anyhow::Result<Str
 
 /// Read `reader` (standard input, a device, a pipe) whole as UTF-8, failing once more than
 /// `limit` bytes came; `name` names it in messages.
-pub fn read_limited(reader: impl Read, limit: u64, name: &str, what: &str) -> anyhow::Result<String> {
+pub fn read_limited(
+    reader: impl Read,
+    limit: u64,
+    name: &str,
+    what: &str,
+) -> anyhow::Result<String> {
     let mut buf = Vec::new();
     // One byte more than allowed tells "exactly at the limit" from "over it".
     reader
@@ -52,7 +57,8 @@ pub fn read_limited(reader: impl Read, limit: u64, name: &str, what: &str) -> an
     if buf.len() as u64 > limit {
         return Err(too_large(name, limit, what));
     }
-    String::from_utf8(buf).map_err(|e| anyhow::anyhow!("cannot read {what} {name}: not UTF-8 text ({e})"))
+    String::from_utf8(buf)
+        .map_err(|e| anyhow::anyhow!("cannot read {what} {name}: not UTF-8 text ({e})"))
 }
 
 fn too_large(name: &str, limit: u64, what: &str) -> anyhow::Error {
@@ -85,6 +91,9 @@ mod tests {
         let e = read_to_string(Path::new("/dev/zero"), 1 << 20, "config")
             .unwrap_err()
             .to_string();
-        assert_eq!(e, "config /dev/zero is larger than the 1 MiB limit for a config file");
+        assert_eq!(
+            e,
+            "config /dev/zero is larger than the 1 MiB limit for a config file"
+        );
     }
 }

@@ -33,7 +33,11 @@ fn config(dir: &Path, with_extra: bool, slow_max: u32) -> String {
             format!("touch {d}/started; sleep 20; touch {d}/done"),
             slow_max
         ),
-        group("fast", format!("echo $SCALEPILOT_DESIRED > {d}/fast.txt"), 10),
+        group(
+            "fast",
+            format!("echo $SCALEPILOT_DESIRED > {d}/fast.txt"),
+            10
+        ),
     );
     if with_extra {
         text.push_str(&group(
@@ -95,7 +99,10 @@ async fn commands_answer_while_a_target_call_is_slow() {
     assert!(running(&handle, "extra").await);
     assert!(!done(), "the new group waited for the slow action");
     let slow = handle.groups().await.unwrap().remove(0);
-    assert!(!slow.running, "slow restarts only after its action: {slow:?}");
+    assert!(
+        !slow.running,
+        "slow restarts only after its action: {slow:?}"
+    );
 
     // Commands to other groups are served meanwhile: a dry run, a manual scale.
     let probe = handle.evaluate_now("fast").await.unwrap();
@@ -104,7 +111,9 @@ async fn commands_answer_while_a_target_call_is_slow() {
     let ev = handle.set_replicas("extra", 7).await.unwrap();
     assert!(ev.scaled && ev.desired == 7, "{ev:?}");
     assert_eq!(
-        std::fs::read_to_string(dir.join("extra.txt")).unwrap().trim(),
+        std::fs::read_to_string(dir.join("extra.txt"))
+            .unwrap()
+            .trim(),
         "7"
     );
     assert!(!done(), "commands waited for the slow action");
@@ -146,7 +155,10 @@ async fn commands_answer_while_a_target_call_is_slow() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ok, "fast did not restart");
-    assert!(!done(), "the slow action ended before the test: it is not slow enough");
+    assert!(
+        !done(),
+        "the slow action ended before the test: it is not slow enough"
+    );
     // The test ends here: dropping the runtime kills the sleeping command (kill_on_drop).
     run.abort();
 }
