@@ -22,7 +22,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         let text = match super::read_config_text(path) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("{name}: {e:#}");
+                // The error names the file ("cannot read config NAME: …", "… is larger than").
+                eprintln!("{e:#}");
                 ok = false;
                 continue;
             }
