@@ -55,8 +55,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     let secs = start.elapsed().as_secs_f64();
 
-    let text = std::fs::read_to_string(&args.trace)
-        .with_context(|| format!("cannot read {}", args.trace.display()))?;
+    let text = super::read_trace_text(&args.trace)?;
     let trace = Trace::parse(&text, None)
         .with_context(|| format!("invalid trace {}", args.trace.display()))?;
     let month = (30 * 86_400).min(trace.end() - trace.first);

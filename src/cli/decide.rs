@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use jiff::Timestamp;
 use scalepilot_core::{GroupState, Observation, decide};
 use schemars::JsonSchema;
@@ -58,15 +58,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             ));
         }
     };
+    use scalepilot_engine::limits::{DECIDE_INPUT_LIMIT, read_limited, read_to_string};
     let (text, name) = if args.input.as_os_str() == "-" {
-        (
-            std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?,
-            "<stdin>".to_string(),
-        )
+        let name = "<stdin>".to_string();
+        let text = read_limited(std::io::stdin(), DECIDE_INPUT_LIMIT, &name, "input")?;
+        (text, name)
     } else {
         (
-            std::fs::read_to_string(&args.input)
-                .with_context(|| format!("cannot read {}", args.input.display()))?,
+            read_to_string(&args.input, DECIDE_INPUT_LIMIT, "input")?,
             args.input.display().to_string(),
         )
     };

@@ -59,10 +59,16 @@ impl Drop for TempDir {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    // Validated up front: a NaN or huge peak would size the load plan into nonsense.
+    if !(args.peak_rps.is_finite() && args.peak_rps > 0.0 && args.peak_rps <= 1e6) {
+        anyhow::bail!(
+            "--peak-rps must be a finite number above 0 and at most 1000000, got {}",
+            args.peak_rps
+        );
+    }
     let duration = Duration::from_secs(args.duration.max(10) as u64);
     let text = match &args.trace {
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read trace {}", p.display()))?,
+        Some(p) => super::read_trace_text(p)?,
         None => NASA.to_string(),
     };
     let trace = Trace::parse(&text, None).context("invalid trace")?;
@@ -81,9 +87,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let dir = TempDir(dir, args.keep);
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let policy = match &args.policy {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
-        }
+        Some(p) => super::read_config_text(p)?,
         None => POLICY.to_string(),
     };
     let config_path = dir.0.join("demo.yaml");
@@ -108,6 +112,21 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     result
 }
 
+/// The demo's standard output: once it is closed (`scalepilot demo | head`), lines are
+/// skipped and the demo stops as on Ctrl-C, so the pool's processes are stopped too.
+#[derive(Default)]
+struct Out {
+    closed: bool,
+}
+
+impl Out {
+    fn line(&mut self, text: &str) {
+        if !self.closed && !super::try_emit(text) {
+            self.closed = true;
+        }
+    }
+}
+
 async fn demo(
     config: &std::path::Path,
     plan: crate::load::Plan,
@@ -115,11 +134,13 @@ async fn demo(
     speedup: f64,
     from: i64,
 ) -> Result<ExitCode> {
-    let mut engine = Engine::open(config, Options::default()).await?;
-    let mut events = engine.subscribe();
+    let engine = Engine::open(config, Options::default()).await?;
+    let handle = engine.handle();
+    let mut events = handle.subscribe();
     let store = engine.store();
     let group = "web";
     let endpoints = config.with_file_name(format!("{group}.endpoints"));
+    let mut out = Out::default();
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     // Ctrl-C at any moment, even before the pool serves, ends the demo cleanly.
@@ -129,23 +150,23 @@ async fn demo(
             let _ = on_ctrl_c.send(true);
         }
     });
-    let engine_stop = stop.clone();
-    let engine_task = tokio::spawn(async move {
-        let r = engine.run(Some(engine_stop)).await;
-        (engine, r)
-    });
+    let engine_task = tokio::spawn(engine.run());
 
     // Start the load once the pool serves, as a real service would get traffic.
     let serving = Instant::now();
-    while std::fs::read_to_string(&endpoints).map_or(true, |t| t.trim().is_empty()) {
+    while tokio::fs::read_to_string(&endpoints)
+        .await
+        .map_or(true, |t| t.trim().is_empty())
+    {
         if *stop.borrow() {
-            println!("stopping");
-            let (_engine, result) = engine_task.await.context("the engine task failed")?;
-            result?;
+            out.line("stopping");
+            handle.shutdown().await;
+            engine_task.await.context("the engine task failed")??;
             return Ok(ExitCode::SUCCESS);
         }
         if serving.elapsed() > Duration::from_secs(30) {
             let _ = stop_tx.send(true);
+            handle.shutdown().await;
             let _ = engine_task.await;
             anyhow::bail!("the pool did not start serving within 30 s (see the logs above)");
         }
@@ -161,15 +182,15 @@ async fn demo(
         stop.clone(),
     ));
 
-    println!(
+    out.line(&format!(
         "scalepilot demo: a day of traffic in {} s ({speedup:.0}× faster), peak ≈ {:.0} req/s, one instance serves 50 req/s",
         duration.as_secs(),
         plan.rate_peak()
-    );
-    println!(
+    ));
+    out.line(&format!(
         "{:>5}  {:>9}  {:>7}  {:>6}  {:>5}  {:>8}  replicas (current/ready)",
         "t", "trace", "offered", "ok/s", "fail", "p99"
-    );
+    ));
     let start = Instant::now();
     let mut second = tokio::time::interval(Duration::from_secs(1));
     let (mut last_ok, mut last_failed) = (0u64, 0u64);
@@ -177,10 +198,10 @@ async fn demo(
     let mut replica_seconds = 0.0;
     let mut peak_replicas = 0u32;
     let mut stopped = stop.clone();
-    loop {
+    while !out.closed {
         tokio::select! {
             _ = stopped.changed() => {
-                println!("Ctrl-C: stopping");
+                out.line("Ctrl-C: stopping");
                 break;
             }
             ev = events.recv() => {
@@ -191,7 +212,7 @@ async fn demo(
                     }
                     if ev.scaled {
                         let arrow = if ev.desired > ev.current { "↑" } else { "↓" };
-                        println!("       {arrow} {} → {}: {}", ev.current, ev.desired, ev.summary.split_once("; ").map_or(ev.summary.as_str(), |(_, r)| r));
+                        out.line(&format!("       {arrow} {} → {}: {}", ev.current, ev.desired, ev.summary.split_once("; ").map_or(ev.summary.as_str(), |(_, r)| r)));
                     }
                 }
             }
@@ -208,7 +229,7 @@ async fn demo(
                 let t = from + (elapsed.as_secs_f64() * speedup) as i64;
                 let offered = plan.rate_at(elapsed).unwrap_or(0.0);
                 let bar = "█".repeat(ready as usize) + &"░".repeat(current.saturating_sub(ready) as usize);
-                println!(
+                out.line(&format!(
                     "{:>4}s  {:>2}d {:02}:{:02}  {:>7.0}  {:>6}  {:>5}  {:>8}  {:>2}/{:<2} {bar}",
                     elapsed.as_secs(),
                     t / 86_400,
@@ -220,7 +241,7 @@ async fn demo(
                     p99,
                     current,
                     ready
-                );
+                ));
                 last_ok = ok;
                 last_failed = failed;
             }
@@ -228,8 +249,12 @@ async fn demo(
     }
     let _ = stop_tx.send(true);
     let summary = load.await.context("the load task failed")?;
-    let (_engine, result) = engine_task.await.context("the engine task failed")?;
-    result?;
+    handle.shutdown().await;
+    engine_task.await.context("the engine task failed")??;
+    if out.closed {
+        // Nobody reads the summary any more.
+        return Ok(ExitCode::SUCCESS);
+    }
     let activities = store.activities(Some(group), 10_000).await?;
     let ups = activities
         .iter()
@@ -245,28 +270,28 @@ async fn demo(
     } else {
         0.0
     };
-    println!();
-    println!("demo finished after {:.0} s", summary.seconds);
-    println!(
+    out.line("");
+    out.line(&format!("demo finished after {:.0} s", summary.seconds));
+    out.line(&format!(
         "requests:        {} sent, {} ok, {} failed ({fail_pct:.2} %)",
         summary.sent, summary.ok, summary.failed
-    );
+    ));
     for (kind, n) in &summary.errors {
-        println!("                 {n} × {kind}");
+        out.line(&format!("                 {n} × {kind}"));
     }
-    println!(
+    out.line(&format!(
         "latency:         p50 {}, p99 {}",
         ms(summary.p50_ms),
         ms(summary.p99_ms)
-    );
-    println!(
+    ));
+    out.line(&format!(
         "replica-seconds: {replica_seconds:.0} (mean {:.1} replicas; a fixed pool of the peak size, {peak_replicas}, would use {:.0})",
         replica_seconds / summary.seconds.max(1.0),
         peak_replicas as f64 * summary.seconds
-    );
-    println!(
+    ));
+    out.line(&format!(
         "scaling actions: {} ({ups} up, {downs} down), each stored with its reasons",
         ups + downs
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -97,8 +97,7 @@ pub(crate) fn plan(
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.trace)
-        .with_context(|| format!("cannot read trace {}", args.trace.display()))?;
+    let text = super::read_trace_text(&args.trace)?;
     let trace = Trace::parse(&text, None)
         .with_context(|| format!("invalid trace {}", args.trace.display()))?;
     let mut plan = plan(

@@ -16,9 +16,10 @@ mod validate;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use scalepilot_core::config::{self, Config};
+use scalepilot_engine::limits;
 
 /// scalepilot: a self-hosted autoscaler. Write a scaling policy in YAML, check it, ask it what
 /// it would do, and replay real traffic traces through it before it goes live.
@@ -63,26 +64,45 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
 /// Print to stdout; a closed pipe (`scalepilot … | head`) ends the program quietly instead
 /// of panicking like `println!`.
 pub(crate) fn emit(text: &str) {
+    if !try_emit(text) {
+        std::process::exit(0);
+    }
+}
+
+/// Print a line to stdout; false when stdout is closed (the reader, `head` say, has gone), so
+/// a long-running command (the demo) can stop cleanly, its processes included, instead of
+/// exiting on the spot. Other write errors end the program with an error.
+pub(crate) fn try_emit(text: &str) -> bool {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out
+    match out
         .write_all(text.as_bytes())
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush())
     {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1);
         }
-        eprintln!("error: cannot write to standard output: {e}");
-        std::process::exit(1);
     }
 }
 
 /// Read and validate a config file; problems come back as one error listing all of them.
 fn load_config(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let text = read_config_text(path)?;
     Ok(config::parse(&text, &path.display().to_string())?)
+}
+
+/// A config file's text, at most [`limits::CONFIG_LIMIT`] bytes.
+fn read_config_text(path: &Path) -> Result<String> {
+    limits::read_to_string(path, limits::CONFIG_LIMIT, "config")
+}
+
+/// A trace CSV's text, at most [`limits::TRACE_LIMIT`] bytes.
+fn read_trace_text(path: &Path) -> Result<String> {
+    limits::read_to_string(path, limits::TRACE_LIMIT, "trace")
 }
 
 /// Seconds from "90", "90s", "5m", "28d".

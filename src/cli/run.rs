@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
+use scalepilot_engine::signals::Signals;
 use scalepilot_engine::{Engine, Options};
 
 /// Run the engine: evaluate every enabled group on its interval and scale its target.
@@ -40,9 +41,12 @@ pub(crate) fn init_logging_quiet() {
 fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCALEPILOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log file or journal gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
@@ -75,8 +79,17 @@ fn fault_pause() -> Option<Duration> {
 pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
     init_logging();
     runtime()?.block_on(async {
-        let mut engine = open_engine(&args.config).await?;
-        engine.run(None).await?;
+        // First, before the config is read or any group starts: until these listeners exist,
+        // SIGHUP and SIGTERM kill the process (a start of thousands of groups takes a while).
+        let signals = Signals::install().context("cannot listen for signals")?;
+        tracing::info!(
+            "starting with {}: SIGHUP reloads, SIGTERM or Ctrl-C stops",
+            args.config.display()
+        );
+        let engine = open_engine(&args.config).await?;
+        // Signals drive the engine through its handle, like any other client.
+        signals.forward(engine.handle());
+        engine.run().await?;
         Ok(ExitCode::SUCCESS)
     })
 }

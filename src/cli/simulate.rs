@@ -42,8 +42,8 @@ pub(crate) struct Args {
     /// Built-in policy: hpa, oracle, static-peak or recommended (repeatable; recommended is
     /// examples/policies/recommended.yaml). Default: hpa, oracle and static-peak when no
     /// --config is given, else hpa and oracle beside the config's groups.
-    #[arg(long = "policy", value_parser = ["hpa", "oracle", "static-peak", "recommended"])]
-    policies: Vec<String>,
+    #[arg(long = "policy", value_enum)]
+    policies: Vec<Builtin>,
     /// Print the cost/unserved frontier instead: every policy with a predictive or cost
     /// strategy (default: recommended) at knob values x0.5 to x5 (x > 1 allows x times the
     /// unserved its objective allows, with least headrooms divided by x), and the HPA at
@@ -69,6 +69,32 @@ pub(crate) struct Args {
     /// Write an SVG chart of demand, ready and desired replicas per policy.
     #[arg(long)]
     chart: Option<PathBuf>,
+}
+
+/// The built-in policies `--policy` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Builtin {
+    Hpa,
+    Oracle,
+    StaticPeak,
+    Recommended,
+}
+
+/// Bounds of the model's numbers: outside them the simulation saturates (a capacity of
+/// 1e-300 req/s needs more replicas than a u32 holds) and prints nonsense instead of failing.
+const CAPACITY: (f64, f64) = (1e-6, 1e9);
+/// Price of a replica-hour.
+const PRICE: (f64, f64) = (0.0, 1e6);
+/// Startup and window, seconds: a year at most.
+const MAX_SECONDS: i64 = 366 * 86_400;
+
+/// `value` if finite and within `[min, max]`, else an error naming the option.
+fn within(option: &str, value: f64, (min, max): (f64, f64)) -> Result<f64> {
+    if value.is_finite() && value >= min && value <= max {
+        Ok(value)
+    } else {
+        bail!("{option} must be a finite number from {min} to {max}, got {value}")
+    }
 }
 
 /// About 47 years of 15 s ticks: more is a mistake, not a simulation.
@@ -99,9 +125,14 @@ fn read_meta(dir: &Path, fallback_name: String) -> Result<Meta> {
         step: None,
         start: None,
     };
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    if !path.exists() {
         return Ok(meta);
-    };
+    }
+    let text = scalepilot_engine::limits::read_to_string(
+        &path,
+        scalepilot_engine::limits::CONFIG_LIMIT,
+        "metadata",
+    )?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("invalid JSON in {}", path.display()))?;
     if !v.is_object() {
@@ -166,8 +197,7 @@ fn load_trace(path: &Path) -> Result<(Trace, Meta)> {
             start: None,
         }
     };
-    let text = std::fs::read_to_string(&csv)
-        .with_context(|| format!("cannot read trace {}", csv.display()))?;
+    let text = super::read_trace_text(&csv)?;
     let trace = Trace::parse(&text, meta.step)
         .with_context(|| format!("invalid trace {}", csv.display()))?;
     Ok((trace, meta))
@@ -208,9 +238,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     if [args.startup, args.window].iter().any(|v| *v < 0) || args.from.is_some_and(|f| f < 0) {
         bail!("--from, --startup and --window must not be negative");
     }
+    for (option, secs) in [("--startup", args.startup), ("--window", args.window)] {
+        if secs > MAX_SECONDS {
+            bail!("{option} must be at most 366d, got {secs} s");
+        }
+    }
+    within("--price", args.price, PRICE)?;
     let capacity = match args.capacity {
-        Some(c) if c.is_finite() && c > 0.0 => c,
-        Some(c) => bail!("--capacity must be a finite number greater than 0, got {c}"),
+        Some(c) => within("--capacity", c, CAPACITY)?,
         None => {
             if !(1..=1_000_000).contains(&args.peak_replicas) {
                 bail!("--peak-replicas must be from 1 to 1000000");
@@ -221,7 +256,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
                     "the trace has no load in [{from}, {to}): cannot size capacity from its peak"
                 );
             }
-            peak / args.peak_replicas as f64
+            // The trace's own scale decides: a trace of 1e-12 req/s is refused the same.
+            within(
+                "the capacity sized from the trace's peak (use --capacity)",
+                peak / args.peak_replicas as f64,
+                CAPACITY,
+            )?
         }
     };
     let builtin_eval = args.eval_interval.unwrap_or(15);
@@ -230,27 +270,24 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     let mut names = args.policies.clone();
     if args.sweep && names.is_empty() && args.configs.is_empty() {
-        names.push("recommended".into());
+        names.push(Builtin::Recommended);
     }
     if names.is_empty() {
         names = if args.configs.is_empty() {
-            vec!["hpa".into(), "oracle".into(), "static-peak".into()]
+            vec![Builtin::Hpa, Builtin::Oracle, Builtin::StaticPeak]
         } else {
-            vec!["hpa".into(), "oracle".into()]
+            vec![Builtin::Hpa, Builtin::Oracle]
         };
     }
     let mut policies: Vec<SimPolicy> = names
         .iter()
-        .map(|n| match n.as_str() {
-            "hpa" => Ok(SimPolicy::hpa(capacity, builtin_eval)),
-            "oracle" => Ok(SimPolicy::oracle()),
-            "recommended" => recommended(args.eval_interval, args.startup),
-            _ => Ok(SimPolicy::static_peak()),
+        .map(|n| match n {
+            Builtin::Hpa => Ok(SimPolicy::hpa(capacity, builtin_eval)),
+            Builtin::Oracle => Ok(SimPolicy::oracle()),
+            Builtin::Recommended => recommended(args.eval_interval, args.startup),
+            Builtin::StaticPeak => Ok(SimPolicy::static_peak()),
         })
         .collect::<Result<_>>()?;
-    if !(args.price.is_finite() && args.price >= 0.0) {
-        bail!("--price must be 0 or more, got {}", args.price);
-    }
     let mut wanted: Vec<&str> = args.groups.iter().map(String::as_str).collect();
     let mut global_budget = None;
     for path in &args.configs {
@@ -295,6 +332,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             );
         }
     }
+    let mut sweep_points: Vec<super::sweep::Point> = Vec::new();
     if args.sweep {
         let swept: Vec<SimPolicy> = policies.iter().filter(|p| p.forecasts()).cloned().collect();
         if swept.is_empty() {
@@ -302,7 +340,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
                 "--sweep needs a policy with a predictive or cost strategy (e.g. --policy recommended)"
             );
         }
-        policies = sweep_policies(&swept, capacity, builtin_eval);
+        let points = sweep_policies(&swept, capacity, builtin_eval);
+        policies = points.iter().map(|(_, p)| p.clone()).collect();
+        sweep_points = points.into_iter().map(|(s, _)| s).collect();
     }
     // Fail on an unwritable chart path now, not after the whole simulation.
     if let Some(path) = &args.chart {
@@ -357,7 +397,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         b.finish_and_clear();
     }
     if args.sweep {
-        return super::sweep::report(&meta.name, &results, args.chart.as_deref(), args.json);
+        return super::sweep::report(
+            &meta.name,
+            &results,
+            &sweep_points,
+            args.chart.as_deref(),
+            args.json,
+        );
     }
     if let Some(path) = &args.chart {
         crate::chart::write(path, &meta.name, tick, &results)
@@ -428,14 +474,30 @@ const SWEEP_KNOB: [f64; 7] = [0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0];
 /// HPA target utilizations (percent) drawn beside them.
 const SWEEP_HPA_TARGETS: [u32; 5] = [50, 60, 70, 80, 90];
 
-fn sweep_policies(swept: &[SimPolicy], capacity: f64, eval: i64) -> Vec<SimPolicy> {
-    let mut out: Vec<SimPolicy> = SWEEP_HPA_TARGETS
+/// The sweep's policies, each with the point (family and knob) it stands for.
+fn sweep_policies(
+    swept: &[SimPolicy],
+    capacity: f64,
+    eval: i64,
+) -> Vec<(super::sweep::Point, SimPolicy)> {
+    use super::sweep::Point;
+    let mut out: Vec<(Point, SimPolicy)> = SWEEP_HPA_TARGETS
         .iter()
-        .map(|t| SimPolicy::hpa_at(capacity, eval, f64::from(*t) / 100.0, &format!("hpa@{t}%")))
+        .map(|&target_pct| {
+            let point = Point::Hpa { target_pct };
+            let name = point.name();
+            let policy = SimPolicy::hpa_at(capacity, eval, f64::from(target_pct) / 100.0, &name);
+            (point, policy)
+        })
         .collect();
     for p in swept {
         for x in SWEEP_KNOB {
-            out.push(p.swept(format!("{}@x{x}", p.name), x));
+            let point = Point::Forecasting {
+                policy: p.name.clone(),
+                x,
+            };
+            let policy = p.swept(point.name(), x);
+            out.push((point, policy));
         }
     }
     out

@@ -27,11 +27,47 @@ struct Output<'a> {
     at_hpa_unserved: Vec<Comparison>,
 }
 
-fn families(results: &[PolicyResult]) -> Vec<Family> {
+/// One policy of a sweep: its family and its knob value. (Results carry the display name
+/// only; the family is never parsed back out of it.)
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Point {
+    /// The HPA at a target utilization, percent.
+    Hpa { target_pct: u32 },
+    /// A forecasting policy (by name) with its knob multiplied by `x`.
+    Forecasting { policy: String, x: f64 },
+}
+
+impl Point {
+    /// The family: "hpa", or the forecasting policy's name.
+    pub(crate) fn family(&self) -> &str {
+        match self {
+            Point::Hpa { .. } => "hpa",
+            Point::Forecasting { policy, .. } => policy,
+        }
+    }
+
+    /// The knob as shown: "70%", "x0.5".
+    pub(crate) fn knob(&self) -> String {
+        match self {
+            Point::Hpa { target_pct } => format!("{target_pct}%"),
+            Point::Forecasting { x, .. } => format!("x{x}"),
+        }
+    }
+
+    /// The policy's name in results: family@knob ("hpa@70%", "recommended@x0.5").
+    pub(crate) fn name(&self) -> String {
+        format!("{}@{}", self.family(), self.knob())
+    }
+}
+
+/// The HPA's default target: the other families are compared at its unserved level.
+const HPA_DEFAULT: Point = Point::Hpa { target_pct: 70 };
+
+fn families(results: &[PolicyResult], points: &[Point]) -> Vec<Family> {
     let mut out: Vec<Family> = Vec::new();
-    for r in results {
-        let (name, knob) = r.policy.split_once('@').unwrap_or((&r.policy, ""));
-        let point = (knob.to_string(), r.unserved_pct, r.cost_ratio);
+    for (r, p) in results.iter().zip(points) {
+        let name = p.family();
+        let point = (p.knob(), r.unserved_pct, r.cost_ratio);
         match out.iter_mut().find(|f| f.name == name) {
             Some(f) => f.points.push(point),
             None => out.push(Family {
@@ -67,14 +103,20 @@ fn cost_at(f: &Family, unserved: f64) -> Option<f64> {
     between.or_else(|| frontier.last().filter(|l| l.0 <= unserved).map(|l| l.1))
 }
 
+/// Print (and chart) a sweep: `points[i]` is what `results[i]` ran.
 pub(crate) fn report(
     trace: &str,
     results: &[PolicyResult],
+    points: &[Point],
     chart: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode> {
-    let fams = families(results);
-    let hpa = results.iter().find(|r| r.policy == "hpa@70%");
+    let fams = families(results, points);
+    let hpa = results
+        .iter()
+        .zip(points)
+        .find(|(_, p)| **p == HPA_DEFAULT)
+        .map(|(r, _)| r);
     let comparisons: Vec<Comparison> = match hpa {
         Some(h) => fams
             .iter()
@@ -112,8 +154,8 @@ pub(crate) fn report(
         "{:<14} {:>8} {:>11} {:>11} {:>8}",
         "policy", "knob", "cost_ratio", "unserved_%", "actions"
     ));
-    for r in results {
-        let (name, knob) = r.policy.split_once('@').unwrap_or((&r.policy, ""));
+    for (r, p) in results.iter().zip(points) {
+        let (name, knob) = (p.family(), p.knob());
         super::emit(&format!(
             "{name:<14} {knob:>8} {:>11.3} {:>11.3} {:>8}",
             r.cost_ratio, r.unserved_pct, r.actions
@@ -122,7 +164,8 @@ pub(crate) fn report(
     for c in &comparisons {
         let line = match (c.cost_ratio_at_hpa_unserved, c.saving_pct) {
             (Some(cost), Some(s)) => format!(
-                "at hpa@70%'s unserved {:.3} %: {} costs {cost:.3} against {:.3} ({:.1} % {})",
+                "at {}'s unserved {:.3} %: {} costs {cost:.3} against {:.3} ({:.1} % {})",
+                HPA_DEFAULT.name(),
                 c.hpa_unserved_pct,
                 c.policy,
                 c.hpa_cost_ratio,
@@ -130,8 +173,10 @@ pub(crate) fn report(
                 if s >= 0.0 { "less" } else { "more" }
             ),
             _ => format!(
-                "at hpa@70%'s unserved {:.3} %: outside {}'s swept range",
-                c.hpa_unserved_pct, c.policy
+                "at {}'s unserved {:.3} %: outside {}'s swept range",
+                HPA_DEFAULT.name(),
+                c.hpa_unserved_pct,
+                c.policy
             ),
         };
         super::emit(&line);
@@ -142,6 +187,19 @@ pub(crate) fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn points_name_their_family_and_knob() {
+        let hpa = Point::Hpa { target_pct: 70 };
+        assert_eq!(hpa.name(), "hpa@70%");
+        assert_eq!(hpa, HPA_DEFAULT);
+        // A policy whose own name holds an '@' stays one family.
+        let p = Point::Forecasting {
+            policy: "a@b".into(),
+            x: 0.5,
+        };
+        assert_eq!((p.family(), p.knob().as_str()), ("a@b", "x0.5"));
+    }
 
     #[test]
     fn interpolates_on_the_frontier_only() {

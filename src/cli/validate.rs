@@ -19,10 +19,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let mut ok = true;
     for path in &args.files {
         let name = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
+        let text = match super::read_config_text(path) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("{name}: cannot read: {e}");
+                // The error names the file ("cannot read config NAME: …", "… is larger than").
+                eprintln!("{e:#}");
                 ok = false;
                 continue;
             }

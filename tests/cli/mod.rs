@@ -2,6 +2,8 @@
 
 mod bench;
 mod decide;
+mod demo;
+mod limits;
 mod schema;
 mod simulate;
 mod validate;

@@ -383,7 +383,34 @@ fn budgets_cap_spend_in_simulation() {
     let cost = priced["cost"].as_f64().unwrap();
     // per_hour 2.0: never more than 2.0 × hours (+ one evaluation's rounding).
     assert!(cost <= 2.0 * hours * 1.001, "cost {cost}");
-    // The cap binds: the same policy without a budget spends more (hpa at 0.10 is unrelated).
+    // The cap binds: the same policy without a budget spends more (hpa at 0.10 is unrelated)
+    // and leaves less unserved.
+    let dir = tempfile::tempdir().unwrap();
+    let unbudgeted = dir.path().join("unbudgeted.yaml");
+    let text = std::fs::read_to_string("tests/configs/priced.yaml").unwrap();
+    let (kept, budget) = text.split_once("      budget:").unwrap();
+    assert!(budget.contains("per_hour: 2.0"), "{budget}");
+    std::fs::write(&unbudgeted, kept).unwrap();
+    let free = json(&[
+        "--trace",
+        "traces/nab_nyc_taxi",
+        "--to",
+        "7d",
+        "--config",
+        unbudgeted.to_str().unwrap(),
+        "--policy",
+        "oracle",
+    ]);
+    let free = result(&free, "priced");
+    let free_cost = free["cost"].as_f64().unwrap();
+    assert!(
+        free_cost > cost * 1.01,
+        "without the budget {free_cost}, with it {cost}"
+    );
+    assert!(
+        free["unserved_pct"].as_f64().unwrap() < priced["unserved_pct"].as_f64().unwrap(),
+        "{free} against {priced}"
+    );
     assert!(priced["unserved_pct"].as_f64().unwrap() > 1.0);
     assert!(priced["cost_per_million_served"].as_f64().unwrap() > 0.0);
 }
@@ -436,4 +463,43 @@ fn warm_start_pays_from_the_first_day() {
         "{}",
         out.stderr
     );
+}
+
+/// Numbers outside the model's range are refused with the option named, instead of
+/// saturating into nonsense (a capacity of 1e-300 req/s per replica).
+#[test]
+fn out_of_range_numbers_are_refused() {
+    let refused = |extra: &[&str], want: &str| {
+        let mut args = vec!["simulate", "--trace", "traces/nab_nyc_taxi"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_eq!(out.code, Some(1), "{extra:?}: {}", out.stdout);
+        assert!(out.stderr.contains(want), "{extra:?}: {}", out.stderr);
+    };
+    for c in ["1e-300", "0", "-1", "NaN", "inf", "1e10"] {
+        refused(
+            &[&format!("--capacity={c}")],
+            "--capacity must be a finite number from 0.000001 to 1000000000",
+        );
+    }
+    for p in ["-0.5", "NaN", "inf", "1e7"] {
+        refused(
+            &[&format!("--price={p}")],
+            "--price must be a finite number from 0 to 1000000",
+        );
+    }
+    refused(&["--startup", "400d"], "--startup must be at most 366d");
+    refused(&["--window", "400d"], "--window must be at most 366d");
+    // The bounds themselves are fine.
+    run_ok(&[
+        "simulate",
+        "--trace",
+        "traces/nab_nyc_taxi",
+        "--capacity",
+        "1e-6",
+        "--price",
+        "0",
+        "--policy",
+        "oracle",
+    ]);
 }

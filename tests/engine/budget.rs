@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::reload::receiver;
-use super::{Daemon, activities, wait_until};
+use super::{Daemon, wait_until};
 
 fn config(hook: u16, dir: &std::path::Path) -> String {
     let group = |name: &str| {
@@ -68,7 +68,39 @@ fn a_global_budget_caps_the_groups_together_and_alerts() {
     // Never above the budget on the way: every scaling action of both groups kept the sum
     // of the latest counts at or under 30.
     let mut latest = std::collections::HashMap::new();
-    let mut acts = activities(&path);
+    // Read the history directly: a failing `history` (or an empty one) must fail the test,
+    // not make the loop below check nothing.
+    let out = std::process::Command::new(super::BIN)
+        .args([
+            "history",
+            "--config",
+            path.to_str().unwrap(),
+            "--json",
+            "--limit",
+            "1000",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "history failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut acts: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "history printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+    // Both groups scaled up from 1 at least once to reach 30 between them.
+    for g in ["a", "b"] {
+        assert!(
+            acts.iter()
+                .any(|a| a["group"] == g && a["status"] == "succeeded"),
+            "no succeeded activity of {g} in {acts:?}"
+        );
+    }
     acts.reverse(); // oldest first
     for a in &acts {
         latest.insert(

@@ -2,12 +2,15 @@
 //! `scalepilot backend`, `scalepilot load` replaying traces, crash and reload handling.
 
 mod adoption;
+mod alerts;
 mod budget;
 mod crash;
 mod forecast;
 mod once;
 mod reload;
+mod retention;
 mod scale;
+mod signals;
 mod store_failures;
 
 use std::path::{Path, PathBuf};

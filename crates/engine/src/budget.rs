@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use scalepilot_core::config::{GlobalBudget, Group};
 use scalepilot_core::cost::SharedBudget;
+use scalepilot_core::decision::Rule;
 use scalepilot_core::state::GroupState;
 use scalepilot_core::{Decision, Observation};
 
@@ -38,7 +39,18 @@ pub(crate) struct Ledger {
 
 impl Ledger {
     /// Set the global budget (at start and on every reload).
+    ///
+    /// A ledger poisoned by a panic is reset here: its entries may be half-written, and each
+    /// group records itself again at its next evaluation. Until then (between the panic and
+    /// the next reload) every priced group fails closed, see [`Ledger::decide`].
     pub(crate) fn configure(&self, global: Option<GlobalBudget>) {
+        if self.inner.is_poisoned() {
+            tracing::warn!("the budget ledger was poisoned by a panic: reset at this reload");
+            self.inner.clear_poison();
+            if let Ok(mut i) = self.inner.lock() {
+                i.groups.clear();
+            }
+        }
         if let Ok(mut i) = self.inner.lock() {
             i.global = global;
         }
@@ -65,7 +77,7 @@ impl Ledger {
             return scalepilot_core::decide(group, obs, state, now);
         };
         let Ok(mut i) = self.inner.lock() else {
-            return scalepilot_core::decide(group, obs, state, now);
+            return fail_closed(group, obs, state, now);
         };
         obs.shared_budget = i.global.map(|global| shared(&i, &global, group, state));
         let d = scalepilot_core::decide(group, obs, state, now);
@@ -79,6 +91,58 @@ impl Ledger {
         d
     }
 }
+
+impl Ledger {
+    /// What [`Ledger::decide`] would decide, without recording anything: for a dry run
+    /// (`EngineHandle::evaluate_now`), which must not take budget from the other groups.
+    pub(crate) fn preview(
+        &self,
+        group: &Group,
+        obs: &mut Observation,
+        state: &mut GroupState,
+        now: Timestamp,
+    ) -> Decision {
+        if group.cost.is_none() {
+            return scalepilot_core::decide(group, obs, state, now);
+        }
+        let Ok(i) = self.inner.lock() else {
+            return fail_closed(group, obs, state, now);
+        };
+        obs.shared_budget = i.global.map(|global| shared(&i, &global, group, state));
+        drop(i);
+        scalepilot_core::decide(group, obs, state, now)
+    }
+}
+
+/// Decide without the ledger (its lock is poisoned: a panic happened while it was held, so
+/// what the other groups spend is unknown). Deciding without the global cap could overspend,
+/// so this fails closed: the budget is treated as exhausted at the current count. The group
+/// may hold or scale down, never up, and the decision says why.
+fn fail_closed(
+    group: &Group,
+    obs: &mut Observation,
+    state: &mut GroupState,
+    now: Timestamp,
+) -> Decision {
+    tracing::error!(group = %group.name, "the budget ledger is unavailable (poisoned by a panic): holding at the current count or scaling down only until the next reload");
+    let current = obs.current_replicas;
+    let price = group.cost.as_ref().map_or(0.0, |c| c.pricing.price_at(now));
+    // What the current count costs: the core's cap then allows exactly the current count.
+    obs.shared_budget = Some(SharedBudget {
+        per_hour_left: Some(f64::from(current) * price),
+        per_month_left: None,
+        others_per_hour: 0.0,
+    });
+    let mut d = scalepilot_core::decide(group, obs, state, now);
+    for l in d.limits.iter_mut().filter(|l| l.rule == Rule::Budget) {
+        l.detail = format!("{FAIL_CLOSED}: {}", l.detail);
+    }
+    d
+}
+
+/// The reason a decision gives when the ledger failed closed.
+pub(crate) const FAIL_CLOSED: &str =
+    "budget ledger unavailable (poisoned lock): treated as exhausted, no scale-up";
 
 /// What `global` leaves `group`: the others' current rates and this month's spend are taken.
 fn shared(i: &Inner, global: &GlobalBudget, group: &Group, state: &GroupState) -> SharedBudget {
@@ -147,5 +211,50 @@ mod tests {
         ledger.remove("a");
         let d = ledger.decide(&b, &mut want(8), &mut sb, now);
         assert!(d.desired_replicas > 8, "{}", d.summary());
+    }
+
+    /// A panic while the ledger's lock is held poisons it; deciding as if there were no
+    /// global budget could then overspend, so priced groups fail closed: hold or scale down.
+    #[test]
+    fn a_poisoned_ledger_fails_closed() {
+        let ledger = Ledger::default();
+        ledger.configure(Some(GlobalBudget {
+            per_hour: Some(100.0),
+            per_month: None,
+        }));
+        let inner = ledger.inner.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = inner.lock().unwrap();
+            panic!("poison the ledger (expected in this test)");
+        })
+        .join();
+        assert!(ledger.inner.is_poisoned());
+        let a = group("a");
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let obs = |current: u32, rate: f64| {
+            let mut o = Observation {
+                current_replicas: current,
+                ..Default::default()
+            };
+            o.metrics.insert("request_rate".into(), rate);
+            o
+        };
+        let mut s = GroupState::default();
+        // Wants 12 from 4: held at 4, with the reason.
+        let d = ledger.decide(&a, &mut obs(4, 12.0), &mut s, now);
+        assert_eq!(d.desired_replicas, 4, "{}", d.summary());
+        assert!(d.summary().contains(FAIL_CLOSED), "{}", d.summary());
+        // Scaling down stays allowed.
+        let mut s = GroupState::default();
+        let d = ledger.decide(&a, &mut obs(10, 2.0), &mut s, now);
+        assert!(d.desired_replicas < 10, "{}", d.summary());
+        // A reload resets the ledger: the global cap (100/h, far away) applies again.
+        ledger.configure(Some(GlobalBudget {
+            per_hour: Some(100.0),
+            per_month: None,
+        }));
+        let mut s = GroupState::default();
+        let d = ledger.decide(&a, &mut obs(4, 12.0), &mut s, now);
+        assert!(d.desired_replicas > 4, "{}", d.summary());
     }
 }

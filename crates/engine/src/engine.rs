@@ -1,24 +1,27 @@
-//! The engine proper: one loop per group on its evaluation interval (with jitter and bounded
-//! concurrency), config reload on SIGHUP or file change, graceful shutdown, and reconciliation
-//! of activities a previous run left pending.
+//! The engine proper: a control loop driven through an [`EngineHandle`] (see `handle`), one
+//! task per group on its evaluation interval (with jitter and bounded concurrency), config
+//! reload on request or file change, graceful shutdown, and reconciliation of activities a
+//! previous run left pending.
 
 use crate::budget;
 use crate::forecast;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 use scalepilot_core::config::{self, Config, Group, Store as StoreConfig};
 use serde_json::Value;
-use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::alerts::Alerter;
+use crate::alerts::{AlertTask, Alerter};
 use crate::group::{Event, GroupRuntime};
+use crate::handle::{Command, EngineHandle, Evaluation, GroupStatus, HandleError, Reply};
+use scalepilot_core::config::AlertEvent;
 
 use crate::targets::{Paths, Target};
 use scalepilot_store::{ErrorComponent, SqliteStore, Store};
@@ -36,9 +39,9 @@ pub struct Loaded {
 }
 
 /// Read and validate the config file.
+/// Blocking (file reads, parsing): call it from `spawn_blocking` inside the runtime.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let text = crate::limits::read_to_string(path, crate::limits::CONFIG_LIMIT, "config")?;
     let config = config::parse(&text, &path.display().to_string())?;
     // Valid YAML (parse succeeded), so this cannot fail; the JSON is for change detection.
     let raw_groups = config::yaml::parse(&text)
@@ -59,8 +62,7 @@ pub fn load_config_only(path: &Path) -> Result<Config> {
         Ok(l) => return Ok(l.config),
         Err(e) => e,
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let text = crate::limits::read_to_string(path, crate::limits::CONFIG_LIMIT, "config")?;
     let minimal = config::yaml::parse(&text).ok().and_then(|(v, _)| {
         let mut top = serde_json::Map::new();
         if let Some(store) = v.get("store") {
@@ -98,7 +100,8 @@ async fn open_store_at(config: &Config, base: &Path) -> Result<(Arc<dyn Store>, 
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| base.to_path_buf());
-            std::fs::create_dir_all(&dir)
+            tokio::fs::create_dir_all(&dir)
+                .await
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             let store = SqliteStore::open(&file)
                 .await
@@ -116,43 +119,131 @@ fn sample_retention(config: &Config) -> Duration {
     }
 }
 
-/// Options for [`Engine::run`].
+/// Options for [`Engine::open`].
 #[derive(Default)]
 pub struct Options {
     /// Pause between calling the target and completing the activity (tests only).
     pub fault_pause: Option<Duration>,
 }
 
-struct Running {
-    raw: Value,
-    target_raw: Value,
-    target: Arc<dyn Target>,
-    stop: watch::Sender<bool>,
-    handle: JoinHandle<()>,
-}
-
-/// The running engine.
-pub struct Engine {
-    path: PathBuf,
+/// What every group task needs, shared (not copied) between them.
+struct Shared {
     base: PathBuf,
     store: Arc<dyn Store>,
     paths: Paths,
     http: reqwest::Client,
     alerts: Alerter,
-    alert_task: Option<JoinHandle<()>>,
-    loaded: Loaded,
-    semaphore: Arc<Semaphore>,
     events: broadcast::Sender<Event>,
-    running: HashMap<String, Running>,
-    options: Options,
     /// The global budget's ledger (see `budget`).
     budget: budget::Ledger,
+    fault_pause: Option<Duration>,
+    /// Bounds how many groups evaluate (or start) at once.
+    semaphore: Arc<Semaphore>,
+}
+
+/// The config settings a group task takes from the file it was started under.
+#[derive(Clone, Copy)]
+struct Settings {
+    retention: Duration,
+    error_alert_after: u32,
+    jitter: f64,
+}
+
+impl Settings {
+    fn of(config: &Config) -> Settings {
+        Settings {
+            retention: sample_retention(config),
+            error_alert_after: config.alerts.as_ref().map_or(3, |a| a.consecutive_errors),
+            jitter: config.engine.jitter,
+        }
+    }
+}
+
+/// A group task's result: its target, for a successor to reuse (None when it never built one).
+type GroupTask = JoinHandle<Option<Arc<dyn Target>>>;
+
+/// A group task that is still running or has ended, with the target config it was built
+/// from: its successor waits for it, then reuses the target when the config is unchanged.
+struct Predecessor {
+    target_raw: Value,
+    task: GroupTask,
+}
+
+/// A group's loop as the control loop knows it.
+struct Slot {
+    raw: Value,
+    target_raw: Value,
+    stop: watch::Sender<bool>,
+    commands: mpsc::Sender<GroupCommand>,
+    live: Arc<Mutex<Live>>,
+    task: GroupTask,
+}
+
+impl Slot {
+    fn stop(self) -> Predecessor {
+        let _ = self.stop.send(true);
+        Predecessor {
+            target_raw: self.target_raw,
+            task: self.task,
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.live.lock().map_or(true, |l| l.phase == Phase::Failed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Phase {
+    #[default]
+    Starting,
+    Running,
+    Failed,
+    Stopped,
+}
+
+/// What a group task reports about itself; read by `groups()` without waiting for the task.
+#[derive(Debug, Default)]
+struct Live {
+    phase: Phase,
+    last_evaluation: Option<Timestamp>,
+    current: Option<u32>,
+    desired: Option<u32>,
+    consecutive_errors: u32,
+    last_error: Option<String>,
+}
+
+/// What the control loop forwards to a group's task.
+enum GroupCommand {
+    Probe(Reply<Evaluation>),
+    Scale(u32, Reply<Event>),
+}
+
+/// The engine: open it, take a [`handle`](Engine::handle), then [`run`](Engine::run) it.
+pub struct Engine {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    alert_task: Option<AlertTask>,
+    loaded: Loaded,
+    /// Groups with a task (starting, running, or failed to start).
+    slots: HashMap<String, Slot>,
+    /// Groups stopped by `set_enabled(false)`: their last task, for a restart to follow.
+    parked: HashMap<String, Predecessor>,
+    /// Tasks of removed groups: they finish their evaluation, then stop their target.
+    retiring: Vec<JoinHandle<()>>,
+    /// `set_enabled` overrides, until the next reload.
+    overrides: HashMap<String, bool>,
+    commands: mpsc::Receiver<Command>,
+    handle: EngineHandle,
 }
 
 impl Engine {
-    /// Load the config, open the store, start the alert sender.
+    /// Load the config, open the store, start the alert sender. No group starts yet.
     pub async fn open(path: &Path, options: Options) -> Result<Engine> {
-        let loaded = load(path)?;
+        let owned = path.to_path_buf();
+        let loaded = tokio::task::spawn_blocking(move || load(&owned))
+            .await
+            .context("reading the config panicked")??;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() {
             PathBuf::from(".")
@@ -166,42 +257,525 @@ impl Engine {
         let (events, _) = broadcast::channel(1024);
         let budget = budget::Ledger::default();
         budget.configure(loaded.config.budget);
-        Ok(Engine {
-            path: path.to_path_buf(),
+        let (tx, commands) = mpsc::channel(64);
+        let shared = Arc::new(Shared {
             base,
             store,
             paths,
             http,
             alerts,
-            alert_task,
+            events: events.clone(),
+            budget,
+            fault_pause: options.fault_pause,
             semaphore: Arc::new(Semaphore::new(
                 loaded.config.engine.max_concurrency as usize,
             )),
+        });
+        Ok(Engine {
+            path: path.to_path_buf(),
+            shared,
+            alert_task,
             loaded,
-            events,
-            running: HashMap::new(),
-            options,
-            budget,
+            slots: HashMap::new(),
+            parked: HashMap::new(),
+            retiring: Vec::new(),
+            overrides: HashMap::new(),
+            commands,
+            handle: EngineHandle { tx, events },
         })
+    }
+
+    /// A handle to drive the engine once it runs (commands sent before `run` wait for it).
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
     }
 
     /// Live events (one per evaluation).
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+        self.handle.subscribe()
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
-        self.store.clone()
+        self.shared.store.clone()
     }
 
+    /// Start a task for the config's group at `index`: it waits for `predecessor` (the same
+    /// group's previous task) to finish, builds its runtime (reusing the predecessor's target
+    /// when its config is unchanged), then evaluates on its interval. Returns at once.
+    fn start_group(&mut self, index: usize, predecessor: Option<Predecessor>) {
+        let group = self.loaded.config.groups[index].clone();
+        let raw = self
+            .loaded
+            .raw_groups
+            .get(index)
+            .cloned()
+            .unwrap_or(Value::Null);
+        let target_raw = raw["target"].clone();
+        let (stop, stopped) = watch::channel(false);
+        let (commands, inbox) = mpsc::channel(16);
+        let live = Arc::new(Mutex::new(Live::default()));
+        let task = tokio::spawn(group_task(
+            self.shared.clone(),
+            Settings::of(&self.loaded.config),
+            group.clone(),
+            raw.clone(),
+            predecessor,
+            stopped,
+            inbox,
+            live.clone(),
+        ));
+        self.slots.insert(
+            group.name.to_string(),
+            Slot {
+                raw,
+                target_raw,
+                stop,
+                commands,
+                live,
+                task,
+            },
+        );
+    }
+
+    /// Stop a group for good: its task finishes its evaluation, then its target stops.
+    fn retire(&mut self, name: &str, p: Predecessor) {
+        let shared = self.shared.clone();
+        let name = name.to_string();
+        self.retiring.push(tokio::spawn(async move {
+            if let Ok(Some(target)) = p.task.await {
+                target.shutdown().await;
+            }
+            // A removed group's spend no longer counts.
+            shared.budget.remove(&name);
+        }));
+        self.retiring.retain(|t| !t.is_finished());
+    }
+
+    /// Start every enabled group (each in its own task: this returns at once).
+    fn start(&mut self) {
+        for i in 0..self.loaded.config.groups.len() {
+            let g = &self.loaded.config.groups[i];
+            if g.enabled {
+                self.start_group(i, None);
+            } else {
+                tracing::info!(group = %g.name, "disabled: not evaluated");
+            }
+        }
+    }
+
+    fn enabled(&self, group: &Group) -> bool {
+        self.overrides
+            .get(&*group.name)
+            .copied()
+            .unwrap_or(group.enabled)
+    }
+
+    /// Re-read the config. An invalid one is rejected (recorded, alerted) and the running
+    /// groups go on unchanged; a valid one restarts only the groups that changed. Never waits
+    /// for a group: a stopped one finishes in its own task, its successor starts after it.
+    async fn reload(&mut self) -> Result<(), HandleError> {
+        let path = self.path.clone();
+        let loaded = match tokio::task::spawn_blocking(move || load(&path)).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
+                let msg =
+                    format!("config reload rejected, still running the previous config: {e:#}");
+                tracing::error!("{msg}");
+                let _ = self
+                    .shared
+                    .store
+                    .record_error(None, ErrorComponent::Config, &msg, Timestamp::now())
+                    .await;
+                self.shared
+                    .alerts
+                    .send(AlertEvent::ConfigRejected, None, &msg, Value::Null);
+                return Err(HandleError::Failed(msg));
+            }
+            Err(e) => {
+                return Err(HandleError::Failed(format!(
+                    "reading the config failed: {e}"
+                )));
+            }
+        };
+        let not_running = self
+            .loaded
+            .config
+            .groups
+            .iter()
+            .any(|g| g.enabled && self.slots.get(&*g.name).is_none_or(Slot::failed));
+        if loaded.text == self.loaded.text && !not_running && self.overrides.is_empty() {
+            return Ok(());
+        }
+        if !self.overrides.is_empty() {
+            tracing::info!("reload: runtime enable/disable overrides cleared");
+            self.overrides.clear();
+        }
+        for (section, changed) in [
+            ("store", loaded.config.store != self.loaded.config.store),
+            ("alerts", loaded.config.alerts != self.loaded.config.alerts),
+            ("engine", loaded.config.engine != self.loaded.config.engine),
+        ] {
+            if changed {
+                tracing::warn!(
+                    "the `{section}` section changed: it takes effect at the next start"
+                );
+            }
+        }
+        self.shared.budget.configure(loaded.config.budget);
+        self.loaded = loaded;
+        let wanted: HashMap<String, (usize, Value)> = self
+            .loaded
+            .config
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.enabled)
+            .map(|(i, g)| {
+                let raw = self
+                    .loaded
+                    .raw_groups
+                    .get(i)
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                (g.name.to_string(), (i, raw))
+            })
+            .collect();
+        let names: Vec<String> = self.slots.keys().cloned().collect();
+        for name in names {
+            let keep = wanted.get(&name).is_some_and(|(_, raw)| {
+                self.slots
+                    .get(&name)
+                    .is_some_and(|s| s.raw == *raw && !s.failed())
+            });
+            if keep {
+                continue;
+            }
+            let Some(slot) = self.slots.remove(&name) else {
+                continue;
+            };
+            let previous = slot.stop();
+            match wanted.get(&name) {
+                Some((i, _)) => {
+                    tracing::info!(group = %name, "config changed: restarting its loop");
+                    self.start_group(*i, Some(previous));
+                }
+                None => {
+                    tracing::info!(group = %name, "removed or disabled: stopping");
+                    self.retire(&name, previous);
+                }
+            }
+        }
+        let parked: Vec<String> = self.parked.keys().cloned().collect();
+        for name in parked {
+            if let Some(p) = self.parked.remove(&name) {
+                match wanted.get(&name) {
+                    Some((i, _)) => self.start_group(*i, Some(p)),
+                    None => self.retire(&name, p),
+                }
+            }
+        }
+        for (name, (i, _)) in &wanted {
+            if !self.slots.contains_key(name) {
+                tracing::info!(group = %name, "new group");
+                self.start_group(*i, None);
+            }
+        }
+        tracing::info!("config reloaded");
+        Ok(())
+    }
+
+    fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), HandleError> {
+        let Some(index) = self
+            .loaded
+            .config
+            .groups
+            .iter()
+            .position(|g| *g.name == *name)
+        else {
+            return Err(HandleError::NoGroup(name.to_string()));
+        };
+        self.overrides.insert(name.to_string(), enabled);
+        if enabled {
+            if self.slots.get(name).is_some_and(|s| !s.failed()) {
+                return Ok(());
+            }
+            tracing::info!(group = %name, "enabled at runtime (until the next reload)");
+            let previous = match self.slots.remove(name) {
+                Some(failed) => Some(failed.stop()),
+                None => self.parked.remove(name),
+            };
+            self.start_group(index, previous);
+        } else if let Some(slot) = self.slots.remove(name) {
+            tracing::info!(group = %name, "disabled at runtime (until the next reload): stopping after its evaluation in flight");
+            // Parked, not retired: its target stays for a re-enable to reuse.
+            let previous = slot.stop();
+            self.parked.insert(name.to_string(), previous);
+        }
+        Ok(())
+    }
+
+    fn groups(&self) -> Vec<GroupStatus> {
+        self.loaded
+            .config
+            .groups
+            .iter()
+            .map(|g| {
+                let mut status = GroupStatus {
+                    name: g.name.to_string(),
+                    enabled: self.enabled(g),
+                    running: false,
+                    last_evaluation: None,
+                    current: None,
+                    desired: None,
+                    consecutive_errors: 0,
+                    last_error: None,
+                };
+                if let Some(slot) = self.slots.get(&*g.name)
+                    && let Ok(live) = slot.live.lock()
+                {
+                    status.running = live.phase == Phase::Running;
+                    status.last_evaluation = live.last_evaluation;
+                    status.current = live.current;
+                    status.desired = live.desired;
+                    status.consecutive_errors = live.consecutive_errors;
+                    status.last_error = live.last_error.clone();
+                }
+                status
+            })
+            .collect()
+    }
+
+    /// The running group `name`'s command inbox, or why there is none.
+    fn inbox(&self, name: &str) -> Result<&mpsc::Sender<GroupCommand>, HandleError> {
+        match self.slots.get(name) {
+            Some(slot) if !slot.failed() => Ok(&slot.commands),
+            _ if self.loaded.config.group(name).is_some() => {
+                Err(HandleError::NotRunning(name.to_string()))
+            }
+            _ => Err(HandleError::NoGroup(name.to_string())),
+        }
+    }
+
+    /// Hand a command to a group's task without waiting: it answers the caller itself.
+    fn forward(&self, name: &str, make: impl FnOnce() -> GroupCommand) -> Result<(), HandleError> {
+        match self.inbox(name)?.try_send(make()) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(HandleError::Failed(format!(
+                "group `{name}` is busy: too many requests waiting"
+            ))),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(HandleError::NotRunning(name.to_string()))
+            }
+        }
+    }
+
+    /// Run the control loop until [`EngineHandle::shutdown`]: start every enabled group,
+    /// serve the handle's commands, reload when the config file changes, prune old samples.
+    /// Signals are not handled here: see [`crate::signals::Signals`], which forwards them to a
+    /// handle.
+    pub async fn run(mut self) -> Result<()> {
+        self.start();
+        let mut watch_tick = tokio::time::interval(WATCH_EVERY);
+        let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
+        let mut mtime = modified(&self.path).await;
+        let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+        // Set once stopping: resolves when every group and target has stopped.
+        let mut stopping: Option<JoinHandle<()>> = None;
+        loop {
+            tokio::select! {
+                cmd = self.commands.recv() => {
+                    // The engine holds a sender itself: the channel never closes.
+                    let Some(cmd) = cmd else { break };
+                    match cmd {
+                        Command::Groups(reply) => { let _ = reply.send(self.groups()); }
+                        Command::Shutdown(reply) => {
+                            waiting.push(reply);
+                            if stopping.is_none() {
+                                stopping = Some(self.begin_shutdown());
+                            }
+                        }
+                        _ if stopping.is_some() => refuse(cmd),
+                        Command::EvaluateNow(name, reply) => {
+                            let mut reply = Some(reply);
+                            let sent = self.forward(&name, || GroupCommand::Probe(reply.take().expect("once")));
+                            if let (Err(e), Some(r)) = (sent, reply) { let _ = r.send(Err(e)); }
+                        }
+                        Command::SetReplicas(name, n, reply) => {
+                            let mut reply = Some(reply);
+                            let sent = match self.loaded.config.group(&name) {
+                                Some(g) if n < g.min || n > g.max => Err(HandleError::Invalid(format!(
+                                    "{n} replicas is outside {name}'s bounds {}..={}", g.min, g.max
+                                ))),
+                                _ => self.forward(&name, || GroupCommand::Scale(n, reply.take().expect("once"))),
+                            };
+                            if let (Err(e), Some(r)) = (sent, reply) { let _ = r.send(Err(e)); }
+                        }
+                        Command::SetEnabled(name, enabled, reply) => {
+                            let _ = reply.send(self.set_enabled(&name, enabled));
+                        }
+                        Command::Reload(reply) => {
+                            let r = self.reload().await;
+                            mtime = modified(&self.path).await;
+                            let _ = reply.send(r);
+                        }
+                    }
+                }
+                _ = watch_tick.tick(), if stopping.is_none() => {
+                    let now = modified(&self.path).await;
+                    if now != mtime {
+                        mtime = now;
+                        tracing::info!("{} changed: reloading", self.path.display());
+                        let _ = self.reload().await;
+                    }
+                }
+                _ = prune_tick.tick(), if stopping.is_none() => self.prune(),
+                _ = async { stopping.as_mut().expect("guarded").await }, if stopping.is_some() => break,
+            }
+        }
+        tracing::info!("stopped");
+        for w in waiting {
+            let _ = w.send(());
+        }
+        Ok(())
+    }
+
+    /// Delete old samples, history and forecasts, in a task of its own (a big store takes a
+    /// while and the control loop must keep answering).
+    fn prune(&self) {
+        let store = self.shared.store.clone();
+        let keep = jiff::SignedDuration::try_from(sample_retention(&self.loaded.config))
+            .unwrap_or(jiff::SignedDuration::MAX);
+        tokio::spawn(async move {
+            // Checked: a retention longer than the time since year -9999 prunes nothing.
+            let Some(before) = Timestamp::now().checked_sub(keep).ok() else {
+                return;
+            };
+            if let Err(e) = store.prune_samples(before).await {
+                tracing::warn!("{e}");
+            }
+            if let Err(e) = store.prune_history(before).await {
+                tracing::warn!("{e}");
+            }
+            // Forecasts follow the samples: older ones could not show an actual.
+            if let Err(e) = store.prune_forecasts(before).await {
+                tracing::warn!("{e}");
+            }
+        });
+    }
+
+    /// Stop every group and, in a task of its own, wait for their in-flight evaluations,
+    /// stop the targets (pools keep their instances unless `stop_on_exit`) and flush the
+    /// alerts. The control loop keeps answering `groups()` meanwhile.
+    fn begin_shutdown(&mut self) -> JoinHandle<()> {
+        tracing::info!("stopping: finishing in-flight evaluations");
+        let mut tasks: Vec<GroupTask> = Vec::new();
+        for (_, slot) in self.slots.drain() {
+            tasks.push(slot.stop().task);
+        }
+        for (_, p) in self.parked.drain() {
+            tasks.push(p.task);
+        }
+        let retiring = std::mem::take(&mut self.retiring);
+        let alerts = self.alert_task.take();
+        tokio::spawn(async move {
+            for t in tasks {
+                if let Ok(Some(target)) = t.await {
+                    target.shutdown().await;
+                }
+            }
+            for t in retiring {
+                let _ = t.await;
+            }
+            if let Some(a) = alerts {
+                // Give queued alerts a moment; never hang the exit on a dead webhook.
+                a.finish(Duration::from_secs(5)).await;
+            }
+        })
+    }
+
+    /// Evaluate every enabled group once (cron / FaaS style). Returns the failures.
+    /// `report` gets one line per group evaluated (the CLI prints it).
+    pub async fn once(&mut self, mut report: impl FnMut(&str)) -> Vec<(String, String)> {
+        let mut failures = Vec::new();
+        let settings = Settings::of(&self.loaded.config);
+        let groups: Vec<(usize, Group)> = self
+            .loaded
+            .config
+            .groups
+            .iter()
+            .cloned()
+            .enumerate()
+            .filter(|(_, g)| g.enabled)
+            .collect();
+        for (i, group) in &groups {
+            let raw = self
+                .loaded
+                .raw_groups
+                .get(*i)
+                .cloned()
+                .unwrap_or(Value::Null);
+            let _ = self
+                .shared
+                .store
+                .save_group_config(&group.name, &raw, Timestamp::now())
+                .await;
+            let mut rt = match self.shared.runtime(group, None, settings).await {
+                Ok(rt) => rt,
+                Err(e) => {
+                    failures.push((group.name.to_string(), format!("{e:#}")));
+                    continue;
+                }
+            };
+            if let Err(e) = self.shared.reconcile(&group.name, &rt.target).await {
+                failures.push((group.name.to_string(), format!("{e:#}")));
+            }
+            match rt.evaluate().await {
+                Ok(ev) => {
+                    report(&format!("{}: {}", ev.group, ev.summary));
+                    // A metric that could not be observed fails the run too (it held).
+                    if let Some(e) = ev.error {
+                        failures.push((group.name.to_string(), e));
+                    }
+                }
+                Err(e) => failures.push((group.name.to_string(), e)),
+            }
+            rt.target.shutdown().await;
+        }
+        if let Some(task) = self.alert_task.take() {
+            task.finish(Duration::from_secs(10)).await;
+        }
+        failures
+    }
+}
+
+/// Answer a command that arrived while stopping.
+fn refuse(cmd: Command) {
+    let e = HandleError::Stopping;
+    match cmd {
+        Command::EvaluateNow(_, r) => drop(r.send(Err(e))),
+        Command::SetReplicas(_, _, r) => drop(r.send(Err(e))),
+        Command::SetEnabled(_, _, r) => drop(r.send(Err(e))),
+        Command::Reload(r) => drop(r.send(Err(e))),
+        Command::Groups(_) | Command::Shutdown(_) => {}
+    }
+}
+
+impl Shared {
     /// Build the runtime of one group; reuses `target` when given.
     async fn runtime(
         &self,
         group: &Group,
         target: Option<Arc<dyn Target>>,
+        settings: Settings,
     ) -> Result<GroupRuntime> {
-        let source = crate::sources::build(group.source.as_ref(), &self.base, &self.http)
-            .with_context(|| format!("group {}", group.name))?;
+        // A trace source reads its file: off the runtime's threads.
+        let (raw_source, base, http) = (group.source.clone(), self.base.clone(), self.http.clone());
+        let source = tokio::task::spawn_blocking(move || {
+            crate::sources::build(raw_source.as_ref(), &base, &http)
+        })
+        .await
+        .context("building the source panicked")?
+        .with_context(|| format!("group {}", group.name))?;
         let target = match target {
             Some(t) => t,
             None => crate::targets::build(
@@ -223,8 +797,7 @@ impl Engine {
                 (Default::default(), false)
             }
         };
-        let retention = sample_retention(&self.loaded.config);
-        if let Some(w) = forecast::retention_warning(group, retention) {
+        if let Some(w) = forecast::retention_warning(group, settings.retention) {
             tracing::warn!(group = %group.name, "{w}");
         }
         state.state = forecast::rebuild(
@@ -232,7 +805,7 @@ impl Engine {
             state.state,
             self.store.as_ref(),
             &self.base,
-            retention,
+            settings.retention,
             Timestamp::now(),
         )
         .await;
@@ -244,13 +817,8 @@ impl Engine {
             alerts: self.alerts.clone(),
             events: self.events.clone(),
             state,
-            error_alert_after: self
-                .loaded
-                .config
-                .alerts
-                .as_ref()
-                .map_or(3, |a| a.consecutive_errors),
-            fault_pause: self.options.fault_pause,
+            error_alert_after: settings.error_alert_after,
+            fault_pause: self.fault_pause,
             last_source_errors: Default::default(),
             last_dry_run: None,
             budget: self.budget.clone(),
@@ -267,22 +835,32 @@ impl Engine {
         Ok(())
     }
 
-    async fn start_group(
-        &mut self,
-        index: usize,
-        target: Option<(Value, Arc<dyn Target>)>,
-    ) -> Result<()> {
-        let group = self.loaded.config.groups[index].clone();
-        let raw = self
-            .loaded
-            .raw_groups
-            .get(index)
-            .cloned()
-            .unwrap_or(Value::Null);
-        let target_raw = raw["target"].clone();
-        let reuse = target.filter(|(r, _)| *r == target_raw).map(|(_, t)| t);
+    /// Wait for the group's previous task, then build its runtime: the previous target is
+    /// reused when its config is unchanged, else stopped and a new one built (and
+    /// reconciled with what a previous run left pending).
+    async fn start(
+        &self,
+        group: &Group,
+        raw: &Value,
+        predecessor: Option<Predecessor>,
+        settings: Settings,
+    ) -> Result<GroupRuntime> {
+        let mut reuse = None;
+        if let Some(p) = predecessor {
+            // Never two loops on one target: the old one's action in flight finishes first.
+            let previous = p.task.await.ok().flatten();
+            // A restarted group records itself again at its first evaluation.
+            self.budget.remove(&group.name);
+            match previous {
+                Some(t) if p.target_raw == raw["target"] => reuse = Some(t),
+                // A changed target is rebuilt; the old one stops first (its instances stay
+                // for the new one to adopt, unless it stops them on exit).
+                Some(t) => t.shutdown().await,
+                None => {}
+            }
+        }
         let fresh = reuse.is_none();
-        let mut rt = self.runtime(&group, reuse).await?;
+        let mut rt = self.runtime(group, reuse, settings).await?;
         // Store failures here are retried by the group's loop, not fatal to the group.
         if fresh && let Err(e) = self.reconcile(&group.name, &rt.target).await {
             tracing::warn!(group = %group.name, "{e:#}: retrying at the next evaluation");
@@ -290,172 +868,12 @@ impl Engine {
         }
         if let Err(e) = self
             .store
-            .save_group_config(&group.name, &raw, Timestamp::now())
+            .save_group_config(&group.name, raw, Timestamp::now())
             .await
         {
             tracing::warn!(group = %group.name, "{e}");
         }
-        let target = rt.target.clone();
-        let (stop, stopped) = watch::channel(false);
-        let interval =
-            Duration::try_from(group.evaluation_interval).unwrap_or(Duration::from_secs(15));
-        let handle = tokio::spawn(group_loop(
-            rt,
-            interval,
-            self.loaded.config.engine.jitter,
-            self.semaphore.clone(),
-            stopped,
-        ));
-        tracing::info!(group = %group.name, "started (every {interval:?})");
-        self.running.insert(
-            group.name.to_string(),
-            Running {
-                raw,
-                target_raw,
-                target,
-                stop,
-                handle,
-            },
-        );
-        Ok(())
-    }
-
-    /// Stop a group's loop after its current evaluation; returns its target for reuse.
-    async fn stop_group(&mut self, name: &str) -> Option<(Value, Arc<dyn Target>)> {
-        let r = self.running.remove(name)?;
-        let _ = r.stop.send(true);
-        let _ = r.handle.await;
-        // A restarted group records itself again at its first evaluation.
-        self.budget.remove(name);
-        Some((r.target_raw, r.target))
-    }
-
-    /// Start every enabled group.
-    pub async fn start(&mut self) -> Result<()> {
-        for i in 0..self.loaded.config.groups.len() {
-            if self.loaded.config.groups[i].enabled {
-                // One group that cannot start (a missing trace file, a busy socket…) must
-                // not stop the others; it is retried on the next reload (SIGHUP).
-                if let Err(e) = self.start_group(i, None).await {
-                    let name = self.loaded.config.groups[i].name.to_string();
-                    self.report_start_error(&name, &e).await;
-                }
-            } else {
-                tracing::info!(group = %self.loaded.config.groups[i].name, "disabled: not evaluated");
-            }
-        }
-        Ok(())
-    }
-
-    /// Re-read the config. An invalid one is rejected (recorded, alerted) and the running
-    /// groups go on unchanged; a valid one restarts only the groups that changed.
-    pub async fn reload(&mut self) {
-        let loaded = match load(&self.path) {
-            Ok(l) => l,
-            Err(e) => {
-                let msg =
-                    format!("config reload rejected, still running the previous config: {e:#}");
-                tracing::error!("{msg}");
-                let _ = self
-                    .store
-                    .record_error(None, ErrorComponent::Config, &msg, Timestamp::now())
-                    .await;
-                self.alerts.send(
-                    scalepilot_core::config::AlertEvent::ConfigRejected,
-                    None,
-                    &msg,
-                    Value::Null,
-                );
-                return;
-            }
-        };
-        let not_running = self
-            .loaded
-            .config
-            .groups
-            .iter()
-            .any(|g| g.enabled && !self.running.contains_key(&*g.name));
-        if loaded.text == self.loaded.text && !not_running {
-            return;
-        }
-        for (section, changed) in [
-            ("store", loaded.config.store != self.loaded.config.store),
-            ("alerts", loaded.config.alerts != self.loaded.config.alerts),
-            ("engine", loaded.config.engine != self.loaded.config.engine),
-        ] {
-            if changed {
-                tracing::warn!(
-                    "the `{section}` section changed: it takes effect at the next start"
-                );
-            }
-        }
-        self.budget.configure(loaded.config.budget);
-        let old = std::mem::replace(&mut self.loaded, loaded);
-        let wanted: HashMap<String, (usize, Value)> = self
-            .loaded
-            .config
-            .groups
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| g.enabled)
-            .map(|(i, g)| {
-                (
-                    g.name.to_string(),
-                    (
-                        i,
-                        self.loaded
-                            .raw_groups
-                            .get(i)
-                            .cloned()
-                            .unwrap_or(Value::Null),
-                    ),
-                )
-            })
-            .collect();
-        let names: Vec<String> = self.running.keys().cloned().collect();
-        for name in names {
-            let keep = wanted
-                .get(&name)
-                .is_some_and(|(_, raw)| self.running.get(&name).is_some_and(|r| r.raw == *raw));
-            if keep {
-                continue;
-            }
-            let target = self.stop_group(&name).await;
-            match wanted.get(&name) {
-                Some((i, raw)) => {
-                    tracing::info!(group = %name, "config changed: restarting its loop");
-                    // A changed target is rebuilt; the old one stops first (its instances
-                    // stay for the new one to adopt, unless it stops them on exit).
-                    let target = match target {
-                        Some((old_raw, t)) if old_raw == raw["target"] => Some((old_raw, t)),
-                        Some((_, t)) => {
-                            t.shutdown().await;
-                            None
-                        }
-                        None => None,
-                    };
-                    if let Err(e) = self.start_group(*i, target).await {
-                        self.report_start_error(&name, &e).await;
-                    }
-                }
-                None => {
-                    tracing::info!(group = %name, "removed or disabled: stopped");
-                    if let Some((_, t)) = target {
-                        t.shutdown().await;
-                    }
-                }
-            }
-        }
-        for (name, (i, _)) in &wanted {
-            if !self.running.contains_key(name) {
-                tracing::info!(group = %name, "new group");
-                if let Err(e) = self.start_group(*i, None).await {
-                    self.report_start_error(name, &e).await;
-                }
-            }
-        }
-        drop(old);
-        tracing::info!("config reloaded");
+        Ok(rt)
     }
 
     async fn report_start_error(&self, name: &str, e: &anyhow::Error) {
@@ -466,169 +884,127 @@ impl Engine {
             .record_error(Some(name), ErrorComponent::Config, &msg, Timestamp::now())
             .await;
     }
-
-    /// Run until `shutdown` resolves (or SIGTERM/Ctrl-C when none is given); reload on SIGHUP
-    /// or when the file changes.
-    pub async fn run(&mut self, shutdown: Option<watch::Receiver<bool>>) -> Result<()> {
-        use tokio::signal::unix::{SignalKind, signal};
-        self.start().await?;
-        let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
-        let mut watch_tick = tokio::time::interval(WATCH_EVERY);
-        let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
-        let mut mtime = modified(&self.path);
-        let mut external = shutdown;
-        let terminated = crate::signals::terminated();
-        tokio::pin!(terminated);
-        loop {
-            tokio::select! {
-                _ = &mut terminated => break,
-                changed = async {
-                    match external.as_mut() {
-                        Some(rx) => rx.changed().await.is_err() || *rx.borrow(),
-                        None => std::future::pending().await,
-                    }
-                } => if changed { break },
-                _ = hup.recv() => {
-                    tracing::info!("SIGHUP: reloading the config");
-                    self.reload().await;
-                    mtime = modified(&self.path);
-                }
-                _ = watch_tick.tick() => {
-                    let now = modified(&self.path);
-                    if now != mtime {
-                        mtime = now;
-                        tracing::info!("{} changed: reloading", self.path.display());
-                        self.reload().await;
-                    }
-                }
-                _ = prune_tick.tick() => {
-                    let before = Timestamp::now() - jiff::SignedDuration::try_from(sample_retention(&self.loaded.config)).unwrap_or_default();
-                    if let Err(e) = self.store.prune_samples(before).await {
-                        tracing::warn!("{e}");
-                    }
-                    if let Err(e) = self.store.prune_history(before).await {
-                        tracing::warn!("{e}");
-                    }
-                    // Forecasts follow the samples: older ones could not show an actual.
-                    if let Err(e) = self.store.prune_forecasts(before).await {
-                        tracing::warn!("{e}");
-                    }
-                }
-            }
-        }
-        self.shutdown().await;
-        Ok(())
-    }
-
-    /// Finish in-flight evaluations, stop targets (pools keep their instances unless
-    /// `stop_on_exit`), flush alerts.
-    pub async fn shutdown(&mut self) {
-        tracing::info!("stopping: finishing in-flight evaluations");
-        let names: Vec<String> = self.running.keys().cloned().collect();
-        for name in &names {
-            if let Some(r) = self.running.get(name) {
-                let _ = r.stop.send(true);
-            }
-        }
-        for name in names {
-            if let Some((_, target)) = self.stop_group(&name).await {
-                target.shutdown().await;
-            }
-        }
-        self.alerts.close();
-        if let Some(task) = self.alert_task.take() {
-            // Give queued alerts a moment; never hang the exit on a dead webhook.
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-        }
-        tracing::info!("stopped");
-    }
-
-    /// Evaluate every enabled group once (cron / FaaS style). Returns the failures.
-    /// `report` gets one line per group evaluated (the CLI prints it).
-    pub async fn once(&mut self, mut report: impl FnMut(&str)) -> Vec<(String, String)> {
-        let mut failures = Vec::new();
-        let groups: Vec<(usize, Group)> = self
-            .loaded
-            .config
-            .groups
-            .iter()
-            .cloned()
-            .enumerate()
-            .filter(|(_, g)| g.enabled)
-            .collect();
-        for (i, group) in &groups {
-            let raw = self
-                .loaded
-                .raw_groups
-                .get(*i)
-                .cloned()
-                .unwrap_or(Value::Null);
-            let _ = self
-                .store
-                .save_group_config(&group.name, &raw, Timestamp::now())
-                .await;
-            let mut rt = match self.runtime(group, None).await {
-                Ok(rt) => rt,
-                Err(e) => {
-                    failures.push((group.name.to_string(), format!("{e:#}")));
-                    continue;
-                }
-            };
-            if let Err(e) = self.reconcile(&group.name, &rt.target).await {
-                failures.push((group.name.to_string(), format!("{e:#}")));
-            }
-            match rt.evaluate().await {
-                Ok(ev) => {
-                    report(&format!("{}: {}", ev.group, ev.summary));
-                    // A metric that could not be observed fails the run too (it held).
-                    if let Some(e) = ev.error {
-                        failures.push((group.name.to_string(), e));
-                    }
-                }
-                Err(e) => failures.push((group.name.to_string(), e)),
-            }
-            rt.target.shutdown().await;
-        }
-        self.alerts.close();
-        if let Some(task) = self.alert_task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        }
-        failures
-    }
 }
 
-fn modified(path: &Path) -> Option<(std::time::SystemTime, u64)> {
-    std::fs::metadata(path)
+/// The file's modification time and size (a change reloads), read off the runtime's threads.
+async fn modified(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    tokio::fs::metadata(path)
+        .await
         .ok()
         .and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
-async fn group_loop(
-    mut rt: GroupRuntime,
-    interval: Duration,
-    jitter: f64,
-    sem: Arc<Semaphore>,
+fn set_live(live: &Mutex<Live>, f: impl FnOnce(&mut Live)) {
+    // A poisoned status only means a panic mid-update: the status is still worth showing.
+    let mut l = live.lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut l);
+}
+
+/// One group's task: start (after its predecessor), then evaluate on its interval and serve
+/// the commands forwarded to it, until told to stop. Returns its target for reuse.
+#[allow(clippy::too_many_arguments)]
+async fn group_task(
+    shared: Arc<Shared>,
+    settings: Settings,
+    group: Group,
+    raw: Value,
+    predecessor: Option<Predecessor>,
     mut stop: watch::Receiver<bool>,
-) {
-    let mut delay = Duration::ZERO;
+    mut inbox: mpsc::Receiver<GroupCommand>,
+    live: Arc<Mutex<Live>>,
+) -> Option<Arc<dyn Target>> {
+    let name = group.name.to_string();
+    let started = {
+        // Starting thousands of groups at once: at most max_concurrency build together.
+        let _permit = shared.semaphore.acquire().await.ok();
+        // Stopped before it started (a shutdown during a big start): nothing to build. With a
+        // predecessor it still starts, to hand the predecessor's target on consistently.
+        if *stop.borrow() && predecessor.is_none() {
+            set_live(&live, |l| l.phase = Phase::Stopped);
+            return None;
+        }
+        shared.start(&group, &raw, predecessor, settings).await
+    };
+    let mut rt = match started {
+        Ok(rt) => rt,
+        Err(e) => {
+            // One group that cannot start (a missing trace file, a busy socket…) must not stop
+            // the others; it is retried on the next reload (SIGHUP).
+            shared.report_start_error(&name, &e).await;
+            set_live(&live, |l| {
+                l.phase = Phase::Failed;
+                l.last_error = Some(format!("cannot start: {e:#}"));
+            });
+            return None;
+        }
+    };
+    set_live(&live, |l| {
+        l.phase = Phase::Running;
+        l.consecutive_errors = rt.state.consecutive_errors;
+    });
+    let interval = Duration::try_from(group.evaluation_interval).unwrap_or(Duration::from_secs(15));
+    tracing::info!(group = %name, "started (every {interval:?})");
+    let sleep = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(sleep);
     loop {
+        if *stop.borrow() {
+            break;
+        }
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            // Stop first: a stop never waits behind queued commands.
+            biased;
             _ = stop.changed() => break,
+            Some(cmd) = inbox.recv() => match cmd {
+                GroupCommand::Probe(reply) => {
+                    let _ = reply.send(rt.probe().await);
+                }
+                GroupCommand::Scale(n, reply) => {
+                    let r = rt.scale_manually(n).await;
+                    set_live(&live, |l| {
+                        l.last_evaluation = Some(Timestamp::now());
+                        if let Ok(ev) = &r {
+                            l.current = Some(ev.desired);
+                        }
+                    });
+                    let _ = reply.send(r);
+                }
+            },
+            _ = &mut sleep => {
+                let Ok(_permit) = shared.semaphore.acquire().await else {
+                    break;
+                };
+                // A stop that came while waiting for a slot: do not start a new evaluation.
+                if *stop.borrow() {
+                    break;
+                }
+                // An evaluation is never cut short: a stop waits for the action in flight
+                // (in this task; the control loop goes on).
+                let result = rt.evaluate().await;
+                set_live(&live, |l| {
+                    l.last_evaluation = Some(Timestamp::now());
+                    l.consecutive_errors = rt.state.consecutive_errors;
+                    match &result {
+                        Ok(ev) => {
+                            l.current = Some(ev.current);
+                            l.desired = Some(ev.desired);
+                            l.last_error = ev.error.clone();
+                        }
+                        Err(e) => l.last_error = Some(e.clone()),
+                    }
+                });
+                // Jitter spreads many groups' evaluations instead of firing them together.
+                // Checked throughout: a huge interval must not panic the group's task.
+                let extra = Duration::try_from_secs_f64(
+                    interval.as_secs_f64() * settings.jitter * rand::random::<f64>(),
+                )
+                .unwrap_or_default();
+                let delay = interval.saturating_add(extra);
+                let now = tokio::time::Instant::now();
+                let far = Duration::from_secs(100 * 365 * 86_400);
+                sleep.as_mut().reset(now.checked_add(delay.min(far)).unwrap_or(now));
+            }
         }
-        if *stop.borrow() {
-            break;
-        }
-        let Ok(_permit) = sem.acquire().await else {
-            break;
-        };
-        // A stop that came while waiting for a slot: do not start a new evaluation.
-        if *stop.borrow() {
-            break;
-        }
-        // An evaluation is never cut short: a stop waits for the action in flight.
-        let _ = rt.evaluate().await;
-        // Jitter spreads many groups' evaluations instead of firing them together.
-        delay = interval + interval.mul_f64(jitter * rand::random::<f64>());
     }
+    set_live(&live, |l| l.phase = Phase::Stopped);
+    Some(rt.target.clone())
 }

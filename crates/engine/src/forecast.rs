@@ -212,8 +212,9 @@ fn replay_all(
 /// file's folder). `simulate` reads them the same way.
 pub fn read_warm_start(ws: &WarmStart, base: &Path) -> Result<Trace, String> {
     let path = base.join(&ws.trace);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // Blocking: the engine calls this inside `spawn_blocking` (see `rebuild`).
+    let text = crate::limits::read_to_string(&path, crate::limits::TRACE_LIMIT, "trace")
+        .map_err(|e| format!("{e:#}"))?;
     Trace::parse(&text, ws.step).map_err(|e| format!("invalid trace {}: {e}", path.display()))
 }
 

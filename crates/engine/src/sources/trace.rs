@@ -26,8 +26,7 @@ impl TraceReplay {
         capacity: Option<f64>,
         from: Option<i64>,
     ) -> Result<TraceReplay> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read trace {}", path.display()))?;
+        let text = crate::limits::read_to_string(path, crate::limits::TRACE_LIMIT, "trace")?;
         let trace = Trace::parse(&text, None)
             .with_context(|| format!("invalid trace {}", path.display()))?;
         Ok(TraceReplay {

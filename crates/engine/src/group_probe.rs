@@ -1,0 +1,182 @@
+//! What the engine handle asks of one group besides its evaluations: a dry run
+//! ([`GroupRuntime::probe`]) and a manual scale ([`GroupRuntime::scale_manually`]).
+//!
+//! Kept apart from `group.rs` (the evaluation itself) so the two can change independently;
+//! both run in the group's own task, between its evaluations, so they never race one.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use scalepilot_core::Observation;
+use serde_json::json;
+
+use crate::group::{Event, GroupRuntime};
+use crate::handle::{Evaluation, HandleError};
+use crate::sources::Context;
+use scalepilot_core::config::AlertEvent;
+use scalepilot_store::{ActivityStatus, ErrorComponent, NewActivity};
+
+/// Backstops, as in `group.rs`: targets and sources have their own timeouts.
+const TARGET_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl GroupRuntime {
+    async fn target_status(&self) -> Result<crate::targets::Status, HandleError> {
+        match tokio::time::timeout(TARGET_TIMEOUT, self.target.status()).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(HandleError::Failed(format!(
+                "cannot read the target's status: {e}"
+            ))),
+            Err(_) => Err(HandleError::Failed("the target's status timed out".into())),
+        }
+    }
+
+    /// Observe and decide now without acting, recording, or changing the group's state: the
+    /// decision runs on a copy of the state, and the budget ledger is only read.
+    pub(crate) async fn probe(&mut self) -> Result<Evaluation, HandleError> {
+        let now = Timestamp::now();
+        let status = self.target_status().await?;
+        let ctx = Context {
+            endpoints: status.endpoints.clone(),
+            ready: status.ready,
+        };
+        let observed = tokio::time::timeout(SOURCE_TIMEOUT, self.source.observe(&ctx))
+            .await
+            .map_err(|_| {
+                HandleError::Failed(format!("the source timed out after {SOURCE_TIMEOUT:?}"))
+            })?;
+        let mut obs = Observation {
+            metrics: observed.metrics,
+            metric_errors: observed.errors,
+            current_replicas: status.current,
+            ready_replicas: Some(status.ready),
+            target_limits: status.limits,
+            shared_budget: None,
+        };
+        let mut state = self.state.state.clone();
+        let decision = self.budget.preview(&self.group, &mut obs, &mut state, now);
+        let error = (!obs.metric_errors.is_empty()).then(|| {
+            let what: Vec<String> = obs
+                .metric_errors
+                .iter()
+                .map(|(m, e)| format!("{m}: {e}"))
+                .collect();
+            format!("metrics failed: {}", what.join("; "))
+        });
+        let event = Event {
+            group: self.group.name.to_string(),
+            at: now,
+            current: status.current,
+            ready: status.ready,
+            desired: decision.desired_replicas,
+            scaled: false,
+            summary: decision.summary(),
+            metrics: obs.metrics,
+            error,
+        };
+        Ok(Evaluation { event, decision })
+    }
+
+    /// Scale to `replicas` by hand: the activity is written as intent (decision
+    /// `{"manual": true, "reason": "manual", …}`), the target is called, the activity settles
+    /// as succeeded or failed, the `scaled`/`scale_failed` alert and a live event follow,
+    /// as for an evaluation. The decision state (cooldowns…) is left alone.
+    pub(crate) async fn scale_manually(&mut self, replicas: u32) -> Result<Event, HandleError> {
+        let name = self.group.name.to_string();
+        if replicas < self.group.min || replicas > self.group.max {
+            return Err(HandleError::Invalid(format!(
+                "{replicas} replicas is outside {name}'s bounds {}..={}",
+                self.group.min, self.group.max
+            )));
+        }
+        let now = Timestamp::now();
+        let status = self.target_status().await?;
+        let from = status.current;
+        let summary = format!("{from} → {replicas}; manual: set_replicas");
+        let mut event = Event {
+            group: name.clone(),
+            at: now,
+            current: from,
+            ready: status.ready,
+            desired: replicas,
+            scaled: false,
+            summary: summary.clone(),
+            metrics: BTreeMap::new(),
+            error: None,
+        };
+        if from == replicas {
+            event.summary = format!("{from} → {replicas}; manual: already there");
+            return Ok(event);
+        }
+        let record = json!({"manual": true, "reason": "manual", "summary": &summary});
+        // Millisecond keys: two manual requests are two activities, never merged.
+        let key = format!("{name}:manual:{replicas}:{}", now.as_millisecond());
+        let owner = crate::group::owner_id();
+        let activity = NewActivity {
+            key: &key,
+            group: &name,
+            from,
+            to: replicas,
+            status: ActivityStatus::Pending,
+            decision: &record,
+            at: now,
+            owner: Some(&owner),
+        };
+        match self.store.begin_activity(&activity).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(HandleError::Failed(format!(
+                    "activity {key} exists: not repeated"
+                )));
+            }
+            Err(e) => {
+                return Err(HandleError::Failed(format!(
+                    "cannot write the activity intent, not scaling: {e}"
+                )));
+            }
+        }
+        tracing::info!(group = %name, "manual scaling {summary}");
+        let result =
+            match tokio::time::timeout(TARGET_TIMEOUT, self.target.scale_to(replicas)).await {
+                Ok(r) => r,
+                Err(_) => Err(format!(
+                    "the target did not answer within {TARGET_TIMEOUT:?}"
+                )),
+            };
+        let done = Timestamp::now();
+        let (status, error) = match &result {
+            Ok(()) => (ActivityStatus::Succeeded, None),
+            Err(e) => (ActivityStatus::Failed, Some(e.as_str())),
+        };
+        if let Err(e) = self.store.finish_activity(&key, status, error, done).await {
+            tracing::error!(group = %name, "cannot complete activity {key}: {e}");
+        }
+        let details = json!({"key": key, "from": from, "to": replicas, "reason": "manual", "decision": &record});
+        match result {
+            Ok(()) => {
+                event.scaled = true;
+                self.alerts
+                    .send(AlertEvent::Scaled, Some(&name), &summary, details);
+                let _ = self.events.send(event.clone());
+                Ok(event)
+            }
+            Err(e) => {
+                let msg = format!("manual scaling {from} → {replicas} failed: {e}");
+                tracing::warn!(group = %name, "{msg}");
+                self.alerts
+                    .send(AlertEvent::ScaleFailed, Some(&name), &msg, details);
+                if let Err(err) = self
+                    .store
+                    .record_error(Some(&name), ErrorComponent::Target, &msg, done)
+                    .await
+                {
+                    tracing::warn!(group = %name, "cannot record an error ({msg}): {err}");
+                }
+                event.error = Some(msg.clone());
+                let _ = self.events.send(event);
+                Err(HandleError::Failed(msg))
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! [`EngineHandle`]: how a running [`Engine`](crate::Engine) is driven.
+//!
+//! The engine runs as one control loop ([`Engine::run`](crate::Engine::run)) that owns the
+//! groups; everything else talks to it through a handle: the CLI's `run` (its signal
+//! forwarder, see [`crate::signals::Signals`]), the demo's live view, and later a REST API.
+//! The handle is transport-free: plain async methods, commands over a tokio `mpsc` channel
+//! with a `oneshot` reply each, and live events by `broadcast` subscription. It is cheap to
+//! clone and may be used from any task.
+//!
+//! The control loop never waits for a group's action: a group evaluates (and calls its
+//! target) in its own task, so `groups()` or `reload()` answer at once even while a target
+//! call takes minutes. A group stopped by a reload finishes its in-flight evaluation in its
+//! own task; its successor starts after it, reusing its target when unchanged.
+
+use jiff::Timestamp;
+use scalepilot_core::Decision;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::group::Event;
+
+/// Why a command failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandleError {
+    /// The config has no group of that name.
+    #[error("no group named `{0}`")]
+    NoGroup(String),
+    /// The group exists but its loop is not running (disabled, or it failed to start).
+    #[error("group `{0}` is not running")]
+    NotRunning(String),
+    /// The request is invalid (say, replicas outside min/max).
+    #[error("{0}")]
+    Invalid(String),
+    /// The command ran and failed (a target error, a rejected config…).
+    #[error("{0}")]
+    Failed(String),
+    /// The engine is shutting down: only `groups()` and `shutdown()` are served.
+    #[error("the engine is stopping")]
+    Stopping,
+    /// The engine's control loop has ended.
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// One group as the engine runs it now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupStatus {
+    pub name: String,
+    /// Enabled in the config, or by `set_enabled` until the next reload.
+    pub enabled: bool,
+    /// Its loop runs (false while it starts, after it failed to start, or when disabled).
+    pub running: bool,
+    /// When its last evaluation (or manual action) finished.
+    pub last_evaluation: Option<Timestamp>,
+    /// The target's count at the last evaluation.
+    pub current: Option<u32>,
+    /// The count the last evaluation decided on.
+    pub desired: Option<u32>,
+    /// Failed evaluations in a row.
+    pub consecutive_errors: u32,
+    /// The last failed evaluation's error (cleared by a successful one).
+    pub last_error: Option<String>,
+}
+
+/// What a dry run (`evaluate_now`) would do: nothing was acted on or recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub event: Event,
+    pub decision: Decision,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, HandleError>>;
+
+/// A command to the control loop.
+pub(crate) enum Command {
+    Groups(oneshot::Sender<Vec<GroupStatus>>),
+    EvaluateNow(String, Reply<Evaluation>),
+    SetReplicas(String, u32, Reply<Event>),
+    SetEnabled(String, bool, Reply<()>),
+    Reload(Reply<()>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Drives a running engine; cheap to clone. Every method fails with
+/// [`HandleError::Stopped`] once the engine has stopped.
+#[derive(Clone)]
+pub struct EngineHandle {
+    pub(crate) tx: mpsc::Sender<Command>,
+    pub(crate) events: broadcast::Sender<Event>,
+}
+
+impl EngineHandle {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| HandleError::Stopped)?;
+        // A dropped reply: the engine (or the group asked) stopped before answering.
+        answer.await.map_err(|_| HandleError::Stopped)?
+    }
+
+    /// Every group of the config, with its live status, in config order.
+    pub async fn groups(&self) -> Result<Vec<GroupStatus>, HandleError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Groups(reply))
+            .await
+            .map_err(|_| HandleError::Stopped)?;
+        answer.await.map_err(|_| HandleError::Stopped)
+    }
+
+    /// Observe and decide for `group` now, without acting or recording anything (a dry run
+    /// of its next evaluation). Answered by the group's task, after any evaluation in flight.
+    pub async fn evaluate_now(&self, group: &str) -> Result<Evaluation, HandleError> {
+        self.ask(|r| Command::EvaluateNow(group.to_string(), r))
+            .await
+    }
+
+    /// Scale `group` to `replicas` by hand (within its min and max), through the same
+    /// intent → act → settle path as an evaluation; the activity's decision says `manual`.
+    /// The group's next evaluation decides as usual (it may scale back).
+    pub async fn set_replicas(&self, group: &str, replicas: u32) -> Result<Event, HandleError> {
+        self.ask(|r| Command::SetReplicas(group.to_string(), replicas, r))
+            .await
+    }
+
+    /// Start or stop evaluating `group` until the next reload (which applies the config's
+    /// `enabled` again). A stopped group finishes its evaluation in flight first.
+    pub async fn set_enabled(&self, group: &str, enabled: bool) -> Result<(), HandleError> {
+        self.ask(|r| Command::SetEnabled(group.to_string(), enabled, r))
+            .await
+    }
+
+    /// Re-read the config file; only groups that changed restart. An invalid config is
+    /// rejected ([`HandleError::Failed`], recorded and alerted) and the old one keeps running.
+    pub async fn reload(&self) -> Result<(), HandleError> {
+        self.ask(Command::Reload).await
+    }
+
+    /// Stop: in-flight evaluations finish, targets stop, queued alerts get a few seconds.
+    /// Returns once the engine has stopped (at once when it already had).
+    pub async fn shutdown(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(reply)).await.is_ok() {
+            let _ = answer.await;
+        }
+    }
+
+    /// Live events: one per evaluation or manual action (not for `evaluate_now`).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
