@@ -8,13 +8,10 @@ use super::{BIN, Daemon, activities, backend_pids, endpoints, wait_until};
 
 const PORTS: (u16, u16) = (25100, 25119);
 
-#[test]
-fn kill_9_during_scale_out_then_restart_never_double_scales() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let config = dir.join("crash.yaml");
-    // 40 req/s at 10 per replica: 4 replicas from the first evaluation (min 0, so the very
-    // first action is this scale-out).
+/// A pool of `scalepilot backend` on `ports`: 40 req/s at 10 per replica, so 4 replicas from
+/// the first evaluation (min 0, so the very first action is this scale-out).
+fn pool_config(dir: &std::path::Path, name: &str, ports: (u16, u16)) -> std::path::PathBuf {
+    let config = dir.join(name);
     std::fs::write(
         &config,
         format!(
@@ -33,10 +30,18 @@ groups:
     strategies:
       - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}
 "#,
-            PORTS.0, PORTS.1
+            ports.0, ports.1
         ),
     )
     .unwrap();
+    config
+}
+
+#[test]
+fn kill_9_during_scale_out_then_restart_never_double_scales() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = pool_config(dir, "crash.yaml", PORTS);
     let mut daemon = Daemon::start(
         &config,
         PORTS,
@@ -122,29 +127,7 @@ fn kill_9_between_spawn_and_record_then_restart_adopts_by_marker() {
     const PORTS: (u16, u16) = (25120, 25139);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = dir.join("spawn.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"store: {{kind: sqlite, path: sp.db}}
-groups:
-  - name: web
-    min: 0
-    max: 6
-    evaluation_interval: 1s
-    source: {{kind: static, values: {{request_rate: 40}}}}
-    target:
-      kind: process_pool
-      command: "{BIN} backend --port {{port}}"
-      ports: {}-{}
-      stop_on_exit: true
-    strategies:
-      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}
-"#,
-            PORTS.0, PORTS.1
-        ),
-    )
-    .unwrap();
+    let config = pool_config(dir, "spawn.yaml", PORTS);
     let mut daemon = Daemon::start(
         &config,
         PORTS,

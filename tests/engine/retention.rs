@@ -1,19 +1,18 @@
-//! Time arithmetic never panics: a sample retention far longer than the calendar (valid in a
-//! config: 5,000,000 days, 13,700 years) must not crash the prune that runs at start (`now - retention` underflows).
+//! Retention at the edges: a sample retention far beyond the calendar (5,000,000 days) is
+//! refused with the field and its range instead of panicking the prune that runs at start
+//! (`now - retention` would leave jiff's range), and the longest allowed one runs and prunes.
 
+use std::process::Command;
 use std::time::Duration;
 
-use super::{Daemon, wait_until};
+use super::{BIN, Daemon, wait_until};
 
-#[test]
-fn a_retention_beyond_the_calendar_prunes_nothing_and_runs_on() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+fn config(dir: &std::path::Path, retention: &str) -> std::path::PathBuf {
     let path = dir.join("retention.yaml");
     std::fs::write(
         &path,
         format!(
-            r#"store: {{kind: sqlite, path: sp.db, sample_retention: 5000000d}}
+            r#"store: {{kind: sqlite, path: sp.db, sample_retention: {retention}}}
 groups:
   - name: web
     min: 1
@@ -30,6 +29,28 @@ groups:
         ),
     )
     .unwrap();
+    path
+}
+
+#[test]
+fn a_retention_beyond_the_calendar_is_refused_and_the_longest_allowed_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+
+    let path = config(dir, "5000000d");
+    let out = Command::new(BIN)
+        .args(["run", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("store.sample_retention") && stderr.contains("at most 400d"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let path = config(dir, "400d");
     let mut daemon = Daemon::start(&path, (0, 0), &[]);
     let scaled = wait_until(Duration::from_secs(20), || {
         std::fs::read_to_string(dir.join("replicas.txt")).is_ok_and(|t| t.trim() == "4")

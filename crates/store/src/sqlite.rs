@@ -728,11 +728,8 @@ mod tests {
         }
     }
 
-    /// A store written by a release without forecasts gets the table on open, data kept.
-    #[tokio::test]
-    async fn a_first_version_store_is_upgraded() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("s.db");
+    /// A store file as an older release left it: the first `version` migrations only.
+    async fn store_at_version(file: &Path, version: usize) -> sqlx::SqlitePool {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", file.display()))
             .unwrap()
             .create_if_missing(true);
@@ -740,8 +737,17 @@ mod tests {
             .connect_with(options)
             .await
             .unwrap();
-        let first = migrations().into_iter().take(1).collect();
-        Migrator::with_migrations(first).run(&pool).await.unwrap();
+        let old = migrations().into_iter().take(version).collect();
+        Migrator::with_migrations(old).run(&pool).await.unwrap();
+        pool
+    }
+
+    /// A store written by a release without forecasts gets the table on open, data kept.
+    #[tokio::test]
+    async fn a_first_version_store_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.db");
+        let pool = store_at_version(&file, 1).await;
         sqlx::query(
             "INSERT INTO metric_samples (grp, metric, at_ms, value) VALUES ('web', 'rps', ?, 4.0)",
         )
@@ -865,15 +871,7 @@ mod tests {
     async fn a_second_version_store_reads_back() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.db");
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", file.display()))
-            .unwrap()
-            .create_if_missing(true);
-        let pool = SqlitePoolOptions::new()
-            .connect_with(options)
-            .await
-            .unwrap();
-        let two = migrations().into_iter().take(2).collect();
-        Migrator::with_migrations(two).run(&pool).await.unwrap();
+        let pool = store_at_version(&file, 2).await;
         sqlx::query("INSERT INTO activities (key, grp, started_ms, from_replicas, to_replicas, status, decision) VALUES ('k', 'web', 1, 1, 2, 'interrupted', '{}')")
             .execute(&pool).await.unwrap();
         sqlx::query(
