@@ -103,6 +103,10 @@ pub const HEALTH_INTERVAL: DurationRange =
 /// A schedule window's `duration` (a cron window).
 pub const WINDOW_DURATION: DurationRange = DurationRange::positive(days(7));
 /// Predictive / cost `startup`: asking for a replica → it serving.
+/// A threshold metric's aggregation `window` (its samples are kept in the group's state).
+pub const THRESHOLD_WINDOW: DurationRange = DurationRange::new(SignedDuration::ZERO, hours(1));
+/// Largest threshold `weight`.
+pub const MAX_WEIGHT: f64 = 1e6;
 pub const STARTUP: DurationRange = DurationRange::new(SignedDuration::ZERO, hours(24));
 /// Predictive / cost `history`: age at which a scored estimate weighs 1/e.
 pub const HISTORY: DurationRange = DurationRange::positive(days(90));

@@ -981,11 +981,18 @@ fn threshold_metric(
             Aggregation::Avg
         }
     };
-    let window = ctx.duration(
+    let window = ctx.ranged_duration(
         &format!("{p}.window"),
         m.window.as_deref(),
         SignedDuration::ZERO,
+        ranges::THRESHOLD_WINDOW,
     );
+    let most = ranges::MAX_METRIC_VALUE;
+    for (key, v) in [("upper", m.upper), ("lower", m.lower)] {
+        if let Some(v) = v {
+            ctx.number(&format!("{p}.{key}"), v, -most, false, most);
+        }
+    }
     if m.upper.is_none() && m.lower.is_none() {
         ctx.err(p, "set `upper`, `lower` or both");
     }
@@ -1003,6 +1010,8 @@ fn threshold_metric(
             &format!("{p}.weight"),
             format!("weight must be greater than 0, got {weight}"),
         );
+    } else {
+        ctx.number(&format!("{p}.weight"), weight, 0.0, true, ranges::MAX_WEIGHT);
     }
     ThresholdMetric {
         metric: m.metric.as_str().into(),

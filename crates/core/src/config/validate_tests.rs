@@ -190,6 +190,18 @@ fn strategy_numbers_and_durations_have_ranges() {
             "groups[0].strategies[0].baseline_unserved_factor: baseline_unserved_factor 1e9 is out of range: expected 0 to 1000",
         ),
         (
+            "{kind: threshold, metrics: [{metric: request_rate, upper: 10, window: 10000d}]}",
+            "groups[0].strategies[0].metrics[0].window: window \"10000d\" is out of range: expected 0s to 1h",
+        ),
+        (
+            "{kind: threshold, metrics: [{metric: request_rate, upper: 1e300}]}",
+            "groups[0].strategies[0].metrics[0].upper: upper 1e300 is out of range: expected -1e12 to 1e12",
+        ),
+        (
+            "{kind: threshold, metrics: [{metric: request_rate, upper: 10, weight: 1e300}]}",
+            "groups[0].strategies[0].metrics[0].weight: weight 1e300 is out of range: expected more than 0, at most 1e6",
+        ),
+        (
             "{kind: schedule, windows: [{cron: \"0 8 * * *\", duration: 30d, min: 2}]}",
             "groups[0].strategies[0].windows[0].duration: duration \"30d\" is out of range: expected more than 0s, at most 7d",
         ),
