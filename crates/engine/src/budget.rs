@@ -93,6 +93,21 @@ impl Ledger {
 }
 
 impl Ledger {
+    /// Correct a group's entry to the count that actually runs after its evaluation: the
+    /// entry [`Ledger::decide`] recorded assumed the desired count, but a dry run, a failed
+    /// intent write, an action already attempted or a failed target call leave `replicas`
+    /// running, and the other groups must not be capped against money nobody spends.
+    pub(crate) fn settle(&self, group: &Group, replicas: u32, now: Timestamp) {
+        let Some(cost) = &group.cost else { return };
+        if let Ok(mut i) = self.inner.lock()
+            && let Some(e) = i.groups.get_mut(&*group.name)
+        {
+            e.rate = f64::from(replicas) * cost.pricing.price_at(now);
+        }
+    }
+}
+
+impl Ledger {
     /// What [`Ledger::decide`] would decide, without recording anything: for a dry run
     /// (`EngineHandle::evaluate_now`), which must not take budget from the other groups.
     pub(crate) fn preview(
@@ -211,6 +226,36 @@ mod tests {
         ledger.remove("a");
         let d = ledger.decide(&b, &mut want(8), &mut sb, now);
         assert!(d.desired_replicas > 8, "{}", d.summary());
+    }
+
+    /// An action that did not happen (dry run, failed call) takes no budget from the others:
+    /// the entry is settled to the count that runs.
+    #[test]
+    fn an_action_that_did_not_happen_leaves_the_budget_to_the_others() {
+        let ledger = Ledger::default();
+        ledger.configure(Some(GlobalBudget {
+            per_hour: Some(7.5),
+            per_month: None,
+        }));
+        let (a, b) = (group("a"), group("b"));
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let want = |current: u32| {
+            let mut o = Observation {
+                current_replicas: current,
+                ..Default::default()
+            };
+            o.metrics.insert("request_rate".into(), 12.0);
+            o
+        };
+        let (mut sa, mut sb) = (GroupState::default(), GroupState::default());
+        // a asks for 6 (3/h, the rate limit from 2) but its action fails: 2 (1/h) still run.
+        let d = ledger.decide(&a, &mut want(2), &mut sa, now);
+        assert_eq!(d.desired_replicas, 6, "{}", d.summary());
+        ledger.settle(&a, 2, now);
+        // b gets 7.5 − 1 = 6.5/h: its 12 replicas (6/h) fit. Without the settle it would get
+        // 7.5 − 3 = 4.5/h, 9 replicas.
+        let d = ledger.decide(&b, &mut want(12), &mut sb, now);
+        assert_eq!(d.desired_replicas, 12, "{}", d.summary());
     }
 
     /// A panic while the ledger's lock is held poisons it; deciding as if there were no

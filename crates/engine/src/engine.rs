@@ -403,6 +403,9 @@ impl Engine {
             .groups
             .iter()
             .any(|g| g.enabled && self.slots.get(&*g.name).is_none_or(Slot::failed));
+        // Every reload resets a ledger poisoned by a panic, the same file included (the
+        // documented way out of failing closed).
+        self.shared.budget.configure(loaded.config.budget);
         if loaded.text == self.loaded.text && !not_running && self.overrides.is_empty() {
             return Ok(());
         }

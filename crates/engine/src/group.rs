@@ -304,6 +304,7 @@ impl GroupRuntime {
                             Err(e) => {
                                 // Nothing changed: forget the scale event and cooldown decide() recorded.
                                 self.state.state = before;
+                                self.budget.settle(&self.group, status.current, now);
                                 self.finish(&key, ActivityStatus::Failed, Some(&e), done)
                                     .await;
                                 let msg =
@@ -317,9 +318,11 @@ impl GroupRuntime {
                         // Attempted already in this time bucket (e.g. before a restart): never twice.
                         tracing::info!(group = %name, "activity {key} exists: not repeated");
                         self.state.state = before;
+                        self.budget.settle(&self.group, status.current, now);
                     }
                     Err(e) => {
                         self.state.state = before;
+                        self.budget.settle(&self.group, status.current, now);
                         return Err(self
                             .fail(
                                 ErrorComponent::Store,
@@ -330,6 +333,8 @@ impl GroupRuntime {
                     }
                 }
             } else {
+                // Nothing is acted on: what runs is what costs.
+                self.budget.settle(&self.group, status.current, now);
                 if self.last_dry_run != Some((status.current, desired)) {
                     self.last_dry_run = Some((status.current, desired));
                     let key = format!("{name}:dry_run:{desired}:{bucket}");
