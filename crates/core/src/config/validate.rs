@@ -1011,7 +1011,13 @@ fn threshold_metric(
             format!("weight must be greater than 0, got {weight}"),
         );
     } else {
-        ctx.number(&format!("{p}.weight"), weight, 0.0, true, ranges::MAX_WEIGHT);
+        ctx.number(
+            &format!("{p}.weight"),
+            weight,
+            0.0,
+            true,
+            ranges::MAX_WEIGHT,
+        );
     }
     ThresholdMetric {
         metric: m.metric.as_str().into(),

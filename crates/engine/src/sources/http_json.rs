@@ -45,8 +45,10 @@ impl Source for HttpJson {
             if !status.is_success() {
                 return Err(format!("GET {}: HTTP {status}", self.url));
             }
-            resp.json::<Value>()
+            let bytes = crate::http::body(resp, crate::http::BODY_LIMIT)
                 .await
+                .map_err(|e| format!("GET {}: {e}", self.url))?;
+            serde_json::from_slice::<Value>(&bytes)
                 .map_err(|e| format!("GET {}: invalid JSON: {e}", self.url))
         }
         .await;

@@ -41,9 +41,10 @@ impl Prometheus {
             .await
             .map_err(|e| format!("query `{promql}`: {}", super::chain(&e)))?;
         let status = resp.status();
-        let body: Value = resp
-            .json()
+        let bytes = crate::http::body(resp, crate::http::BODY_LIMIT)
             .await
+            .map_err(|e| format!("query `{promql}`: HTTP {status}: {e}"))?;
+        let body: Value = serde_json::from_slice(&bytes)
             .map_err(|e| format!("query `{promql}`: HTTP {status}, response is not JSON: {e}"))?;
         value_of(&body).map_err(|e| format!("query `{promql}`: {e}"))
     }

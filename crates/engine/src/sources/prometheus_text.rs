@@ -90,7 +90,8 @@ impl Source for PrometheusText {
                 if !resp.status().is_success() {
                     return Err(format!("HTTP {}", resp.status()));
                 }
-                resp.text().await.map_err(|e| e.to_string())
+                let bytes = crate::http::body(resp, crate::http::BODY_LIMIT).await?;
+                Ok(String::from_utf8_lossy(&bytes).into_owned())
             }
             .await;
             match got {
