@@ -19,12 +19,18 @@
 //!   it, stops it when the pool no longer manages its address, or drops the record when no
 //!   process carries the marker. Records of releases without markers fall back to the PID
 //!   and a command line naming the port.
+//! - An instance runs while any process of its process group carries its marker, also once
+//!   the group's leader (the `sh`, or the process adopted) has exited; signals go to the
+//!   group. A record is deleted only once no such process is left (SIGTERM, SIGKILL after
+//!   the grace, then checked); one that outlives SIGKILL keeps its record. /proc is read on
+//!   the blocking pool, never under the pool's lock.
 //! - Locks: the pool's mutex guards its in-memory state only. Store writes, spawns, health
 //!   probes and load probes run with it released (snapshot, release, act, re-lock to apply),
 //!   so `status()` never waits on the network or the store; changes (scale_to, the health
 //!   loop's replacements) are serialized by a separate operation lock.
 //! - The serving instances' base URLs are written to `<state dir>/<group>.endpoints` (one per
-//!   line, replaced atomically) for load balancers and `scalepilot load --targets-file`.
+//!   line, replaced atomically) for load balancers and `scalepilot load --targets-file`,
+//!   without the pool's lock, in order (see [`write_endpoints`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
