@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Daemon, endpoints, instances, kill_all, pool_pids, wait_until};
+use super::{BIN, Daemon, backend_pids, endpoints, instances, kill_all, pool_pids, wait_until};
 
 const PORTS: (u16, u16) = (25140, 25159);
 
@@ -94,4 +94,90 @@ groups:
         assert_eq!(daemon.stop(), Some(0));
         assert_eq!(pool_pids(PORTS, "adopt_app.py").len(), 2);
     }
+}
+
+/// An instance whose shell exits at once, leaving its server running in the background
+/// (`backend … &`): the process group's leader is gone, yet the instance runs while a process
+/// of its group carries its marker. It is neither replaced while it runs, nor forgotten at a
+/// restart; `stop_on_exit` stops the whole group and only then drops the records.
+#[test]
+fn instances_whose_group_leader_exited_are_kept_adopted_and_stopped() {
+    const PORTS: (u16, u16) = (25160, 25179);
+    struct Cleanup;
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            kill_all(&backend_pids(PORTS));
+        }
+    }
+    let _cleanup = Cleanup;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = dir.join("leaderless.yaml");
+    let write_config = |stop_on_exit: bool| {
+        std::fs::write(
+            &config,
+            format!(
+                r#"store: {{kind: sqlite, path: sp.db}}
+groups:
+  - name: web
+    min: 2
+    max: 2
+    evaluation_interval: 1s
+    source: {{kind: static, values: {{request_rate: 20}}}}
+    target:
+      kind: process_pool
+      command: "{BIN} backend --port {{port}} &"
+      ports: {}-{}
+      stop_on_exit: {stop_on_exit}
+    strategies:
+      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}
+"#,
+                PORTS.0, PORTS.1
+            ),
+        )
+        .unwrap();
+    };
+    let db = dir.join("sp.db");
+    let mut first: Vec<i32> = Vec::new();
+    for run in 0..2 {
+        write_config(false);
+        let mut daemon = Daemon::start(&config, PORTS, &[]);
+        let serving = wait_until(Duration::from_secs(30), || endpoints(dir, "web").len() == 2);
+        // Health-loop rounds and evaluations: nothing is judged exited, nothing more starts.
+        std::thread::sleep(Duration::from_secs(3));
+        let mut live = backend_pids(PORTS);
+        live.sort();
+        let recorded = instances(&db, "web");
+        let log = daemon.log();
+        assert!(
+            serving && live.len() == 2 && recorded.len() == 2 && !log.contains("exited"),
+            "run {run}: live {live:?}, recorded {recorded:?}:\n{log}"
+        );
+        if run == 0 {
+            first = live.clone();
+        } else {
+            assert_eq!(live, first, "run {run}: not adopted:\n{log}");
+        }
+        assert_eq!(daemon.stop(), Some(0));
+        assert_eq!(backend_pids(PORTS).len(), 2);
+        // Dropping a `Daemon` kills the backends on its ports: they must live on.
+        std::mem::forget(daemon);
+    }
+    // With stop_on_exit, the adopted leaderless groups are stopped and their records dropped.
+    write_config(true);
+    let mut daemon = Daemon::start(&config, PORTS, &[]);
+    // Up once it adopted (the log is shared by the three runs; the endpoints file is old).
+    let up = wait_until(Duration::from_secs(30), || {
+        daemon.log().matches("adopted an instance").count() == 4
+            && daemon.log().matches("started (every").count() == 3
+    });
+    assert!(up, "{}", daemon.log());
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
+    let live = backend_pids(PORTS);
+    let recorded = instances(&db, "web");
+    assert!(
+        live.is_empty() && recorded.is_empty(),
+        "live {live:?}, recorded {recorded:?}:\n{}",
+        daemon.log()
+    );
 }

@@ -19,12 +19,18 @@
 //!   it, stops it when the pool no longer manages its address, or drops the record when no
 //!   process carries the marker. Records of releases without markers fall back to the PID
 //!   and a command line naming the port.
+//! - An instance runs while any process of its process group carries its marker, also once
+//!   the group's leader (the `sh`, or the process adopted) has exited; signals go to the
+//!   group. A record is deleted only once no such process is left (SIGTERM, SIGKILL after
+//!   the grace, then checked); one that outlives SIGKILL keeps its record. /proc is read on
+//!   the blocking pool, never under the pool's lock.
 //! - Locks: the pool's mutex guards its in-memory state only. Store writes, spawns, health
 //!   probes and load probes run with it released (snapshot, release, act, re-lock to apply),
 //!   so `status()` never waits on the network or the store; changes (scale_to, the health
 //!   loop's replacements) are serialized by a separate operation lock.
 //! - The serving instances' base URLs are written to `<state dir>/<group>.endpoints` (one per
-//!   line, replaced atomically) for load balancers and `scalepilot load --targets-file`.
+//!   line, replaced atomically) for load balancers and `scalepilot load --targets-file`,
+//!   without the pool's lock, in order (see [`write_endpoints`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -86,25 +92,43 @@ impl Instance {
         self.healthy && self.drain_until.is_none()
     }
 
-    /// Whether the process still runs (reaping it if it was our child).
-    fn alive(&mut self) -> bool {
-        if self.spawning {
+    /// Whether the process still runs (reaping it if it was our child). A marked instance
+    /// runs while any process of its group carries its marker, even once the group's leader
+    /// (our `sh`, or the process a previous run adopted) has exited: `seen` holds what
+    /// [`probe`] read from /proc. An instance `seen` does not know (not probed yet) counts as
+    /// running until the next probe.
+    fn alive(&mut self, seen: &Seen) -> bool {
+        if self.spawning || self.child_runs() {
             return true;
         }
-        match self.child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => adopted_runs(self.pid, self.port, self.marker.as_deref()),
-        }
+        self.key()
+            .and_then(|k| seen.get(&k).copied())
+            .unwrap_or(true)
+    }
+
+    /// Our child (the group's leader) has not exited yet.
+    fn child_runs(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// What [`probe`] reads for this instance; `None` while it is being spawned.
+    fn key(&self) -> Option<ProcKey> {
+        (!self.spawning && self.pid > 0).then(|| ProcKey {
+            pid: self.pid,
+            port: self.port,
+            marker: self.marker.clone(),
+        })
     }
 
     /// Signal the instance's process group (it leads its own), so a shell and whatever it
-    /// started all get the signal.
-    fn signal(&self, sig: rustix::process::Signal) {
-        // An adopted instance's PID may have been reused since: signal it only while it
-        // still carries our marker (or, for old records, its command line names our port).
-        if self.spawning
-            || (self.child.is_none() && !adopted_runs(self.pid, self.port, self.marker.as_deref()))
-        {
+    /// started all get the signal, also once the shell has exited.
+    fn signal(&mut self, sig: rustix::process::Signal, seen: &Seen) {
+        // The group's ID may have been reused since: signal it only while one of its
+        // processes still carries our marker (or, for old records, the PID's command line
+        // names our port).
+        if self.spawning || !self.alive(seen) {
             return;
         }
         if let Some(pid) = rustix::process::Pid::from_raw(self.pid) {
@@ -116,13 +140,64 @@ impl Instance {
     }
 }
 
-/// Whether an adopted instance's process still runs: by its marker when it has one, else by
-/// the command line naming its port.
-fn adopted_runs(pid: i32, port: u16, marker: Option<&str>) -> bool {
-    match marker {
-        Some(m) => marker_of(pid).as_deref() == Some(m),
-        None => pid_runs(pid, port),
+/// What identifies an instance's processes in /proc: its process group (led by `pid` when
+/// spawned) and its marker; for records of releases without markers, the PID and the port its
+/// command line names.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ProcKey {
+    pid: i32,
+    port: u16,
+    marker: Option<String>,
+}
+
+/// Whether each probed instance still runs.
+type Seen = HashMap<ProcKey, bool>;
+
+/// Read from /proc, off the runtime's threads, whether each key's processes still run.
+async fn probe(keys: Vec<ProcKey>) -> Seen {
+    if keys.is_empty() {
+        return Seen::new();
     }
+    // Should the task fail, nothing is known: every instance counts as running.
+    tokio::task::spawn_blocking(move || probe_blocking(keys))
+        .await
+        .unwrap_or_default()
+}
+
+/// The probe of the instances not known to run from our own child's status.
+async fn probe_instances(instances: &mut [Instance]) -> Seen {
+    let keys = instances
+        .iter_mut()
+        .filter_map(|i| if i.child_runs() { None } else { i.key() })
+        .collect();
+    probe(keys).await
+}
+
+/// Blocking: a marked instance runs while its group's leader carries the marker (checked
+/// first, cheaply) or else any other process of its group does (one pass over /proc for
+/// every group whose leader is gone).
+fn probe_blocking(keys: Vec<ProcKey>) -> Seen {
+    let mut seen = Seen::new();
+    let mut leaderless: HashMap<(i32, String), ProcKey> = HashMap::new();
+    for key in keys {
+        let runs = match key.marker.as_deref() {
+            Some(m) if marker_of(key.pid).as_deref() == Some(m) => true,
+            Some(m) => {
+                leaderless.insert((key.pid, m.to_string()), key.clone());
+                false
+            }
+            None => pid_runs(key.pid, key.port),
+        };
+        seen.insert(key, runs);
+    }
+    if !leaderless.is_empty() {
+        scan_marked(|_, pgrp, m| {
+            if let Some(key) = leaderless.remove(&(pgrp, m)) {
+                seen.insert(key, true);
+            }
+        });
+    }
+    seen
 }
 
 /// Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, …]; `None` for a
@@ -141,46 +216,57 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
     }
 }
 
-/// The `SCALEPILOT_INSTANCE` of a live, non-zombie process.
-fn marker_of(pid: i32) -> Option<String> {
-    stat_fields(pid)?;
+/// The process group and `SCALEPILOT_INSTANCE` of a live, non-zombie process.
+fn marked_process(pid: i32) -> Option<(i32, String)> {
+    let pgrp = stat_fields(pid)?.get(2)?.parse::<i32>().ok()?;
     let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
     let prefix = format!("{MARKER_VAR}=");
-    env.split(|&b| b == 0).find_map(|kv| {
+    let marker = env.split(|&b| b == 0).find_map(|kv| {
         let kv = std::str::from_utf8(kv).ok()?;
         kv.strip_prefix(&prefix).map(str::to_string)
-    })
+    })?;
+    Some((pgrp, marker))
 }
 
-/// Live processes carrying one of `markers`: marker → process group (the instance's group is
-/// led by the process spawned; a shell's children share it, so the group is what to signal
-/// even when the leader has exec'd or exited).
-fn find_marked(markers: &[&str]) -> HashMap<String, i32> {
-    let mut found: HashMap<String, (bool, i32)> = HashMap::new();
-    if markers.is_empty() {
-        return HashMap::new();
-    }
+/// The `SCALEPILOT_INSTANCE` of a live, non-zombie process.
+fn marker_of(pid: i32) -> Option<String> {
+    marked_process(pid).map(|(_, m)| m)
+}
+
+/// Blocking: every live process carrying a marker, as (PID, process group, marker).
+fn scan_marked(mut each: impl FnMut(i32, i32, String)) {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return HashMap::new();
+        return;
     };
     for entry in dir.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        let Some(m) = marker_of(pid) else { continue };
-        if !markers.contains(&m.as_str()) {
-            continue;
+        if let Some((pgrp, m)) = marked_process(pid) {
+            each(pid, pgrp, m);
         }
-        let Some(pgrp) = stat_fields(pid).and_then(|f| f.get(2)?.parse::<i32>().ok()) else {
-            continue;
-        };
+    }
+}
+
+/// Blocking: live processes carrying one of `markers`: marker → process group (the
+/// instance's group is led by the process spawned; a shell's children share it, so the group
+/// is what to signal even when the leader has exec'd or exited).
+fn find_marked(markers: &[String]) -> HashMap<String, i32> {
+    let mut found: HashMap<String, (bool, i32)> = HashMap::new();
+    if markers.is_empty() {
+        return HashMap::new();
+    }
+    scan_marked(|pid, pgrp, m| {
+        if !markers.contains(&m) {
+            return;
+        }
         // Prefer the group's leader; any member names the group.
         let leader = pgrp == pid;
         let e = found.entry(m).or_insert((leader, pgrp));
         if leader {
             *e = (true, pgrp);
         }
-    }
+    });
     found.into_iter().map(|(m, (_, g))| (m, g)).collect()
 }
 
@@ -239,7 +325,9 @@ struct Pool {
     http: reqwest::Client,
     endpoints_file: PathBuf,
     log_dir: PathBuf,
-    last_endpoints: Vec<String>,
+    /// The list last written to `endpoints_file`; its lock serializes the writes (see
+    /// [`write_endpoints`]).
+    endpoints_writer: Arc<Mutex<Vec<String>>>,
     /// Replacements owed for instances that exited.
     pending_replacements: usize,
     /// Delay before the next replacement; doubles while instances keep dying young.
@@ -295,7 +383,7 @@ impl ProcessPool {
             http,
             endpoints_file: paths.state_dir.join(format!("{group}.endpoints")),
             log_dir,
-            last_endpoints: vec!["(unwritten)".into()],
+            endpoints_writer: Arc::new(Mutex::new(vec!["(unwritten)".into()])),
             pending_replacements: 0,
             backoff: Duration::ZERO,
             next_replacement: Instant::now(),
@@ -306,8 +394,8 @@ impl ProcessPool {
         };
         // No lock exists yet: adoption may write to the store and probe freely.
         pool.adopt().await?;
-        pool.write_endpoints();
         let pool = Arc::new(Mutex::new(pool));
+        write_endpoints(&pool).await;
         let ops = Arc::new(Mutex::new(()));
         let (stop, mut stopped) = watch::channel(false);
         let (looped, looped_ops) = (pool.clone(), ops.clone());
@@ -333,17 +421,26 @@ impl Pool {
     async fn adopt(&mut self) -> Result<()> {
         let now = Instant::now();
         let records = self.store.instances(&self.group).await?;
-        // One pass over /proc for every marker recorded.
-        let markers: Vec<&str> = records.iter().filter_map(|r| r.marker.as_deref()).collect();
-        let found = find_marked(&markers);
-        for rec in &records {
-            let live = match (rec.marker.as_deref(), rec.pid) {
-                (Some(m), _) => found.get(m).copied(),
-                // A record of a release without markers: its PID, if its command line still
-                // names the port.
-                (None, Some(pid)) if pid_runs(pid, rec.port) => Some(pid),
-                (None, _) => None,
-            };
+        // One pass over /proc for every marker recorded, off the runtime's threads.
+        let recs = records.clone();
+        let lives: Vec<Option<i32>> = tokio::task::spawn_blocking(move || {
+            let markers: Vec<String> = recs.iter().filter_map(|r| r.marker.clone()).collect();
+            let found = find_marked(&markers);
+            recs.iter()
+                .map(|rec| match (rec.marker.as_deref(), rec.pid) {
+                    (Some(m), _) => found.get(m).copied(),
+                    // A record of a release without markers: its PID, if its command line
+                    // still names the port.
+                    (None, Some(pid)) if pid_runs(pid, rec.port) => Some(pid),
+                    (None, _) => None,
+                })
+                .collect()
+        })
+        .await
+        .context("cannot look for the instances of a previous run in /proc")?;
+        // Instances outside the pool's hosts and ports, stopped once all are looked at.
+        let mut outside = Vec::new();
+        for (rec, live) in records.iter().zip(lives) {
             let in_range = rec.port >= self.ports.0
                 && rec.port <= self.ports.1
                 && self.hosts.iter().any(|h| h.0 == rec.host);
@@ -386,13 +483,22 @@ impl Pool {
                     // pool no longer manages that address, so the instance is stopped, not
                     // orphaned.
                     tracing::warn!(group = %self.group, host = %rec.host, port = rec.port, pid, "stopping an instance of a previous run outside the pool's hosts and ports");
-                    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                        let _ =
-                            rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
-                    }
-                    self.store
-                        .delete_instance(&self.group, &rec.host, rec.port)
-                        .await?;
+                    // Its record goes only once it no longer runs (see `stop_instances`).
+                    outside.push(Instance {
+                        host: rec.host.clone(),
+                        port: rec.port,
+                        pid,
+                        marker: rec.marker.clone(),
+                        spawning: false,
+                        child: None,
+                        started: now,
+                        started_ms: rec.started_ms,
+                        healthy: false,
+                        failures: 0,
+                        next_check: now,
+                        drain_until: None,
+                        term_sent: None,
+                    });
                 }
                 None if rec.pid.is_none() => {
                     tracing::info!(group = %self.group, host = %rec.host, port = rec.port, "dropped the record of an instance a previous run was about to start: no process carries its marker");
@@ -408,6 +514,7 @@ impl Pool {
                 }
             }
         }
+        stop_instances(outside, &self.store, &self.group).await;
         // Know at once which adopted instances serve: scale-in must not mistake a serving
         // instance for one still starting.
         for inst in &mut self.instances {
@@ -546,27 +653,13 @@ impl Pool {
         }
     }
 
-    /// Replace the endpoint list file when the serving set changed.
-    fn write_endpoints(&mut self) {
-        let list: Vec<String> = self
-            .instances
+    /// The base URLs of the serving instances.
+    fn serving_urls(&self) -> Vec<String> {
+        self.instances
             .iter()
             .filter(|i| i.serving())
             .map(Instance::url)
-            .collect();
-        if list == self.last_endpoints {
-            return;
-        }
-        let tmp = self.endpoints_file.with_extension("endpoints.tmp");
-        let body: String = list.iter().map(|u| format!("{u}\n")).collect();
-        let written =
-            std::fs::write(&tmp, body).and_then(|()| std::fs::rename(&tmp, &self.endpoints_file));
-        match written {
-            Ok(()) => self.last_endpoints = list,
-            Err(e) => {
-                tracing::warn!(group = %self.group, "cannot write {}: {e}", self.endpoints_file.display())
-            }
-        }
+            .collect()
     }
 
     /// What scale-in takes next, decided on a snapshot: one still starting (newest first),
@@ -749,6 +842,35 @@ async fn start_instance(pool: &Arc<Mutex<Pool>>) -> Result<(), String> {
     }
 }
 
+/// Replace the endpoint list file when the serving set changed. The file is written without
+/// the pool's lock and off the runtime's threads; the writer's own lock, taken before the
+/// pool's (never the other way round), keeps the writes in order, so an older list never
+/// replaces a newer one.
+async fn write_endpoints(pool: &Arc<Mutex<Pool>>) {
+    let writer = pool.lock().await.endpoints_writer.clone();
+    let mut last = writer.lock().await;
+    let (list, file, group) = {
+        let p = pool.lock().await;
+        (p.serving_urls(), p.endpoints_file.clone(), p.group.clone())
+    };
+    if list == *last {
+        return;
+    }
+    let body: String = list.iter().map(|u| format!("{u}\n")).collect();
+    let shown = file.display().to_string();
+    let written = tokio::task::spawn_blocking(move || {
+        let tmp = file.with_extension("endpoints.tmp");
+        std::fs::write(&tmp, body).and_then(|()| std::fs::rename(&tmp, &file))
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r);
+    match written {
+        Ok(()) => *last = list,
+        Err(e) => tracing::warn!(group = %group, "cannot write {shown}: {e}"),
+    }
+}
+
 /// Take one instance out of rotation (scale-in); false when there is none to take.
 async fn drain_one(pool: &Arc<Mutex<Pool>>) -> bool {
     let (victim, http) = {
@@ -831,13 +953,13 @@ async fn scale_to(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>, desired: u32) -> Res
         }
         Ok(())
     };
-    pool.lock().await.write_endpoints();
+    write_endpoints(pool).await;
     result
 }
 
 /// Stop every instance (shutdown with `stop_on_exit`): signals and waits without the lock.
 async fn stop_all(pool: &Arc<Mutex<Pool>>) {
-    let (mut instances, store, group) = {
+    let (instances, store, group) = {
         let mut p = pool.lock().await;
         (
             std::mem::take(&mut p.instances),
@@ -845,23 +967,55 @@ async fn stop_all(pool: &Arc<Mutex<Pool>>) {
             p.group.clone(),
         )
     };
-    for i in &instances {
-        i.signal(rustix::process::Signal::TERM);
+    stop_instances(instances, &store, &group).await;
+    write_endpoints(pool).await;
+}
+
+/// Stop `instances`: SIGTERM, SIGKILL after `STOP_GRACE`; a record goes only once no process
+/// of its instance runs (one that outlives SIGKILL keeps its record, for the next run).
+async fn stop_instances(mut instances: Vec<Instance>, store: &Arc<dyn Store>, group: &str) {
+    if instances.is_empty() {
+        return;
     }
-    let deadline = Instant::now() + STOP_GRACE;
-    while Instant::now() < deadline && instances.iter_mut().any(Instance::alive) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let seen = probe_instances(&mut instances).await;
     for i in &mut instances {
-        if i.alive() {
-            i.signal(rustix::process::Signal::KILL);
+        i.signal(rustix::process::Signal::TERM, &seen);
+    }
+    wait_gone(&mut instances, Instant::now() + STOP_GRACE).await;
+    let seen = probe_instances(&mut instances).await;
+    let mut killed = false;
+    for i in &mut instances {
+        if i.alive(&seen) {
+            i.signal(rustix::process::Signal::KILL, &seen);
+            killed = true;
             if let Some(c) = i.child.as_mut() {
-                let _ = c.wait().await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), c.wait()).await;
             }
         }
-        let _ = store.delete_instance(&group, &i.host, i.port).await;
     }
-    pool.lock().await.write_endpoints();
+    if killed {
+        // Killed processes of the group other than our child are reaped by others.
+        wait_gone(&mut instances, Instant::now() + Duration::from_secs(2)).await;
+    }
+    let seen = probe_instances(&mut instances).await;
+    for i in &mut instances {
+        if i.alive(&seen) {
+            tracing::error!(group = %group, addr = %i.addr(), pid = i.pid, "an instance still runs after SIGKILL: keeping its record");
+            continue;
+        }
+        let _ = store.delete_instance(group, &i.host, i.port).await;
+    }
+}
+
+/// Wait until no instance runs, or `deadline`.
+async fn wait_gone(instances: &mut [Instance], deadline: Instant) {
+    loop {
+        let seen = probe_instances(instances).await;
+        if Instant::now() >= deadline || !instances.iter_mut().any(|i| i.alive(&seen)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Start `count` replacements, unless a change (scale_to) is in progress: then they stay
@@ -886,6 +1040,15 @@ async fn replace(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>, count: usize) {
 /// Each step decides under the lock and does its I/O (store, spawns, probes) without it.
 async fn tick(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>) {
     let now = Instant::now();
+    // Which instances still run, read from /proc without the lock and off the runtime.
+    let keys = {
+        let mut p = pool.lock().await;
+        p.instances
+            .iter_mut()
+            .filter_map(|i| if i.child_runs() { None } else { i.key() })
+            .collect()
+    };
+    let seen = probe(keys).await;
     let (gone, store, group) = {
         let mut p = pool.lock().await;
         let gate = p.gate.clone();
@@ -902,21 +1065,21 @@ async fn tick(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>) {
                 match inst.term_sent {
                     None if now >= until && released => {
                         tracing::info!(addr = %inst.addr(), pid = inst.pid, "stopping a drained instance");
-                        inst.signal(rustix::process::Signal::TERM);
+                        inst.signal(rustix::process::Signal::TERM, &seen);
                         inst.term_sent = Some(now);
                     }
                     None => {}
                     Some(sent) => {
-                        if !inst.alive() {
+                        if !inst.alive(&seen) {
                             gone.push(k);
                         } else if now.duration_since(sent) > STOP_GRACE {
-                            inst.signal(rustix::process::Signal::KILL);
+                            inst.signal(rustix::process::Signal::KILL, &seen);
                         }
                     }
                 }
                 continue;
             }
-            if !inst.alive() {
+            if !inst.alive(&seen) {
                 tracing::warn!(
                     port = inst.port,
                     pid = inst.pid,
@@ -968,16 +1131,16 @@ async fn tick(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>) {
     };
     replace(pool, ops, due).await;
     let (checks, http, path) = {
-        let mut p = pool.lock().await;
+        let p = pool.lock().await;
         let checks: Vec<String> = p
             .instances
             .iter()
             .filter(|i| i.drain_until.is_none() && !i.spawning && now >= i.next_check)
             .map(Instance::addr)
             .collect();
-        p.write_endpoints();
         (checks, p.http.clone(), p.health_path.clone())
     };
+    write_endpoints(pool).await;
     if checks.is_empty() {
         return;
     }
@@ -1028,9 +1191,9 @@ async fn tick(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>) {
                 }
             }
         }
-        p.write_endpoints();
         failed_checks
     };
+    write_endpoints(pool).await;
     for addr in &failed_checks {
         let msg = format!("instance {addr} failed its health checks; replaced");
         let _ = store
@@ -1038,7 +1201,7 @@ async fn tick(pool: &Arc<Mutex<Pool>>, ops: &Mutex<()>) {
             .await;
     }
     replace(pool, ops, failed_checks.len()).await;
-    pool.lock().await.write_endpoints();
+    write_endpoints(pool).await;
 }
 
 impl ProcessPool {
