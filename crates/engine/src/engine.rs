@@ -30,6 +30,11 @@ use scalepilot_store::{ErrorComponent, SqliteStore, Store};
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How often old metric samples are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Backstop for settling leftover activities at a group's start (a target status and a few
+/// store writes).
+const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Backstop for reading the config file on a reload (a FIFO, a hung filesystem).
+const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A config file read and validated, with each group's raw JSON (to see what changed).
 pub struct Loaded {
@@ -137,7 +142,7 @@ struct Shared {
     /// The global budget's ledger (see `budget`).
     budget: budget::Ledger,
     fault_pause: Option<Duration>,
-    /// Bounds how many groups evaluate (or start) at once.
+    /// Bounds how many groups evaluate at once.
     semaphore: Arc<Semaphore>,
 }
 
@@ -171,6 +176,7 @@ struct Predecessor {
 
 /// A group's loop as the control loop knows it.
 struct Slot {
+    name: String,
     raw: Value,
     target_raw: Value,
     stop: watch::Sender<bool>,
@@ -188,10 +194,36 @@ impl Slot {
         }
     }
 
+    /// Its task failed to start, or ended without being told to stop (it panicked): either
+    /// way the group is not evaluated, and the next reload restarts it.
     fn failed(&self) -> bool {
+        if self.task.is_finished() {
+            self.mark_dead();
+            return true;
+        }
         self.live.lock().map_or(true, |l| l.phase == Phase::Failed)
     }
+
+    /// A task that ended while its slot still stands (it was never told to stop): shown as
+    /// failed from now on, and logged once. Returns whether this call noticed it.
+    fn mark_dead(&self) -> bool {
+        let mut l = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        // A failed start was reported by the task itself.
+        if l.phase == Phase::Failed {
+            return false;
+        }
+        l.phase = Phase::Failed;
+        l.last_error = Some(TASK_ENDED.to_string());
+        tracing::error!(
+            group = %self.name,
+            "{TASK_ENDED}: the group is not evaluated until the next reload restarts it"
+        );
+        true
+    }
 }
+
+/// A group's status once its task ended without being told to stop (a panic).
+const TASK_ENDED: &str = "the group's task ended unexpectedly";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Phase {
@@ -229,8 +261,9 @@ pub struct Engine {
     slots: HashMap<String, Slot>,
     /// Groups stopped by `set_enabled(false)`: their last task, for a restart to follow.
     parked: HashMap<String, Predecessor>,
-    /// Tasks of removed groups: they finish their evaluation, then stop their target.
-    retiring: Vec<JoinHandle<()>>,
+    /// Removed groups, by name: each task finishes its evaluation, stops its target, then
+    /// drops its budget entry. A group added back starts after it (it is its predecessor).
+    retiring: HashMap<String, Predecessor>,
     /// `set_enabled` overrides, until the next reload.
     overrides: HashMap<String, bool>,
     commands: mpsc::Receiver<Command>,
@@ -278,7 +311,7 @@ impl Engine {
             loaded,
             slots: HashMap::new(),
             parked: HashMap::new(),
-            retiring: Vec::new(),
+            retiring: HashMap::new(),
             overrides: HashMap::new(),
             commands,
             handle: EngineHandle { tx, events },
@@ -327,6 +360,7 @@ impl Engine {
         self.slots.insert(
             group.name.to_string(),
             Slot {
+                name: group.name.to_string(),
                 raw,
                 target_raw,
                 stop,
@@ -338,17 +372,39 @@ impl Engine {
     }
 
     /// Stop a group for good: its task finishes its evaluation, then its target stops.
+    /// Kept by name until it ends, so a group added back waits for it (never two loops, or
+    /// a late shutdown and budget removal, racing the new task).
     fn retire(&mut self, name: &str, p: Predecessor) {
+        self.retiring.retain(|_, r| !r.task.is_finished());
         let shared = self.shared.clone();
-        let name = name.to_string();
-        self.retiring.push(tokio::spawn(async move {
+        let earlier = self.retiring.remove(name);
+        let owned = name.to_string();
+        let task = tokio::spawn(async move {
+            if let Some(e) = earlier {
+                let _ = e.task.await;
+            }
             if let Ok(Some(target)) = p.task.await {
                 target.shutdown().await;
             }
             // A removed group's spend no longer counts.
-            shared.budget.remove(&name);
-        }));
-        self.retiring.retain(|t| !t.is_finished());
+            shared.budget.remove(&owned);
+            // Stopped: a successor builds its own target.
+            None
+        });
+        self.retiring.insert(
+            name.to_string(),
+            Predecessor {
+                target_raw: p.target_raw,
+                task,
+            },
+        );
+    }
+
+    /// The task a group (re)started now must wait for: its parked or retiring one.
+    fn predecessor(&mut self, name: &str) -> Option<Predecessor> {
+        self.parked
+            .remove(name)
+            .or_else(|| self.retiring.remove(name))
     }
 
     /// Start every enabled group (each in its own task: this returns at once).
@@ -477,7 +533,8 @@ impl Engine {
         for (name, (i, _)) in &wanted {
             if !self.slots.contains_key(name) {
                 tracing::info!(group = %name, "new group");
-                self.start_group(*i, None);
+                let previous = self.retiring.remove(name);
+                self.start_group(*i, previous);
             }
         }
         tracing::info!("config reloaded");
@@ -502,7 +559,7 @@ impl Engine {
             tracing::info!(group = %name, "enabled at runtime (until the next reload)");
             let previous = match self.slots.remove(name) {
                 Some(failed) => Some(failed.stop()),
-                None => self.parked.remove(name),
+                None => self.predecessor(name),
             };
             self.start_group(index, previous);
         } else if let Some(slot) = self.slots.remove(name) {
@@ -530,7 +587,10 @@ impl Engine {
                     consecutive_errors: 0,
                     last_error: None,
                 };
-                if let Some(slot) = self.slots.get(&*g.name)
+                let slot = self.slots.get(&*g.name);
+                // Notices a task that has ended since (a panic): it shows as failed.
+                let _ = slot.map(Slot::failed);
+                if let Some(slot) = slot
                     && let Ok(live) = slot.live.lock()
                 {
                     status.running = live.phase == Phase::Running;
@@ -683,8 +743,8 @@ impl Engine {
                     target.shutdown().await;
                 }
             }
-            for t in retiring {
-                let _ = t.await;
+            for (_, p) in retiring {
+                let _ = p.task.await;
             }
             if let Some(a) = alerts {
                 // Give queued alerts a moment; never hang the exit on a dead webhook.
@@ -830,8 +890,19 @@ impl Shared {
 
     /// Settle activities a previous run left between intent and outcome (see
     /// [`crate::group::reconcile`]: those of live concurrent runs are left alone).
+    /// Bounded: a target whose status hangs must not hold the group's start (the caller
+    /// retries at the next evaluation).
     async fn reconcile(&self, group: &str, target: &Arc<dyn Target>) -> Result<()> {
-        crate::group::reconcile(self.store.as_ref(), group, target.as_ref()).await?;
+        tokio::time::timeout(
+            RECONCILE_TIMEOUT,
+            crate::group::reconcile(self.store.as_ref(), group, target.as_ref()),
+        )
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "settling activities left pending timed out after {RECONCILE_TIMEOUT:?}"
+            )
+        })??;
         Ok(())
     }
 
@@ -914,17 +985,16 @@ async fn group_task(
     live: Arc<Mutex<Live>>,
 ) -> Option<Arc<dyn Target>> {
     let name = group.name.to_string();
-    let started = {
-        // Starting thousands of groups at once: at most max_concurrency build together.
-        let _permit = shared.semaphore.acquire().await.ok();
-        // Stopped before it started (a shutdown during a big start): nothing to build. With a
-        // predecessor it still starts, to hand the predecessor's target on consistently.
-        if *stop.borrow() && predecessor.is_none() {
-            set_live(&live, |l| l.phase = Phase::Stopped);
-            return None;
-        }
-        shared.start(&group, &raw, predecessor, settings).await
-    };
+    // Stopped before it started (a shutdown during a big start): nothing to build. With a
+    // predecessor it still starts, to hand the predecessor's target on consistently.
+    if *stop.borrow() && predecessor.is_none() {
+        set_live(&live, |l| l.phase = Phase::Stopped);
+        return None;
+    }
+    // No concurrency permit here: waiting for the predecessor (up to its target's timeout),
+    // building the target and the store writes would hold one and starve the evaluations of
+    // other groups. The permit bounds evaluations only.
+    let started = shared.start(&group, &raw, predecessor, settings).await;
     let mut rt = match started {
         Ok(rt) => rt,
         Err(e) => {
