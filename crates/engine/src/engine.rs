@@ -426,33 +426,60 @@ impl Engine {
             .unwrap_or(group.enabled)
     }
 
-    /// Re-read the config. An invalid one is rejected (recorded, alerted) and the running
-    /// groups go on unchanged; a valid one restarts only the groups that changed. Never waits
-    /// for a group: a stopped one finishes in its own task, its successor starts after it.
-    async fn reload(&mut self) -> Result<(), HandleError> {
+    /// Start reading the config in a task of its own (the control loop never waits for the
+    /// file: a FIFO or a hung filesystem must not stop it). Its result comes back through
+    /// `done` and is applied by [`Engine::apply`]; a rejected config is recorded and alerted
+    /// from that task.
+    fn spawn_load(&self, replies: Vec<Reply<()>>, done: mpsc::UnboundedSender<Reloaded>) {
         let path = self.path.clone();
-        let loaded = match tokio::task::spawn_blocking(move || load(&path)).await {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => {
-                let msg =
-                    format!("config reload rejected, still running the previous config: {e:#}");
-                tracing::error!("{msg}");
-                let _ = self
-                    .shared
-                    .store
-                    .record_error(None, ErrorComponent::Config, &msg, Timestamp::now())
-                    .await;
-                self.shared
-                    .alerts
-                    .send(AlertEvent::ConfigRejected, None, &msg, Value::Null);
-                return Err(HandleError::Failed(msg));
-            }
-            Err(e) => {
-                return Err(HandleError::Failed(format!(
-                    "reading the config failed: {e}"
-                )));
-            }
-        };
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let owned = path.clone();
+            let read = tokio::time::timeout(
+                LOAD_TIMEOUT,
+                tokio::task::spawn_blocking(move || load(&owned)),
+            )
+            .await;
+            let loaded = match read {
+                Ok(Ok(Ok(l))) => Ok(l),
+                Ok(Ok(Err(e))) => {
+                    let msg = format!(
+                        "config reload rejected, still running the previous config: {e:#}"
+                    );
+                    tracing::error!("{msg}");
+                    let _ = shared
+                        .store
+                        .record_error(None, ErrorComponent::Config, &msg, Timestamp::now())
+                        .await;
+                    shared
+                        .alerts
+                        .send(AlertEvent::ConfigRejected, None, &msg, Value::Null);
+                    Err(msg)
+                }
+                Ok(Err(e)) => Err(format!("reading the config failed: {e}")),
+                Err(_) => {
+                    let msg = format!(
+                        "reading the config timed out after {LOAD_TIMEOUT:?}: still running the previous config"
+                    );
+                    tracing::error!("{msg}");
+                    Err(msg)
+                }
+            };
+            let mtime = modified(&path).await;
+            let _ = done.send(Reloaded {
+                loaded,
+                mtime,
+                replies,
+            });
+        });
+    }
+
+    /// Apply a config read by [`Engine::spawn_load`]. An invalid one was rejected (recorded,
+    /// alerted) and the running groups go on unchanged; a valid one restarts only the groups
+    /// that changed. Never waits for a group: a stopped one finishes in its own task, its
+    /// successor starts after it.
+    fn apply(&mut self, loaded: Result<Loaded, String>) -> Result<(), HandleError> {
+        let loaded = loaded.map_err(HandleError::Failed)?;
         let not_running = self
             .loaded
             .config
@@ -637,7 +664,15 @@ impl Engine {
         self.start();
         let mut watch_tick = tokio::time::interval(WATCH_EVERY);
         let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
-        let mut mtime = modified(&self.path).await;
+        // The file's last known (mtime, size); None until the first look (the baseline).
+        let mut mtime: Option<FileStamp> = None;
+        // Looks at the file and config reads run in tasks of their own; results come back here.
+        let (stat_tx, mut stat_rx) = mpsc::unbounded_channel::<FileStamp>();
+        let mut statting = false;
+        let (load_tx, mut load_rx) = mpsc::unbounded_channel::<Reloaded>();
+        // One read at a time (applied in order); requests meanwhile share the next one.
+        let mut loading = false;
+        let mut queued: Option<Vec<Reply<()>>> = None;
         let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
         // Set once stopping: resolves when every group and target has stopped.
         let mut stopping: Option<JoinHandle<()>> = None;
@@ -674,18 +709,61 @@ impl Engine {
                             let _ = reply.send(self.set_enabled(&name, enabled));
                         }
                         Command::Reload(reply) => {
-                            let r = self.reload().await;
-                            mtime = modified(&self.path).await;
-                            let _ = reply.send(r);
+                            if loading {
+                                queued.get_or_insert_with(Vec::new).push(reply);
+                            } else {
+                                loading = true;
+                                self.spawn_load(vec![reply], load_tx.clone());
+                            }
                         }
                     }
                 }
+                Some(done) = load_rx.recv() => {
+                    loading = false;
+                    mtime = Some(done.mtime);
+                    let r = if stopping.is_some() {
+                        Err(HandleError::Stopping)
+                    } else {
+                        self.apply(done.loaded)
+                    };
+                    for reply in done.replies {
+                        let _ = reply.send(r.clone());
+                    }
+                    if let Some(replies) = queued.take() {
+                        if stopping.is_some() {
+                            for reply in replies {
+                                let _ = reply.send(Err(HandleError::Stopping));
+                            }
+                        } else {
+                            loading = true;
+                            self.spawn_load(replies, load_tx.clone());
+                        }
+                    }
+                }
+                Some(now) = stat_rx.recv() => {
+                    statting = false;
+                    match mtime {
+                        None => mtime = Some(now),
+                        Some(before) if before != now && !loading && stopping.is_none() => {
+                            mtime = Some(now);
+                            tracing::info!("{} changed: reloading", self.path.display());
+                            loading = true;
+                            self.spawn_load(Vec::new(), load_tx.clone());
+                        }
+                        Some(_) => {}
+                    }
+                }
                 _ = watch_tick.tick(), if stopping.is_none() => {
-                    let now = modified(&self.path).await;
-                    if now != mtime {
-                        mtime = now;
-                        tracing::info!("{} changed: reloading", self.path.display());
-                        let _ = self.reload().await;
+                    // Notices (and logs) a group task that ended unexpectedly.
+                    for slot in self.slots.values() {
+                        slot.failed();
+                    }
+                    if !statting && !loading {
+                        statting = true;
+                        let (path, tx) = (self.path.clone(), stat_tx.clone());
+                        tokio::spawn(async move {
+                            let _ = tx.send(modified(&path).await);
+                        });
                     }
                 }
                 _ = prune_tick.tick(), if stopping.is_none() => self.prune(),
@@ -957,8 +1035,20 @@ impl Shared {
     }
 }
 
+/// A config file's modification time and size (None when it cannot be read).
+type FileStamp = Option<(std::time::SystemTime, u64)>;
+
+/// A config read for a reload, back in the control loop.
+struct Reloaded {
+    loaded: Result<Loaded, String>,
+    /// The file's stamp after the read (a change after it reloads again).
+    mtime: FileStamp,
+    /// The `reload()` callers to answer.
+    replies: Vec<Reply<()>>,
+}
+
 /// The file's modification time and size (a change reloads), read off the runtime's threads.
-async fn modified(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+async fn modified(path: &Path) -> FileStamp {
     tokio::fs::metadata(path)
         .await
         .ok()
@@ -1077,4 +1167,78 @@ async fn group_task(
     }
     set_live(&live, |l| l.phase = Phase::Stopped);
     Some(rt.target.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"store: {kind: sqlite, path: sp.db}
+groups:
+  - name: web
+    min: 1
+    max: 10
+    evaluation_interval: 1h
+    source: {kind: static, values: {request_rate: 40}}
+    target: {kind: command, command: "true"}
+    strategies:
+      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}
+"#;
+
+    /// A group task that panics shows as failed (not running, with an error) and the next
+    /// reload restarts it, though the config is unchanged.
+    #[tokio::test]
+    async fn a_panicked_group_task_is_failed_and_restarted_by_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sp.yaml");
+        std::fs::write(&path, CONFIG).unwrap();
+        let mut engine = Engine::open(&path, Options::default()).await.unwrap();
+        // A slot whose task panicked while running.
+        let (stop, _stopped) = watch::channel(false);
+        let (commands, _inbox) = mpsc::channel(1);
+        let live = Arc::new(Mutex::new(Live {
+            phase: Phase::Running,
+            ..Live::default()
+        }));
+        let task: GroupTask = tokio::spawn(async { panic!("boom") });
+        while !task.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        engine.slots.insert(
+            "web".into(),
+            Slot {
+                name: "web".into(),
+                raw: engine.loaded.raw_groups[0].clone(),
+                target_raw: engine.loaded.raw_groups[0]["target"].clone(),
+                stop,
+                commands,
+                live,
+                task,
+            },
+        );
+        let status = engine.groups().remove(0);
+        assert!(!status.running, "{status:?}");
+        assert_eq!(status.last_error.as_deref(), Some(TASK_ENDED));
+        assert!(matches!(
+            engine.inbox("web"),
+            Err(HandleError::NotRunning(_))
+        ));
+        // The same config: the dead slot is restarted anyway.
+        let loaded = load(&path).unwrap();
+        engine.apply(Ok(loaded)).unwrap();
+        let slot = &engine.slots["web"];
+        assert!(!slot.task.is_finished());
+        for _ in 0..100 {
+            if engine.groups()[0].running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let status = engine.groups().remove(0);
+        assert!(status.running, "{status:?}");
+        assert_eq!(status.last_error, None);
+        for (_, slot) in engine.slots.drain() {
+            slot.stop();
+        }
+    }
 }
