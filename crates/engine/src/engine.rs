@@ -443,9 +443,8 @@ impl Engine {
             let loaded = match read {
                 Ok(Ok(Ok(l))) => Ok(l),
                 Ok(Ok(Err(e))) => {
-                    let msg = format!(
-                        "config reload rejected, still running the previous config: {e:#}"
-                    );
+                    let msg =
+                        format!("config reload rejected, still running the previous config: {e:#}");
                     tracing::error!("{msg}");
                     let _ = shared
                         .store
@@ -1240,5 +1239,26 @@ groups:
         for (_, slot) in engine.slots.drain() {
             slot.stop();
         }
+    }
+
+    /// A dry run while the group's state could not be read is refused, not decided on an
+    /// empty state.
+    #[tokio::test]
+    async fn evaluate_now_is_refused_while_the_state_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sp.yaml");
+        std::fs::write(&path, CONFIG).unwrap();
+        let engine = Engine::open(&path, Options::default()).await.unwrap();
+        let group = engine.loaded.config.groups[0].clone();
+        let settings = Settings::of(&engine.loaded.config);
+        let mut rt = engine.shared.runtime(&group, None, settings).await.unwrap();
+        assert!(rt.probe().await.is_ok());
+        rt.state_loaded = false;
+        let err = rt.probe().await.unwrap_err();
+        assert!(
+            matches!(&err, HandleError::Failed(m) if m.contains("state is not loaded yet")),
+            "{err:?}"
+        );
+        rt.target.shutdown().await;
     }
 }

@@ -268,3 +268,54 @@ async fn a_blocking_config_read_does_not_stop_the_control_loop() {
     run.await.unwrap().unwrap();
     feeder.join().unwrap();
 }
+
+/// A group removed by a reload and added back by the next one starts only after its old
+/// task has finished its action in flight (never two loops on one target).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_added_back_waits_for_its_retiring_task() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let path = dir.join("handle.yaml");
+    let text = config(dir, false, 10);
+    std::fs::write(&path, &text).unwrap();
+    let engine = Engine::open(&path, Options::default()).await.unwrap();
+    let handle = engine.handle();
+    let run = tokio::spawn(engine.run());
+    wait_for("the slow action to start", || dir.join("started").exists()).await;
+    let done = || dir.join("done").exists();
+
+    let without_slow = text
+        .split("  - name: ")
+        .filter(|g| !g.starts_with("slow"))
+        .collect::<Vec<_>>()
+        .join("  - name: ");
+    std::fs::write(&path, without_slow).unwrap();
+    handle.reload().await.unwrap();
+    std::fs::write(&path, &text).unwrap();
+    handle.reload().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !done(),
+        "the slow action ended early: it is not slow enough"
+    );
+    assert!(
+        !running(&handle, "slow").await,
+        "slow started again while its removed task was still in its action"
+    );
+    wait_for("the slow action to end", done).await;
+    wait_for_running(&handle, "slow").await;
+    tokio::time::timeout(Duration::from_secs(60), handle.shutdown())
+        .await
+        .expect("shutdown() did not answer");
+    run.await.unwrap().unwrap();
+}
+
+async fn wait_for_running(handle: &EngineHandle, name: &str) {
+    for _ in 0..300 {
+        if running(handle, name).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{name} did not run");
+}
