@@ -30,6 +30,11 @@ use scalepilot_store::{ErrorComponent, SqliteStore, Store};
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How often old metric samples are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Backstop for settling leftover activities at a group's start (a target status and a few
+/// store writes).
+const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Backstop for reading the config file on a reload (a FIFO, a hung filesystem).
+const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A config file read and validated, with each group's raw JSON (to see what changed).
 pub struct Loaded {
@@ -137,7 +142,7 @@ struct Shared {
     /// The global budget's ledger (see `budget`).
     budget: budget::Ledger,
     fault_pause: Option<Duration>,
-    /// Bounds how many groups evaluate (or start) at once.
+    /// Bounds how many groups evaluate at once.
     semaphore: Arc<Semaphore>,
 }
 
@@ -171,6 +176,7 @@ struct Predecessor {
 
 /// A group's loop as the control loop knows it.
 struct Slot {
+    name: String,
     raw: Value,
     target_raw: Value,
     stop: watch::Sender<bool>,
@@ -188,10 +194,36 @@ impl Slot {
         }
     }
 
+    /// Its task failed to start, or ended without being told to stop (it panicked): either
+    /// way the group is not evaluated, and the next reload restarts it.
     fn failed(&self) -> bool {
+        if self.task.is_finished() {
+            self.mark_dead();
+            return true;
+        }
         self.live.lock().map_or(true, |l| l.phase == Phase::Failed)
     }
+
+    /// A task that ended while its slot still stands (it was never told to stop): shown as
+    /// failed from now on, and logged once. Returns whether this call noticed it.
+    fn mark_dead(&self) -> bool {
+        let mut l = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        // A failed start was reported by the task itself.
+        if l.phase == Phase::Failed {
+            return false;
+        }
+        l.phase = Phase::Failed;
+        l.last_error = Some(TASK_ENDED.to_string());
+        tracing::error!(
+            group = %self.name,
+            "{TASK_ENDED}: the group is not evaluated until the next reload restarts it"
+        );
+        true
+    }
 }
+
+/// A group's status once its task ended without being told to stop (a panic).
+const TASK_ENDED: &str = "the group's task ended unexpectedly";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Phase {
@@ -229,8 +261,9 @@ pub struct Engine {
     slots: HashMap<String, Slot>,
     /// Groups stopped by `set_enabled(false)`: their last task, for a restart to follow.
     parked: HashMap<String, Predecessor>,
-    /// Tasks of removed groups: they finish their evaluation, then stop their target.
-    retiring: Vec<JoinHandle<()>>,
+    /// Removed groups, by name: each task finishes its evaluation, stops its target, then
+    /// drops its budget entry. A group added back starts after it (it is its predecessor).
+    retiring: HashMap<String, Predecessor>,
     /// `set_enabled` overrides, until the next reload.
     overrides: HashMap<String, bool>,
     commands: mpsc::Receiver<Command>,
@@ -278,7 +311,7 @@ impl Engine {
             loaded,
             slots: HashMap::new(),
             parked: HashMap::new(),
-            retiring: Vec::new(),
+            retiring: HashMap::new(),
             overrides: HashMap::new(),
             commands,
             handle: EngineHandle { tx, events },
@@ -327,6 +360,7 @@ impl Engine {
         self.slots.insert(
             group.name.to_string(),
             Slot {
+                name: group.name.to_string(),
                 raw,
                 target_raw,
                 stop,
@@ -338,17 +372,39 @@ impl Engine {
     }
 
     /// Stop a group for good: its task finishes its evaluation, then its target stops.
+    /// Kept by name until it ends, so a group added back waits for it (never two loops, or
+    /// a late shutdown and budget removal, racing the new task).
     fn retire(&mut self, name: &str, p: Predecessor) {
+        self.retiring.retain(|_, r| !r.task.is_finished());
         let shared = self.shared.clone();
-        let name = name.to_string();
-        self.retiring.push(tokio::spawn(async move {
+        let earlier = self.retiring.remove(name);
+        let owned = name.to_string();
+        let task = tokio::spawn(async move {
+            if let Some(e) = earlier {
+                let _ = e.task.await;
+            }
             if let Ok(Some(target)) = p.task.await {
                 target.shutdown().await;
             }
             // A removed group's spend no longer counts.
-            shared.budget.remove(&name);
-        }));
-        self.retiring.retain(|t| !t.is_finished());
+            shared.budget.remove(&owned);
+            // Stopped: a successor builds its own target.
+            None
+        });
+        self.retiring.insert(
+            name.to_string(),
+            Predecessor {
+                target_raw: p.target_raw,
+                task,
+            },
+        );
+    }
+
+    /// The task a group (re)started now must wait for: its parked or retiring one.
+    fn predecessor(&mut self, name: &str) -> Option<Predecessor> {
+        self.parked
+            .remove(name)
+            .or_else(|| self.retiring.remove(name))
     }
 
     /// Start every enabled group (each in its own task: this returns at once).
@@ -370,33 +426,59 @@ impl Engine {
             .unwrap_or(group.enabled)
     }
 
-    /// Re-read the config. An invalid one is rejected (recorded, alerted) and the running
-    /// groups go on unchanged; a valid one restarts only the groups that changed. Never waits
-    /// for a group: a stopped one finishes in its own task, its successor starts after it.
-    async fn reload(&mut self) -> Result<(), HandleError> {
+    /// Start reading the config in a task of its own (the control loop never waits for the
+    /// file: a FIFO or a hung filesystem must not stop it). Its result comes back through
+    /// `done` and is applied by [`Engine::apply`]; a rejected config is recorded and alerted
+    /// from that task.
+    fn spawn_load(&self, replies: Vec<Reply<()>>, done: mpsc::UnboundedSender<Reloaded>) {
         let path = self.path.clone();
-        let loaded = match tokio::task::spawn_blocking(move || load(&path)).await {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => {
-                let msg =
-                    format!("config reload rejected, still running the previous config: {e:#}");
-                tracing::error!("{msg}");
-                let _ = self
-                    .shared
-                    .store
-                    .record_error(None, ErrorComponent::Config, &msg, Timestamp::now())
-                    .await;
-                self.shared
-                    .alerts
-                    .send(AlertEvent::ConfigRejected, None, &msg, Value::Null);
-                return Err(HandleError::Failed(msg));
-            }
-            Err(e) => {
-                return Err(HandleError::Failed(format!(
-                    "reading the config failed: {e}"
-                )));
-            }
-        };
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let owned = path.clone();
+            let read = tokio::time::timeout(
+                LOAD_TIMEOUT,
+                tokio::task::spawn_blocking(move || load(&owned)),
+            )
+            .await;
+            let loaded = match read {
+                Ok(Ok(Ok(l))) => Ok(l),
+                Ok(Ok(Err(e))) => {
+                    let msg =
+                        format!("config reload rejected, still running the previous config: {e:#}");
+                    tracing::error!("{msg}");
+                    let _ = shared
+                        .store
+                        .record_error(None, ErrorComponent::Config, &msg, Timestamp::now())
+                        .await;
+                    shared
+                        .alerts
+                        .send(AlertEvent::ConfigRejected, None, &msg, Value::Null);
+                    Err(msg)
+                }
+                Ok(Err(e)) => Err(format!("reading the config failed: {e}")),
+                Err(_) => {
+                    let msg = format!(
+                        "reading the config timed out after {LOAD_TIMEOUT:?}: still running the previous config"
+                    );
+                    tracing::error!("{msg}");
+                    Err(msg)
+                }
+            };
+            let mtime = modified(&path).await;
+            let _ = done.send(Reloaded {
+                loaded,
+                mtime,
+                replies,
+            });
+        });
+    }
+
+    /// Apply a config read by [`Engine::spawn_load`]. An invalid one was rejected (recorded,
+    /// alerted) and the running groups go on unchanged; a valid one restarts only the groups
+    /// that changed. Never waits for a group: a stopped one finishes in its own task, its
+    /// successor starts after it.
+    fn apply(&mut self, loaded: Result<Loaded, String>) -> Result<(), HandleError> {
+        let loaded = loaded.map_err(HandleError::Failed)?;
         let not_running = self
             .loaded
             .config
@@ -480,7 +562,8 @@ impl Engine {
         for (name, (i, _)) in &wanted {
             if !self.slots.contains_key(name) {
                 tracing::info!(group = %name, "new group");
-                self.start_group(*i, None);
+                let previous = self.retiring.remove(name);
+                self.start_group(*i, previous);
             }
         }
         tracing::info!("config reloaded");
@@ -505,7 +588,7 @@ impl Engine {
             tracing::info!(group = %name, "enabled at runtime (until the next reload)");
             let previous = match self.slots.remove(name) {
                 Some(failed) => Some(failed.stop()),
-                None => self.parked.remove(name),
+                None => self.predecessor(name),
             };
             self.start_group(index, previous);
         } else if let Some(slot) = self.slots.remove(name) {
@@ -533,7 +616,10 @@ impl Engine {
                     consecutive_errors: 0,
                     last_error: None,
                 };
-                if let Some(slot) = self.slots.get(&*g.name)
+                let slot = self.slots.get(&*g.name);
+                // Notices a task that has ended since (a panic): it shows as failed.
+                let _ = slot.map(Slot::failed);
+                if let Some(slot) = slot
                     && let Ok(live) = slot.live.lock()
                 {
                     status.running = live.phase == Phase::Running;
@@ -580,7 +666,15 @@ impl Engine {
         self.start();
         let mut watch_tick = tokio::time::interval(WATCH_EVERY);
         let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
-        let mut mtime = modified(&self.path).await;
+        // The file's last known (mtime, size); None until the first look (the baseline).
+        let mut mtime: Option<FileStamp> = None;
+        // Looks at the file and config reads run in tasks of their own; results come back here.
+        let (stat_tx, mut stat_rx) = mpsc::unbounded_channel::<FileStamp>();
+        let mut statting = false;
+        let (load_tx, mut load_rx) = mpsc::unbounded_channel::<Reloaded>();
+        // One read at a time (applied in order); requests meanwhile share the next one.
+        let mut loading = false;
+        let mut queued: Option<Vec<Reply<()>>> = None;
         let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
         // Set once stopping: resolves when every group and target has stopped.
         let mut stopping: Option<JoinHandle<()>> = None;
@@ -617,18 +711,61 @@ impl Engine {
                             let _ = reply.send(self.set_enabled(&name, enabled));
                         }
                         Command::Reload(reply) => {
-                            let r = self.reload().await;
-                            mtime = modified(&self.path).await;
-                            let _ = reply.send(r);
+                            if loading {
+                                queued.get_or_insert_with(Vec::new).push(reply);
+                            } else {
+                                loading = true;
+                                self.spawn_load(vec![reply], load_tx.clone());
+                            }
                         }
                     }
                 }
+                Some(done) = load_rx.recv() => {
+                    loading = false;
+                    mtime = Some(done.mtime);
+                    let r = if stopping.is_some() {
+                        Err(HandleError::Stopping)
+                    } else {
+                        self.apply(done.loaded)
+                    };
+                    for reply in done.replies {
+                        let _ = reply.send(r.clone());
+                    }
+                    if let Some(replies) = queued.take() {
+                        if stopping.is_some() {
+                            for reply in replies {
+                                let _ = reply.send(Err(HandleError::Stopping));
+                            }
+                        } else {
+                            loading = true;
+                            self.spawn_load(replies, load_tx.clone());
+                        }
+                    }
+                }
+                Some(now) = stat_rx.recv() => {
+                    statting = false;
+                    match mtime {
+                        None => mtime = Some(now),
+                        Some(before) if before != now && !loading && stopping.is_none() => {
+                            mtime = Some(now);
+                            tracing::info!("{} changed: reloading", self.path.display());
+                            loading = true;
+                            self.spawn_load(Vec::new(), load_tx.clone());
+                        }
+                        Some(_) => {}
+                    }
+                }
                 _ = watch_tick.tick(), if stopping.is_none() => {
-                    let now = modified(&self.path).await;
-                    if now != mtime {
-                        mtime = now;
-                        tracing::info!("{} changed: reloading", self.path.display());
-                        let _ = self.reload().await;
+                    // Notices (and logs) a group task that ended unexpectedly.
+                    for slot in self.slots.values() {
+                        slot.failed();
+                    }
+                    if !statting && !loading {
+                        statting = true;
+                        let (path, tx) = (self.path.clone(), stat_tx.clone());
+                        tokio::spawn(async move {
+                            let _ = tx.send(modified(&path).await);
+                        });
                     }
                 }
                 _ = prune_tick.tick(), if stopping.is_none() => self.prune(),
@@ -686,8 +823,8 @@ impl Engine {
                     target.shutdown().await;
                 }
             }
-            for t in retiring {
-                let _ = t.await;
+            for (_, p) in retiring {
+                let _ = p.task.await;
             }
             if let Some(a) = alerts {
                 // Give queued alerts a moment; never hang the exit on a dead webhook.
@@ -833,8 +970,19 @@ impl Shared {
 
     /// Settle activities a previous run left between intent and outcome (see
     /// [`crate::group::reconcile`]: those of live concurrent runs are left alone).
+    /// Bounded: a target whose status hangs must not hold the group's start (the caller
+    /// retries at the next evaluation).
     async fn reconcile(&self, group: &str, target: &Arc<dyn Target>) -> Result<()> {
-        crate::group::reconcile(self.store.as_ref(), group, target.as_ref()).await?;
+        tokio::time::timeout(
+            RECONCILE_TIMEOUT,
+            crate::group::reconcile(self.store.as_ref(), group, target.as_ref()),
+        )
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "settling activities left pending timed out after {RECONCILE_TIMEOUT:?}"
+            )
+        })??;
         Ok(())
     }
 
@@ -889,8 +1037,20 @@ impl Shared {
     }
 }
 
+/// A config file's modification time and size (None when it cannot be read).
+type FileStamp = Option<(std::time::SystemTime, u64)>;
+
+/// A config read for a reload, back in the control loop.
+struct Reloaded {
+    loaded: Result<Loaded, String>,
+    /// The file's stamp after the read (a change after it reloads again).
+    mtime: FileStamp,
+    /// The `reload()` callers to answer.
+    replies: Vec<Reply<()>>,
+}
+
 /// The file's modification time and size (a change reloads), read off the runtime's threads.
-async fn modified(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+async fn modified(path: &Path) -> FileStamp {
     tokio::fs::metadata(path)
         .await
         .ok()
@@ -917,17 +1077,16 @@ async fn group_task(
     live: Arc<Mutex<Live>>,
 ) -> Option<Arc<dyn Target>> {
     let name = group.name.to_string();
-    let started = {
-        // Starting thousands of groups at once: at most max_concurrency build together.
-        let _permit = shared.semaphore.acquire().await.ok();
-        // Stopped before it started (a shutdown during a big start): nothing to build. With a
-        // predecessor it still starts, to hand the predecessor's target on consistently.
-        if *stop.borrow() && predecessor.is_none() {
-            set_live(&live, |l| l.phase = Phase::Stopped);
-            return None;
-        }
-        shared.start(&group, &raw, predecessor, settings).await
-    };
+    // Stopped before it started (a shutdown during a big start): nothing to build. With a
+    // predecessor it still starts, to hand the predecessor's target on consistently.
+    if *stop.borrow() && predecessor.is_none() {
+        set_live(&live, |l| l.phase = Phase::Stopped);
+        return None;
+    }
+    // No concurrency permit here: waiting for the predecessor (up to its target's timeout),
+    // building the target and the store writes would hold one and starve the evaluations of
+    // other groups. The permit bounds evaluations only.
+    let started = shared.start(&group, &raw, predecessor, settings).await;
     let mut rt = match started {
         Ok(rt) => rt,
         Err(e) => {
@@ -1010,4 +1169,99 @@ async fn group_task(
     }
     set_live(&live, |l| l.phase = Phase::Stopped);
     Some(rt.target.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"store: {kind: sqlite, path: sp.db}
+groups:
+  - name: web
+    min: 1
+    max: 10
+    evaluation_interval: 1h
+    source: {kind: static, values: {request_rate: 40}}
+    target: {kind: command, command: "true"}
+    strategies:
+      - {kind: target_tracking, metric: request_rate, target_per_replica: 10}
+"#;
+
+    /// A group task that panics shows as failed (not running, with an error) and the next
+    /// reload restarts it, though the config is unchanged.
+    #[tokio::test]
+    async fn a_panicked_group_task_is_failed_and_restarted_by_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sp.yaml");
+        std::fs::write(&path, CONFIG).unwrap();
+        let mut engine = Engine::open(&path, Options::default()).await.unwrap();
+        // A slot whose task panicked while running.
+        let (stop, _stopped) = watch::channel(false);
+        let (commands, _inbox) = mpsc::channel(1);
+        let live = Arc::new(Mutex::new(Live {
+            phase: Phase::Running,
+            ..Live::default()
+        }));
+        let task: GroupTask = tokio::spawn(async { panic!("boom") });
+        while !task.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        engine.slots.insert(
+            "web".into(),
+            Slot {
+                name: "web".into(),
+                raw: engine.loaded.raw_groups[0].clone(),
+                target_raw: engine.loaded.raw_groups[0]["target"].clone(),
+                stop,
+                commands,
+                live,
+                task,
+            },
+        );
+        let status = engine.groups().remove(0);
+        assert!(!status.running, "{status:?}");
+        assert_eq!(status.last_error.as_deref(), Some(TASK_ENDED));
+        assert!(matches!(
+            engine.inbox("web"),
+            Err(HandleError::NotRunning(_))
+        ));
+        // The same config: the dead slot is restarted anyway.
+        let loaded = load(&path).unwrap();
+        engine.apply(Ok(loaded)).unwrap();
+        let slot = &engine.slots["web"];
+        assert!(!slot.task.is_finished());
+        for _ in 0..100 {
+            if engine.groups()[0].running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let status = engine.groups().remove(0);
+        assert!(status.running, "{status:?}");
+        assert_eq!(status.last_error, None);
+        for (_, slot) in engine.slots.drain() {
+            slot.stop();
+        }
+    }
+
+    /// A dry run while the group's state could not be read is refused, not decided on an
+    /// empty state.
+    #[tokio::test]
+    async fn evaluate_now_is_refused_while_the_state_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sp.yaml");
+        std::fs::write(&path, CONFIG).unwrap();
+        let engine = Engine::open(&path, Options::default()).await.unwrap();
+        let group = engine.loaded.config.groups[0].clone();
+        let settings = Settings::of(&engine.loaded.config);
+        let mut rt = engine.shared.runtime(&group, None, settings).await.unwrap();
+        assert!(rt.probe().await.is_ok());
+        rt.state_loaded = false;
+        let err = rt.probe().await.unwrap_err();
+        assert!(
+            matches!(&err, HandleError::Failed(m) if m.contains("state is not loaded yet")),
+            "{err:?}"
+        );
+        rt.target.shutdown().await;
+    }
 }

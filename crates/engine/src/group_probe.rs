@@ -34,7 +34,15 @@ impl GroupRuntime {
 
     /// Observe and decide now without acting, recording, or changing the group's state: the
     /// decision runs on a copy of the state, and the budget ledger is only read.
+    /// Refused while the group's state could not be read yet (the store failed at its
+    /// start): a decision on an empty state (no cooldowns, no history) would mislead.
     pub(crate) async fn probe(&mut self) -> Result<Evaluation, HandleError> {
+        if !self.state_loaded {
+            return Err(HandleError::Failed(format!(
+                "group `{}`: the group's state is not loaded yet (the store failed); its next evaluation retries",
+                self.group.name
+            )));
+        }
         let now = Timestamp::now();
         let status = self.target_status().await?;
         let ctx = Context {

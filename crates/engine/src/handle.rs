@@ -48,7 +48,8 @@ pub struct GroupStatus {
     pub name: String,
     /// Enabled in the config, or by `set_enabled` until the next reload.
     pub enabled: bool,
-    /// Its loop runs (false while it starts, after it failed to start, or when disabled).
+    /// Its loop runs (false while it starts, after it failed to start or its task ended
+    /// unexpectedly, or when disabled; a reload restarts a failed one).
     pub running: bool,
     /// When its last evaluation (or manual action) finished.
     pub last_evaluation: Option<Timestamp>,
@@ -132,7 +133,8 @@ impl EngineHandle {
             .await
     }
 
-    /// Re-read the config file; only groups that changed restart. An invalid config is
+    /// Re-read the config file (in a task of its own: the engine keeps answering meanwhile);
+    /// only groups that changed, or whose loop failed, restart. An invalid config is
     /// rejected ([`HandleError::Failed`], recorded and alerted) and the old one keeps running.
     pub async fn reload(&self) -> Result<(), HandleError> {
         self.ask(Command::Reload).await

@@ -187,3 +187,135 @@ async fn shutdown_through_the_handle_stops_the_engine() {
     assert_eq!(handle.groups().await.unwrap_err(), HandleError::Stopped);
     assert_eq!(handle.reload().await.unwrap_err(), HandleError::Stopped);
 }
+
+/// A reload reads the file in a task of its own: a config path that blocks the read (a FIFO
+/// with no writer) does not stop the control loop, `groups()` and `shutdown()` still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_config_read_does_not_stop_the_control_loop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let path = dir.join("handle.yaml");
+    let text = config(dir, false, 10);
+    std::fs::write(&path, &text).unwrap();
+    let engine = Engine::open(&path, Options::default()).await.unwrap();
+    let handle = engine.handle();
+    let run = tokio::spawn(engine.run());
+    wait_for("fast to scale", || dir.join("fast.txt").exists()).await;
+
+    std::fs::remove_file(&path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reloading = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.reload().await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let groups = tokio::time::timeout(Duration::from_secs(5), handle.groups())
+        .await
+        .expect("groups() waited for the config read")
+        .unwrap();
+    assert_eq!(groups.len(), 2);
+    // A second reload meanwhile waits for the next read, without blocking the loop either.
+    let second = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.reload().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), handle.groups())
+            .await
+            .is_ok()
+    );
+
+    // Feed the FIFO (when a read is waiting on it) until both reloads answered.
+    let fifo = path.clone();
+    let fed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_feeding = fed.clone();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        while !stop_feeding.load(std::sync::atomic::Ordering::SeqCst) {
+            // Non-blocking: fails at once when no reader waits.
+            if let Ok(mut w) = std::fs::OpenOptions::new()
+                .write(true)
+                // O_NONBLOCK (Linux)
+                .custom_flags(0o4000)
+                .open(&fifo)
+            {
+                let _ = w.write_all(text.as_bytes());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let first = tokio::time::timeout(Duration::from_secs(20), reloading)
+        .await
+        .expect("the first reload never answered")
+        .unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(20), second)
+        .await
+        .expect("the second reload never answered")
+        .unwrap();
+    // The text read is the running config (unchanged): accepted, or refused by a read limit
+    // on non-regular files; either way answered.
+    let _ = (first, second);
+    fed.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(30), handle.shutdown())
+        .await
+        .expect("shutdown() did not answer");
+    run.await.unwrap().unwrap();
+    feeder.join().unwrap();
+}
+
+/// A group removed by a reload and added back by the next one starts only after its old
+/// task has finished its action in flight (never two loops on one target).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_added_back_waits_for_its_retiring_task() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let path = dir.join("handle.yaml");
+    let text = config(dir, false, 10);
+    std::fs::write(&path, &text).unwrap();
+    let engine = Engine::open(&path, Options::default()).await.unwrap();
+    let handle = engine.handle();
+    let run = tokio::spawn(engine.run());
+    wait_for("the slow action to start", || dir.join("started").exists()).await;
+    let done = || dir.join("done").exists();
+
+    let without_slow = text
+        .split("  - name: ")
+        .filter(|g| !g.starts_with("slow"))
+        .collect::<Vec<_>>()
+        .join("  - name: ");
+    std::fs::write(&path, without_slow).unwrap();
+    handle.reload().await.unwrap();
+    std::fs::write(&path, &text).unwrap();
+    handle.reload().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !done(),
+        "the slow action ended early: it is not slow enough"
+    );
+    assert!(
+        !running(&handle, "slow").await,
+        "slow started again while its removed task was still in its action"
+    );
+    wait_for("the slow action to end", done).await;
+    wait_for_running(&handle, "slow").await;
+    tokio::time::timeout(Duration::from_secs(60), handle.shutdown())
+        .await
+        .expect("shutdown() did not answer");
+    run.await.unwrap().unwrap();
+}
+
+async fn wait_for_running(handle: &EngineHandle, name: &str) {
+    for _ in 0..300 {
+        if running(handle, name).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{name} did not run");
+}
