@@ -181,6 +181,16 @@ fn shared(i: &Inner, global: &GlobalBudget, group: &Group, state: &GroupState) -
 mod tests {
     use super::*;
 
+    /// 12 req/s at 1 per replica: 12 replicas wanted, from `current`.
+    fn want(current: u32) -> Observation {
+        let mut o = Observation {
+            current_replicas: current,
+            ..Default::default()
+        };
+        o.metrics.insert("request_rate".into(), 12.0);
+        o
+    }
+
     fn group(name: &str) -> Group {
         let yaml = format!(
             "groups:\n  - name: {name}\n    min: 1\n    max: 100\n    strategies:\n      - {{kind: target_tracking, metric: request_rate, target_per_replica: 1}}\n    cost: {{price_per_replica_hour: 0.5}}\n"
@@ -197,14 +207,6 @@ mod tests {
         let (a, b) = (group("a"), group("b"));
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         // Each wants 12 replicas (12 req/s at 1 per replica): 6/h at 0.5.
-        let want = |current: u32| {
-            let mut o = Observation {
-                current_replicas: current,
-                ..Default::default()
-            };
-            o.metrics.insert("request_rate".into(), 12.0);
-            o
-        };
         let (mut sa, mut sb) = (GroupState::default(), GroupState::default());
         let d = ledger.decide(&a, &mut want(12), &mut sa, now);
         assert_eq!(d.desired_replicas, 12, "no global budget: no cap");
@@ -239,14 +241,6 @@ mod tests {
         }));
         let (a, b) = (group("a"), group("b"));
         let now = Timestamp::from_second(1_800_000_000).unwrap();
-        let want = |current: u32| {
-            let mut o = Observation {
-                current_replicas: current,
-                ..Default::default()
-            };
-            o.metrics.insert("request_rate".into(), 12.0);
-            o
-        };
         let (mut sa, mut sb) = (GroupState::default(), GroupState::default());
         // a asks for 6 (3/h, the rate limit from 2) but its action fails: 2 (1/h) still run.
         let d = ledger.decide(&a, &mut want(2), &mut sa, now);

@@ -80,6 +80,27 @@ struct Instance {
 }
 
 impl Instance {
+    /// An instance a previous run left, found running: health-checked at once.
+    fn adopted(rec: &InstanceRecord, pid: i32, now: Instant) -> Instance {
+        Instance {
+            host: rec.host.clone(),
+            port: rec.port,
+            pid,
+            marker: rec.marker.clone(),
+            spawning: false,
+            child: None,
+            started: now,
+            started_ms: rec.started_ms,
+            healthy: false,
+            failures: 0,
+            next_check: now,
+            drain_until: None,
+            term_sent: None,
+        }
+    }
+}
+
+impl Instance {
     fn url(&self) -> String {
         format!("http://{}", self.addr())
     }
@@ -462,21 +483,7 @@ impl Pool {
                             )
                             .await?;
                     }
-                    self.instances.push(Instance {
-                        host: rec.host.clone(),
-                        port: rec.port,
-                        pid,
-                        marker: rec.marker.clone(),
-                        spawning: false,
-                        child: None,
-                        started: now,
-                        started_ms: rec.started_ms,
-                        healthy: false,
-                        failures: 0,
-                        next_check: now,
-                        drain_until: None,
-                        term_sent: None,
-                    });
+                    self.instances.push(Instance::adopted(rec, pid, now));
                 }
                 Some(pid) => {
                     // Started under an earlier config (another port range or host list): the
@@ -484,21 +491,7 @@ impl Pool {
                     // orphaned.
                     tracing::warn!(group = %self.group, host = %rec.host, port = rec.port, pid, "stopping an instance of a previous run outside the pool's hosts and ports");
                     // Its record goes only once it no longer runs (see `stop_instances`).
-                    outside.push(Instance {
-                        host: rec.host.clone(),
-                        port: rec.port,
-                        pid,
-                        marker: rec.marker.clone(),
-                        spawning: false,
-                        child: None,
-                        started: now,
-                        started_ms: rec.started_ms,
-                        healthy: false,
-                        failures: 0,
-                        next_check: now,
-                        drain_until: None,
-                        term_sent: None,
-                    });
+                    outside.push(Instance::adopted(rec, pid, now));
                 }
                 None if rec.pid.is_none() => {
                     tracing::info!(group = %self.group, host = %rec.host, port = rec.port, "dropped the record of an instance a previous run was about to start: no process carries its marker");
