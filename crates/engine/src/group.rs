@@ -21,6 +21,8 @@ use scalepilot_store::{ActivityStatus, ErrorComponent, NewActivity, Store, Store
 /// Longest a target may take to report its status or to accept a change: a backstop only,
 /// targets have their own timeouts (a command target's `timeout`, say).
 const TARGET_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Longest the target may take to report its count when settling what a previous run left.
+const RECONCILE_STATUS_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest a source may take for one observation.
 const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -125,7 +127,13 @@ pub(crate) async fn reconcile(
     if pending.is_empty() {
         return Ok(());
     }
-    let current = target.status().await.ok().map(|s| s.current);
+    // A hung target must not hold the group (or a restart) forever: after the timeout the
+    // count is unknown, as when the status call fails.
+    let current = tokio::time::timeout(RECONCILE_STATUS_TIMEOUT, target.status())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|s| s.current);
     for a in pending {
         let (status, note) = match current {
             Some(c) if i64::from(c) == a.to_replicas => (
