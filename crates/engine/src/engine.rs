@@ -30,9 +30,6 @@ use scalepilot_store::{ErrorComponent, SqliteStore, Store};
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How often old metric samples are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-/// Backstop for settling leftover activities at a group's start (a target status and a few
-/// store writes).
-const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Backstop for reading the config file on a reload (a FIFO, a hung filesystem).
 const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -969,21 +966,10 @@ impl Shared {
     }
 
     /// Settle activities a previous run left between intent and outcome (see
-    /// [`crate::group::reconcile`]: those of live concurrent runs are left alone).
-    /// Bounded: a target whose status hangs must not hold the group's start (the caller
-    /// retries at the next evaluation).
+    /// [`crate::group::reconcile`]: bounded in time, and those of live concurrent runs are
+    /// left alone; the caller retries at the next evaluation).
     async fn reconcile(&self, group: &str, target: &Arc<dyn Target>) -> Result<()> {
-        tokio::time::timeout(
-            RECONCILE_TIMEOUT,
-            crate::group::reconcile(self.store.as_ref(), group, target.as_ref()),
-        )
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "settling activities left pending timed out after {RECONCILE_TIMEOUT:?}"
-            )
-        })??;
-        Ok(())
+        crate::group::reconcile(self.store.as_ref(), group, target.as_ref()).await
     }
 
     /// Wait for the group's previous task, then build its runtime: the previous target is

@@ -20,11 +20,12 @@ use scalepilot_store::{ActivityStatus, ErrorComponent, NewActivity, Store, Store
 
 /// Longest a target may take to report its status or to accept a change: a backstop only,
 /// targets have their own timeouts (a command target's `timeout`, say).
-const TARGET_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// Longest the target may take to report its count when settling what a previous run left.
-const RECONCILE_STATUS_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const TARGET_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Longest settling what a previous run left may take (a target whose status hangs); the
+/// caller retries at the next evaluation rather than guess the outcome.
+const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest a source may take for one observation.
-const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one evaluation did, for live views (the demo) and logs.
 #[derive(Debug, Clone, Serialize)]
@@ -107,6 +108,21 @@ pub(crate) async fn reconcile(
     store: &dyn Store,
     group: &str,
     target: &dyn Target,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(RECONCILE_TIMEOUT, settle_pending(store, group, target))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "settling activities left pending timed out after {RECONCILE_TIMEOUT:?}"
+            )
+        })??;
+    Ok(())
+}
+
+async fn settle_pending(
+    store: &dyn Store,
+    group: &str,
+    target: &dyn Target,
 ) -> Result<(), scalepilot_store::StoreError> {
     let me = owner_id();
     let pending: Vec<_> = store
@@ -127,13 +143,7 @@ pub(crate) async fn reconcile(
     if pending.is_empty() {
         return Ok(());
     }
-    // A hung target must not hold the group (or a restart) forever: after the timeout the
-    // count is unknown, as when the status call fails.
-    let current = tokio::time::timeout(RECONCILE_STATUS_TIMEOUT, target.status())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .map(|s| s.current);
+    let current = target.status().await.ok().map(|s| s.current);
     for a in pending {
         let (status, note) = match current {
             Some(c) if i64::from(c) == a.to_replicas => (
@@ -286,17 +296,7 @@ impl GroupRuntime {
                 {
                     Ok(true) => {
                         tracing::info!(group = %name, "scaling {summary}");
-                        let result = match tokio::time::timeout(
-                            TARGET_TIMEOUT,
-                            self.target.scale_to(desired),
-                        )
-                        .await
-                        {
-                            Ok(r) => r,
-                            Err(_) => Err(format!(
-                                "the target did not answer within {TARGET_TIMEOUT:?}"
-                            )),
-                        };
+                        let result = self.scale_target(desired).await;
                         if let Some(p) = self.fault_pause {
                             tracing::warn!(group = %name, "test hook: pausing {p:?} before completing activity {key}");
                             tokio::time::sleep(p).await;
@@ -456,13 +456,34 @@ impl GroupRuntime {
         Ok(())
     }
 
-    async fn finish(&self, key: &str, status: ActivityStatus, error: Option<&str>, at: Timestamp) {
+    /// Ask the target for `replicas`, within the backstop timeout.
+    pub(crate) async fn scale_target(&self, replicas: u32) -> Result<(), String> {
+        match tokio::time::timeout(TARGET_TIMEOUT, self.target.scale_to(replicas)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "the target did not answer within {TARGET_TIMEOUT:?}"
+            )),
+        }
+    }
+
+    pub(crate) async fn finish(
+        &self,
+        key: &str,
+        status: ActivityStatus,
+        error: Option<&str>,
+        at: Timestamp,
+    ) {
         if let Err(e) = self.store.finish_activity(key, status, error, at).await {
             tracing::error!(group = %self.group.name, "cannot complete activity {key}: {e}");
         }
     }
 
-    async fn record_error(&self, component: ErrorComponent, message: &str, at: Timestamp) {
+    pub(crate) async fn record_error(
+        &self,
+        component: ErrorComponent,
+        message: &str,
+        at: Timestamp,
+    ) {
         if let Err(e) = self
             .store
             .record_error(Some(&self.group.name), component, message, at)

@@ -5,21 +5,16 @@
 //! both run in the group's own task, between its evaluations, so they never race one.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use scalepilot_core::Observation;
 use serde_json::json;
 
-use crate::group::{Event, GroupRuntime};
+use crate::group::{Event, GroupRuntime, SOURCE_TIMEOUT, TARGET_TIMEOUT};
 use crate::handle::{Evaluation, HandleError};
 use crate::sources::Context;
 use scalepilot_core::config::AlertEvent;
 use scalepilot_store::{ActivityStatus, ErrorComponent, NewActivity};
-
-/// Backstops, as in `group.rs`: targets and sources have their own timeouts.
-const TARGET_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-const SOURCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl GroupRuntime {
     async fn target_status(&self) -> Result<crate::targets::Status, HandleError> {
@@ -145,21 +140,13 @@ impl GroupRuntime {
             }
         }
         tracing::info!(group = %name, "manual scaling {summary}");
-        let result =
-            match tokio::time::timeout(TARGET_TIMEOUT, self.target.scale_to(replicas)).await {
-                Ok(r) => r,
-                Err(_) => Err(format!(
-                    "the target did not answer within {TARGET_TIMEOUT:?}"
-                )),
-            };
+        let result = self.scale_target(replicas).await;
         let done = Timestamp::now();
         let (status, error) = match &result {
             Ok(()) => (ActivityStatus::Succeeded, None),
             Err(e) => (ActivityStatus::Failed, Some(e.as_str())),
         };
-        if let Err(e) = self.store.finish_activity(&key, status, error, done).await {
-            tracing::error!(group = %name, "cannot complete activity {key}: {e}");
-        }
+        self.finish(&key, status, error, done).await;
         let details = json!({"key": key, "from": from, "to": replicas, "reason": "manual", "decision": &record});
         match result {
             Ok(()) => {
@@ -174,13 +161,7 @@ impl GroupRuntime {
                 tracing::warn!(group = %name, "{msg}");
                 self.alerts
                     .send(AlertEvent::ScaleFailed, Some(&name), &msg, details);
-                if let Err(err) = self
-                    .store
-                    .record_error(Some(&name), ErrorComponent::Target, &msg, done)
-                    .await
-                {
-                    tracing::warn!(group = %name, "cannot record an error ({msg}): {err}");
-                }
+                self.record_error(ErrorComponent::Target, &msg, done).await;
                 event.error = Some(msg.clone());
                 let _ = self.events.send(event);
                 Err(HandleError::Failed(msg))
