@@ -285,6 +285,7 @@ impl GroupRuntime {
                     decision: &record,
                     at: now,
                     owner: Some(&owner),
+                    fence: None,
                 };
                 // The state (scale event, cooldowns) is written with the intent in one
                 // transaction: a crash before the outcome cannot let the group scale again at
@@ -355,6 +356,7 @@ impl GroupRuntime {
                         decision: &record,
                         at: now,
                         owner: None,
+                        fence: None,
                     };
                     if let Err(e) = self.store.begin_activity(&activity).await {
                         tracing::warn!(group = %name, "{e}");
@@ -552,8 +554,8 @@ mod tests {
 
     use async_trait::async_trait;
     use scalepilot_store::{
-        Activity, ErrorRecord, ForecastRecord, InstanceRecord, NewForecast, Result as StoreResult,
-        SqliteStore, StoreError,
+        Activity, ErrorRecord, Fence, ForecastRecord, GroupRow, InstanceRecord, Lease, NewForecast,
+        Result as StoreResult, SqliteStore, StoreError,
     };
 
     use super::*;
@@ -692,6 +694,63 @@ mod tests {
         }
         async fn delete_instance(&self, g: &str, h: &str, p: u16) -> StoreResult<()> {
             self.inner.delete_instance(g, h, p).await
+        }
+        async fn group_rows(&self) -> StoreResult<Vec<GroupRow>> {
+            self.inner.group_rows().await
+        }
+        async fn put_group_row(
+            &self,
+            n: &str,
+            s: &serde_json::Value,
+            e: bool,
+            at: Timestamp,
+        ) -> StoreResult<()> {
+            self.inner.put_group_row(n, s, e, at).await
+        }
+        async fn set_group_row_enabled(
+            &self,
+            n: &str,
+            e: bool,
+            at: Timestamp,
+        ) -> StoreResult<bool> {
+            self.inner.set_group_row_enabled(n, e, at).await
+        }
+        async fn delete_group_row(&self, n: &str) -> StoreResult<bool> {
+            self.inner.delete_group_row(n).await
+        }
+        async fn group_rows_version(&self) -> StoreResult<i64> {
+            self.inner.group_rows_version().await
+        }
+        async fn heartbeat(&self, d: &str, ttl: Duration) -> StoreResult<Vec<String>> {
+            self.inner.heartbeat(d, ttl).await
+        }
+        async fn leave(&self, d: &str) -> StoreResult<()> {
+            self.inner.leave(d).await
+        }
+        async fn acquire_leases(
+            &self,
+            h: &str,
+            g: &[String],
+            ttl: Duration,
+        ) -> StoreResult<Vec<Lease>> {
+            self.inner.acquire_leases(h, g, ttl).await
+        }
+        async fn release_leases(&self, h: &str, g: &[String]) -> StoreResult<()> {
+            self.inner.release_leases(h, g).await
+        }
+        async fn leases(&self) -> StoreResult<Vec<Lease>> {
+            self.inner.leases().await
+        }
+        async fn save_state_fenced(
+            &self,
+            g: &str,
+            s: &StoredState,
+            d: Option<&serde_json::Value>,
+            at: Timestamp,
+            f: &Fence,
+        ) -> StoreResult<()> {
+            self.check("save_state")?;
+            self.inner.save_state_fenced(g, s, d, at, f).await
         }
     }
 

@@ -125,6 +125,7 @@ impl GroupRuntime {
             decision: &record,
             at: now,
             owner: Some(&owner),
+            fence: None,
         };
         match self.store.begin_activity(&activity).await {
             Ok(true) => {}

@@ -19,9 +19,11 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde_json::json;
 
+use std::time::Duration;
+
 use crate::{
-    ActivityStatus, ErrorComponent, InstanceRecord, NewActivity, NewForecast, Store, StoredState,
-    ms,
+    ActivityStatus, ErrorComponent, InstanceRecord, NewActivity, NewForecast, Store, StoreError,
+    StoredState, ms,
 };
 
 /// A fixed time plus `s` seconds (far from the epoch, within every backend's range).
@@ -39,6 +41,7 @@ fn intent<'a>(key: &'a str, group: &'a str, to: u32, d: &'a serde_json::Value) -
         decision: d,
         at: t(0),
         owner: Some("4242:99"),
+        fence: None,
     }
 }
 
@@ -447,6 +450,223 @@ pub async fn group_config_saves(store: &dyn Store) {
         .unwrap();
 }
 
+/// Groups kept in the database: put, replace, enable, delete, each a new version.
+pub async fn group_rows_round_trip(store: &dyn Store) {
+    let v0 = store.group_rows_version().await.unwrap();
+    assert!(store.group_rows().await.unwrap().is_empty());
+    let web = json!({"name": "web", "min": 1, "max": 4, "strategies": []});
+    store.put_group_row("web", &web, true, t(0)).await.unwrap();
+    store
+        .put_group_row("api", &json!({"name": "api"}), false, t(1))
+        .await
+        .unwrap();
+    let v1 = store.group_rows_version().await.unwrap();
+    assert!(v1 > v0);
+    let rows = store.group_rows().await.unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["api", "web"]);
+    assert_eq!((rows[1].spec.clone(), rows[1].enabled), (web, true));
+    assert_eq!((rows[0].enabled, rows[0].updated_ms), (false, ms(t(1))));
+    assert!(
+        rows[0].version > rows[1].version,
+        "the later put has the later version"
+    );
+
+    // Replacing a row and enabling one both move the counter.
+    let web2 = json!({"name": "web", "min": 2, "max": 4, "strategies": []});
+    store.put_group_row("web", &web2, true, t(2)).await.unwrap();
+    let v2 = store.group_rows_version().await.unwrap();
+    assert!(v2 > v1);
+    assert!(
+        store
+            .set_group_row_enabled("api", true, t(3))
+            .await
+            .unwrap()
+    );
+    let v3 = store.group_rows_version().await.unwrap();
+    assert!(v3 > v2);
+    let rows = store.group_rows().await.unwrap();
+    assert!(rows[0].enabled);
+    assert_eq!(rows[1].spec, web2);
+    assert!(
+        !store
+            .set_group_row_enabled("nope", true, t(3))
+            .await
+            .unwrap()
+    );
+
+    assert!(store.delete_group_row("api").await.unwrap());
+    assert!(!store.delete_group_row("api").await.unwrap());
+    assert!(store.group_rows_version().await.unwrap() > v3);
+    assert_eq!(store.group_rows().await.unwrap().len(), 1);
+}
+
+fn names(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// A short lease for the expiry tests: long enough to be taken and checked, short enough
+/// to wait out.
+const SHORT: Duration = Duration::from_millis(400);
+const LONG: Duration = Duration::from_secs(60);
+
+/// A lease is held by one daemon at a time; renewing keeps the epoch, taking a lapsed lease
+/// bumps it, and the old holder's renewal is then refused.
+pub async fn leases_are_exclusive(store: &dyn Store) {
+    let a = store
+        .acquire_leases("a", &names(&["g1", "g2"]), SHORT)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 2);
+    assert!(a.iter().all(|l| l.holder == "a" && l.epoch == 1));
+    let b = store
+        .acquire_leases("b", &names(&["g1", "g2", "g3"]), LONG)
+        .await
+        .unwrap();
+    let got: Vec<&str> = b.iter().map(|l| l.group.as_str()).collect();
+    assert_eq!(got, ["g3"], "b gets only the free group");
+    // Renewed by its holder: same epoch, later expiry.
+    let again = store
+        .acquire_leases("a", &names(&["g1"]), SHORT)
+        .await
+        .unwrap();
+    assert_eq!(again[0].epoch, 1);
+    assert!(again[0].expires_ms >= a[0].expires_ms);
+
+    tokio::time::sleep(SHORT + Duration::from_millis(200)).await;
+    let b = store
+        .acquire_leases("b", &names(&["g1"]), LONG)
+        .await
+        .unwrap();
+    assert_eq!(
+        (b.len(), b[0].epoch),
+        (1, 2),
+        "a lapsed lease is taken at the next epoch"
+    );
+    assert!(
+        store
+            .acquire_leases("a", &names(&["g1"]), SHORT)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the old holder cannot renew a lease taken over"
+    );
+    // g2 lapsed but nobody took it: its old holder gets it back, at a new epoch.
+    let back = store
+        .acquire_leases("a", &names(&["g2"]), LONG)
+        .await
+        .unwrap();
+    assert_eq!(back[0].epoch, 2);
+    let all = store.leases().await.unwrap();
+    let holders: Vec<(&str, &str, i64)> = all
+        .iter()
+        .map(|l| (l.group.as_str(), l.holder.as_str(), l.epoch))
+        .collect();
+    assert_eq!(holders, [("g1", "b", 2), ("g2", "a", 2), ("g3", "b", 1)]);
+
+    // Released leases are free at once, at a new epoch.
+    store.release_leases("b", &names(&["g3"])).await.unwrap();
+    let c = store
+        .acquire_leases("c", &names(&["g3"]), LONG)
+        .await
+        .unwrap();
+    assert_eq!(c[0].epoch, 2);
+}
+
+/// A write under a lease that was taken over is refused, and writes nothing: not the
+/// intent, not the state.
+pub async fn fenced_writes_need_the_lease(store: &dyn Store) {
+    let d = json!({});
+    let a = store
+        .acquire_leases("a", &names(&["web"]), SHORT)
+        .await
+        .unwrap()
+        .remove(0);
+    let fence_a = a.fence();
+    let with_a = NewActivity {
+        fence: Some(&fence_a),
+        ..intent("web:1", "web", 4, &d)
+    };
+    assert!(
+        store
+            .begin_activity_with_state(&with_a, &state(1, 0), None)
+            .await
+            .unwrap()
+    );
+    store
+        .save_state_fenced("web", &state(2, 0), None, t(1), &fence_a)
+        .await
+        .unwrap();
+
+    tokio::time::sleep(SHORT + Duration::from_millis(200)).await;
+    // Lapsed, not yet taken: the fence no longer holds either (the holder must stop acting
+    // when its lease ends, whoever takes it next).
+    let late = NewActivity {
+        fence: Some(&fence_a),
+        ..intent("web:2", "web", 5, &d)
+    };
+    let err = store.begin_activity(&late).await.unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+
+    let b = store
+        .acquire_leases("b", &names(&["web"]), LONG)
+        .await
+        .unwrap()
+        .remove(0);
+    let err = store
+        .begin_activity_with_state(&late, &state(9, 9), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    let err = store
+        .save_state_fenced("web", &state(9, 9), None, t(2), &fence_a)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    let keys: Vec<String> = store
+        .activities(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.key)
+        .collect();
+    assert_eq!(keys, ["web:1"], "nothing written under the old lease");
+    let st = store.load_state("web").await.unwrap().unwrap();
+    assert_eq!(st.state.consecutive_failures, 2);
+
+    // The new holder writes.
+    let fence_b = b.fence();
+    let with_b = NewActivity {
+        fence: Some(&fence_b),
+        ..intent("web:3", "web", 5, &d)
+    };
+    assert!(store.begin_activity(&with_b).await.unwrap());
+    store
+        .save_state_fenced("web", &state(3, 0), None, t(3), &fence_b)
+        .await
+        .unwrap();
+}
+
+/// Heartbeats: the live daemons, in order; one that leaves (or stops beating) drops out,
+/// and leaving ends its leases.
+pub async fn heartbeats_and_leaving(store: &dyn Store) {
+    assert_eq!(store.heartbeat("b", LONG).await.unwrap(), ["b"]);
+    assert_eq!(store.heartbeat("a", LONG).await.unwrap(), ["a", "b"]);
+    assert_eq!(store.heartbeat("c", SHORT).await.unwrap(), ["a", "b", "c"]);
+    store
+        .acquire_leases("a", &names(&["g1"]), LONG)
+        .await
+        .unwrap();
+    store.leave("a").await.unwrap();
+    tokio::time::sleep(SHORT + Duration::from_millis(200)).await;
+    assert_eq!(store.heartbeat("b", LONG).await.unwrap(), ["b"]);
+    let got = store
+        .acquire_leases("b", &names(&["g1"]), LONG)
+        .await
+        .unwrap();
+    assert_eq!(got[0].epoch, 2, "a's lease ended when it left");
+}
+
 /// Generates one `#[tokio::test]` per conformance function, each on a fresh store from
 /// `$open` (an async block yielding `(guard, Arc<dyn Store>)`; the guard lives for the test).
 #[macro_export]
@@ -466,6 +686,10 @@ macro_rules! conformance_tests {
             instances_intent_settle_delete,
             history_pruning_keeps_real_activities,
             group_config_saves,
+            group_rows_round_trip,
+            leases_are_exclusive,
+            fenced_writes_need_the_lease,
+            heartbeats_and_leaving,
         );
     };
     (@each $open:expr; $($name:ident),+ $(,)?) => {

@@ -36,6 +36,16 @@ pub enum StoreError {
         "store: {path} does not exist (nothing has been recorded there yet, or the path is wrong)"
     )]
     Missing { path: String },
+    /// A write made under a lease this daemon no longer holds (it expired or another daemon
+    /// took the group over): nothing was written, and the caller must not act.
+    #[error(
+        "store: {group} is no longer leased to {holder} at epoch {epoch} (another daemon took it over, or the lease expired): nothing written"
+    )]
+    Fenced {
+        group: String,
+        holder: String,
+        epoch: i64,
+    },
     #[error("store: corrupt {what} for group {group}: {message}")]
     Corrupt {
         what: &'static str,
@@ -193,6 +203,52 @@ pub struct NewActivity<'a> {
     /// "pid:start time"): a later run settles a pending activity only once its owner is gone,
     /// never one another live process is still carrying out.
     pub owner: Option<&'a str>,
+    /// The lease under which the intent is written (several daemons on one database): the
+    /// store checks it in the same transaction and refuses with [`StoreError::Fenced`] when
+    /// the lease is no longer held at this epoch. `None` for a single daemon.
+    pub fence: Option<&'a Fence>,
+}
+
+/// A daemon's lease on a group at one epoch, as checked by fenced writes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fence {
+    pub holder: String,
+    /// Bumped each time the group's lease changes hands (or lapses and is taken again), so a
+    /// write carrying an older epoch is refused even when the same holder is back.
+    pub epoch: i64,
+}
+
+/// A group's lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    pub group: String,
+    pub holder: String,
+    pub epoch: i64,
+    /// On the store's clock (PostgreSQL's `now()`; the local clock for SQLite).
+    pub expires_ms: i64,
+}
+
+impl Lease {
+    pub fn fence(&self) -> Fence {
+        Fence {
+            holder: self.holder.clone(),
+            epoch: self.epoch,
+        }
+    }
+}
+
+/// A scaling group kept in the database (`groups_from: database|both`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupRow {
+    pub name: String,
+    /// The group as it would be written in a config file's `groups:` list, as JSON. Validated
+    /// by the caller (the store keeps what it is given).
+    pub spec: serde_json::Value,
+    /// Authoritative over the spec's own `enabled` (so enabling a group needs no rewrite).
+    pub enabled: bool,
+    /// The store-wide change counter when this row last changed.
+    pub version: i64,
+    pub updated_ms: i64,
 }
 
 /// One forecast of a predictive or cost strategy, as made at an evaluation.
@@ -316,4 +372,58 @@ pub trait Store: Send + Sync {
     /// Insert or replace the record of (group, host, port).
     async fn put_instance(&self, group: &str, instance: InstanceRecord) -> Result<()>;
     async fn delete_instance(&self, group: &str, host: &str, port: u16) -> Result<()>;
+
+    // Groups kept in the database.
+
+    /// All rows, by name.
+    async fn group_rows(&self) -> Result<Vec<GroupRow>>;
+    /// Insert or replace a row; bumps the change counter.
+    async fn put_group_row(
+        &self,
+        name: &str,
+        spec: &serde_json::Value,
+        enabled: bool,
+        at: Timestamp,
+    ) -> Result<()>;
+    /// False when there is no such row.
+    async fn set_group_row_enabled(&self, name: &str, enabled: bool, at: Timestamp)
+    -> Result<bool>;
+    /// False when there is no such row.
+    async fn delete_group_row(&self, name: &str) -> Result<bool>;
+    /// The change counter: different whenever a row was put, enabled, disabled or deleted
+    /// since it was last read (one indexed read, cheap enough to poll every second).
+    async fn group_rows_version(&self) -> Result<i64>;
+
+    // Several daemons on one database. Lease times are on the store's clock, so daemons
+    // need no synchronized clocks: a daemon counts its own deadline from before its request.
+
+    /// Record `daemon` as alive for `ttl` from now; returns the live daemons (sorted), itself
+    /// included.
+    async fn heartbeat(&self, daemon: &str, ttl: std::time::Duration) -> Result<Vec<String>>;
+    /// `daemon` stops: its heartbeat and its leases end now.
+    async fn leave(&self, daemon: &str) -> Result<()>;
+    /// Take or renew leases on `groups` for `holder` until now + `ttl`. A lease is granted
+    /// when the group has none, when it lapsed (taken with the epoch bumped), or when `holder`
+    /// holds it (renewed at the same epoch). Returns the leases granted; groups held by
+    /// another daemon are left out.
+    async fn acquire_leases(
+        &self,
+        holder: &str,
+        groups: &[String],
+        ttl: std::time::Duration,
+    ) -> Result<Vec<Lease>>;
+    /// End `holder`'s leases on `groups` now (others may take them at once, at a new epoch).
+    async fn release_leases(&self, holder: &str, groups: &[String]) -> Result<()>;
+    /// Every lease, live or lapsed, by group.
+    async fn leases(&self) -> Result<Vec<Lease>>;
+    /// [`Store::save_state`] under a lease: refused with [`StoreError::Fenced`] (nothing
+    /// written) unless `fence` still holds, checked in the same transaction.
+    async fn save_state_fenced(
+        &self,
+        group: &str,
+        state: &StoredState,
+        decision: Option<&serde_json::Value>,
+        at: Timestamp,
+        fence: &Fence,
+    ) -> Result<()>;
 }

@@ -16,8 +16,8 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqliteConnection};
 
 use super::{
-    Activity, ActivityStatus, ErrorComponent, ErrorRecord, ForecastRecord, InstanceRecord,
-    NewActivity, NewForecast, Result, Store, StoreError, StoredState, ms,
+    Activity, ActivityStatus, ErrorComponent, ErrorRecord, Fence, ForecastRecord, GroupRow,
+    InstanceRecord, Lease, NewActivity, NewForecast, Result, Store, StoreError, StoredState, ms,
 };
 
 fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -76,6 +76,11 @@ fn migrations() -> Vec<Migration> {
             3,
             "owners_and_markers",
             include_str!("../migrations/sqlite/0003_owners_and_markers.sql"),
+        ),
+        migration(
+            4,
+            "groups_and_leases",
+            include_str!("../migrations/sqlite/0004_groups_and_leases.sql"),
         ),
     ]
 }
@@ -248,6 +253,37 @@ async fn upsert_state(
     Ok(())
 }
 
+/// The store's clock for leases: SQLite has no server, so this machine's.
+fn now_ms() -> i64 {
+    ms(Timestamp::now())
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// Refuse (inside the caller's transaction) unless `fence` is still the live lease of `group`.
+async fn check_fence(conn: &mut SqliteConnection, group: &str, fence: &Fence) -> Result<()> {
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM leases WHERE grp = ? AND holder = ? AND epoch = ? AND expires_ms > ?",
+    )
+    .bind(group)
+    .bind(&fence.holder)
+    .bind(fence.epoch)
+    .bind(now_ms())
+    .fetch_optional(conn)
+    .await
+    .map_err(db("check lease"))?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Fenced {
+            group: group.to_string(),
+            holder: fence.holder.clone(),
+            epoch: fence.epoch,
+        }),
+    }
+}
+
 async fn insert_activity(conn: &mut SqliteConnection, a: &NewActivity<'_>) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO activities (key, grp, started_ms, from_replicas, to_replicas, status, decision, owner)
@@ -367,9 +403,19 @@ impl Store for SqliteStore {
     }
 
     async fn begin_activity(&self, a: &NewActivity<'_>) -> Result<bool> {
-        let pool = self.pool("write activity intent").await?;
-        let mut conn = pool.acquire().await.map_err(db("write activity intent"))?;
-        insert_activity(&mut conn, a).await
+        let what = "write activity intent";
+        let pool = self.pool(what).await?;
+        let Some(fence) = a.fence else {
+            let mut conn = pool.acquire().await.map_err(db(what))?;
+            return insert_activity(&mut conn, a).await;
+        };
+        // BEGIN IMMEDIATE is what `begin` does not give: take the write lock before the
+        // fence is read, so no lease change can come between the check and the insert.
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        check_fence(&mut tx, a.group, fence).await?;
+        let done = insert_activity(&mut tx, a).await?;
+        tx.commit().await.map_err(db(what))?;
+        Ok(done)
     }
 
     async fn begin_activity_with_state(
@@ -380,7 +426,10 @@ impl Store for SqliteStore {
     ) -> Result<bool> {
         let what = "write activity intent and state";
         let pool = self.pool(what).await?;
-        let mut tx = pool.begin().await.map_err(db(what))?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        if let Some(fence) = a.fence {
+            check_fence(&mut tx, a.group, fence).await?;
+        }
         if !insert_activity(&mut tx, a).await? {
             // Attempted already: the state that went with that attempt stays as it is.
             tx.rollback().await.map_err(db(what))?;
@@ -700,6 +749,269 @@ impl Store for SqliteStore {
             .map_err(db("forget instance"))?;
         Ok(())
     }
+
+    async fn group_rows(&self) -> Result<Vec<GroupRow>> {
+        let pool = self.pool("group rows").await?;
+        let rows = sqlx::query(
+            "SELECT name, spec, enabled, version, updated_ms FROM scaling_groups ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(db("list groups"))?;
+        rows.iter()
+            .map(|r| {
+                let spec: String = r.try_get("spec")?;
+                let enabled: i64 = r.try_get("enabled")?;
+                Ok(GroupRow {
+                    name: r.try_get("name")?,
+                    spec: serde_json::from_str(&spec).unwrap_or(serde_json::Value::String(spec)),
+                    enabled: enabled != 0,
+                    version: r.try_get("version")?,
+                    updated_ms: r.try_get("updated_ms")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(db("read group row"))
+    }
+
+    async fn put_group_row(
+        &self,
+        name: &str,
+        spec: &serde_json::Value,
+        enabled: bool,
+        at: Timestamp,
+    ) -> Result<()> {
+        let what = "store group";
+        let pool = self.pool(what).await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        let version = bump_group_version(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO scaling_groups (name, spec, enabled, version, updated_ms) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, enabled = excluded.enabled,
+                 version = excluded.version, updated_ms = excluded.updated_ms",
+        )
+        .bind(name)
+        .bind(spec.to_string())
+        .bind(i64::from(enabled))
+        .bind(version)
+        .bind(ms(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(what))?;
+        tx.commit().await.map_err(db(what))?;
+        Ok(())
+    }
+
+    async fn set_group_row_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let what = "enable or disable group";
+        let pool = self.pool(what).await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        let version = bump_group_version(&mut tx).await?;
+        let done = sqlx::query(
+            "UPDATE scaling_groups SET enabled = ?, version = ?, updated_ms = ? WHERE name = ?",
+        )
+        .bind(i64::from(enabled))
+        .bind(version)
+        .bind(ms(at))
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(what))?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(db(what))?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(db(what))?;
+        Ok(true)
+    }
+
+    async fn delete_group_row(&self, name: &str) -> Result<bool> {
+        let what = "delete group";
+        let pool = self.pool(what).await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        bump_group_version(&mut tx).await?;
+        let done = sqlx::query("DELETE FROM scaling_groups WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(what))?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(db(what))?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(db(what))?;
+        Ok(true)
+    }
+
+    async fn group_rows_version(&self) -> Result<i64> {
+        let pool = self.pool("group rows version").await?;
+        sqlx::query_scalar("SELECT version FROM scaling_groups_version WHERE id = 1")
+            .fetch_one(&pool)
+            .await
+            .map_err(db("read group rows version"))
+    }
+
+    async fn heartbeat(&self, daemon: &str, ttl: Duration) -> Result<Vec<String>> {
+        let what = "heartbeat";
+        let pool = self.pool(what).await?;
+        let now = now_ms();
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        sqlx::query(
+            "INSERT INTO daemons (id, heartbeat_ms, expires_ms) VALUES (?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, expires_ms = excluded.expires_ms",
+        )
+        .bind(daemon)
+        .bind(now)
+        .bind(now.saturating_add(ttl_ms(ttl)))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(what))?;
+        // Daemons gone long ago are forgotten, so the table does not grow with restarts.
+        sqlx::query("DELETE FROM daemons WHERE expires_ms < ?")
+            .bind(now.saturating_sub(86_400_000))
+            .execute(&mut *tx)
+            .await
+            .map_err(db(what))?;
+        let live: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM daemons WHERE expires_ms > ? ORDER BY id")
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db(what))?;
+        tx.commit().await.map_err(db(what))?;
+        Ok(live)
+    }
+
+    async fn leave(&self, daemon: &str) -> Result<()> {
+        let what = "leave";
+        let pool = self.pool(what).await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        sqlx::query("DELETE FROM daemons WHERE id = ?")
+            .bind(daemon)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(what))?;
+        // Lapsed, not deleted: the epoch must keep counting up.
+        sqlx::query("UPDATE leases SET expires_ms = 0 WHERE holder = ?")
+            .bind(daemon)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(what))?;
+        tx.commit().await.map_err(db(what))?;
+        Ok(())
+    }
+
+    async fn acquire_leases(
+        &self,
+        holder: &str,
+        groups: &[String],
+        ttl: Duration,
+    ) -> Result<Vec<Lease>> {
+        let what = "acquire leases";
+        let pool = self.pool(what).await?;
+        let now = now_ms();
+        let expires = now.saturating_add(ttl_ms(ttl));
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        let mut granted = Vec::with_capacity(groups.len());
+        for group in groups {
+            // Kept at the same epoch only while held without a gap; taken (or taken back
+            // after it lapsed) at the next one.
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "INSERT INTO leases (grp, holder, epoch, expires_ms) VALUES (?, ?, 1, ?)
+                 ON CONFLICT (grp) DO UPDATE SET
+                     epoch = CASE WHEN leases.holder = excluded.holder AND leases.expires_ms > ?
+                                  THEN leases.epoch ELSE leases.epoch + 1 END,
+                     holder = excluded.holder,
+                     expires_ms = excluded.expires_ms
+                 WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?
+                 RETURNING epoch, expires_ms",
+            )
+            .bind(group)
+            .bind(holder)
+            .bind(expires)
+            .bind(now)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(what))?;
+            if let Some((epoch, expires_ms)) = row {
+                granted.push(Lease {
+                    group: group.clone(),
+                    holder: holder.to_string(),
+                    epoch,
+                    expires_ms,
+                });
+            }
+        }
+        tx.commit().await.map_err(db(what))?;
+        Ok(granted)
+    }
+
+    async fn release_leases(&self, holder: &str, groups: &[String]) -> Result<()> {
+        let what = "release leases";
+        let pool = self.pool(what).await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        for group in groups {
+            sqlx::query("UPDATE leases SET expires_ms = 0 WHERE grp = ? AND holder = ?")
+                .bind(group)
+                .bind(holder)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(what))?;
+        }
+        tx.commit().await.map_err(db(what))?;
+        Ok(())
+    }
+
+    async fn leases(&self) -> Result<Vec<Lease>> {
+        let pool = self.pool("leases").await?;
+        let rows: Vec<(String, String, i64, i64)> =
+            sqlx::query_as("SELECT grp, holder, epoch, expires_ms FROM leases ORDER BY grp")
+                .fetch_all(&pool)
+                .await
+                .map_err(db("list leases"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(group, holder, epoch, expires_ms)| Lease {
+                group,
+                holder,
+                epoch,
+                expires_ms,
+            })
+            .collect())
+    }
+
+    async fn save_state_fenced(
+        &self,
+        group: &str,
+        state: &StoredState,
+        decision: Option<&serde_json::Value>,
+        at: Timestamp,
+        fence: &Fence,
+    ) -> Result<()> {
+        let what = "save state under lease";
+        let pool = self.pool(what).await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
+        check_fence(&mut tx, group, fence).await?;
+        upsert_state(&mut tx, group, state, decision, at).await?;
+        tx.commit().await.map_err(db(what))?;
+        Ok(())
+    }
+}
+
+/// Bump the change counter of `scaling_groups` (in the caller's transaction); the new value.
+async fn bump_group_version(conn: &mut SqliteConnection) -> Result<i64> {
+    sqlx::query_scalar(
+        "UPDATE scaling_groups_version SET version = version + 1 WHERE id = 1 RETURNING version",
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(db("bump group version"))
 }
 
 #[cfg(test)]
