@@ -695,6 +695,9 @@ mod tests {
         async fn delete_instance(&self, g: &str, h: &str, p: u16) -> StoreResult<()> {
             self.inner.delete_instance(g, h, p).await
         }
+        async fn progress_since(&self, t: Timestamp) -> StoreResult<scalepilot_store::Progress> {
+            self.inner.progress_since(t).await
+        }
         async fn group_rows(&self) -> StoreResult<Vec<GroupRow>> {
             self.inner.group_rows().await
         }

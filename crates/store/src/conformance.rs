@@ -450,6 +450,37 @@ pub async fn group_config_saves(store: &dyn Store) {
         .unwrap();
 }
 
+/// Progress counts what was written from a moment on.
+pub async fn progress_counts_recent_writes(store: &dyn Store) {
+    let d = json!({});
+    store
+        .save_state("a", &state(0, 0), None, t(0))
+        .await
+        .unwrap();
+    store
+        .save_state("b", &state(0, 0), None, t(5))
+        .await
+        .unwrap();
+    store
+        .save_state("b", &state(1, 0), None, t(6))
+        .await
+        .unwrap();
+    let m = BTreeMap::from([("rps".to_string(), 1.0), ("cpu".to_string(), 2.0)]);
+    store.record_samples("a", t(0), &m).await.unwrap();
+    store.record_samples("b", t(5), &m).await.unwrap();
+    store
+        .begin_activity(&NewActivity {
+            at: t(5),
+            ..intent("b:1", "b", 4, &d)
+        })
+        .await
+        .unwrap();
+    let p = store.progress_since(t(5)).await.unwrap();
+    assert_eq!((p.groups, p.samples, p.activities), (1, 2, 1));
+    let p = store.progress_since(t(0)).await.unwrap();
+    assert_eq!((p.groups, p.samples, p.activities), (2, 4, 1));
+}
+
 /// Groups kept in the database: put, replace, enable, delete, each a new version.
 pub async fn group_rows_round_trip(store: &dyn Store) {
     let v0 = store.group_rows_version().await.unwrap();
@@ -687,6 +718,7 @@ macro_rules! conformance_tests {
             history_pruning_keeps_real_activities,
             group_config_saves,
             group_rows_round_trip,
+            progress_counts_recent_writes,
             leases_are_exclusive,
             fenced_writes_need_the_lease,
             heartbeats_and_leaving,

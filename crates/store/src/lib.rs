@@ -237,6 +237,18 @@ impl Lease {
     }
 }
 
+/// What was written since a moment: for `scalepilot bench --engine` and for telling whether
+/// the loops are on time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Groups whose state was saved since then (each counted once).
+    pub groups: u64,
+    /// Metric samples recorded since then (one per metric per evaluation).
+    pub samples: u64,
+    /// Activities started since then (dry runs included).
+    pub activities: u64,
+}
+
 /// A scaling group kept in the database (`groups_from: database|both`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupRow {
@@ -372,6 +384,9 @@ pub trait Store: Send + Sync {
     /// Insert or replace the record of (group, host, port).
     async fn put_instance(&self, group: &str, instance: InstanceRecord) -> Result<()>;
     async fn delete_instance(&self, group: &str, host: &str, port: u16) -> Result<()>;
+
+    /// What was written at or after `since` (see [`Progress`]).
+    async fn progress_since(&self, since: Timestamp) -> Result<Progress>;
 
     // Groups kept in the database.
 

@@ -17,7 +17,8 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqliteConnection};
 
 use super::{
     Activity, ActivityStatus, ErrorComponent, ErrorRecord, Fence, ForecastRecord, GroupRow,
-    InstanceRecord, Lease, NewActivity, NewForecast, Result, Store, StoreError, StoredState, ms,
+    InstanceRecord, Lease, NewActivity, NewForecast, Progress, Result, Store, StoreError,
+    StoredState, ms,
 };
 
 fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -748,6 +749,25 @@ impl Store for SqliteStore {
             .await
             .map_err(db("forget instance"))?;
         Ok(())
+    }
+
+    async fn progress_since(&self, since: Timestamp) -> Result<Progress> {
+        let pool = self.pool("progress").await?;
+        let (groups, samples, activities): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM group_state WHERE updated_ms >= ?1),
+                    (SELECT COUNT(*) FROM metric_samples WHERE at_ms >= ?1),
+                    (SELECT COUNT(*) FROM activities WHERE started_ms >= ?1)",
+        )
+        .bind(ms(since))
+        .fetch_one(&pool)
+        .await
+        .map_err(db("count progress"))?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(Progress {
+            groups: n(groups),
+            samples: n(samples),
+            activities: n(activities),
+        })
     }
 
     async fn group_rows(&self) -> Result<Vec<GroupRow>> {
