@@ -24,6 +24,25 @@ pub(crate) struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Benchmark the whole daemon instead: real `scalepilot run` processes on generated
+    /// groups, measured through the store (see docs/benchmarks.md).
+    #[arg(long)]
+    engine: bool,
+    /// With --engine: group counts to run, one benchmark each.
+    #[arg(long, value_delimiter = ',', default_value = "10000")]
+    groups: Vec<u32>,
+    /// With --engine: daemons sharing the store (more than one runs them with `ha: true`).
+    #[arg(long, default_value_t = 1)]
+    daemons: u32,
+    /// With --engine: `sqlite`, or the URL of an empty PostgreSQL database.
+    #[arg(long, default_value = "sqlite")]
+    store: String,
+    /// With --engine: each group's evaluation interval, in seconds.
+    #[arg(long, default_value_t = 15.0)]
+    interval: f64,
+    /// With --engine: intervals measured after the first pass.
+    #[arg(long, default_value_t = 2)]
+    passes: u32,
 }
 
 #[derive(Serialize)]
@@ -43,6 +62,9 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    if args.engine {
+        return run_engine(&args);
+    }
     let budget = Duration::from_secs_f64(args.seconds.max(0.1));
     let mut l = DecideLoop::default();
     let mut n: u64 = 0;
@@ -106,6 +128,36 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
                 kib as f64 / 1024.0
             ));
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_engine(args: &Args) -> Result<ExitCode> {
+    if !(args.interval.is_finite() && args.interval >= 0.1) {
+        anyhow::bail!("--interval must be at least 0.1 s");
+    }
+    let interval = Duration::from_secs_f64(args.interval);
+    let mut reports = Vec::new();
+    for &groups in &args.groups {
+        let settings = super::bench_engine::Settings {
+            groups,
+            daemons: args.daemons,
+            store: args.store.clone(),
+            interval,
+            passes: args.passes,
+            // A third of the interval: a killed daemon's groups move within two intervals.
+            lease_ttl: (interval / 3).max(Duration::from_secs(1)),
+        };
+        let report = super::bench_engine::run(&settings)?;
+        if !args.json {
+            for line in super::bench_engine::lines(&report) {
+                super::emit(&line);
+            }
+        }
+        reports.push(report);
+    }
+    if args.json {
+        super::emit(&serde_json::to_string_pretty(&reports)?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1072,7 +1072,10 @@ async fn group_task(
     // No concurrency permit here: waiting for the predecessor (up to its target's timeout),
     // building the target and the store writes would hold one and starve the evaluations of
     // other groups. The permit bounds evaluations only.
-    let started = shared.start(&group, &raw, predecessor, settings).await;
+    // The big futures (start, evaluate, probe, manual scale) are boxed: a task's size is its
+    // future's largest state, and an idle group should cost its runtime, not the state of an
+    // evaluation it is not running (tens of KB each, times 100,000 groups).
+    let started = Box::pin(shared.start(&group, &raw, predecessor, settings)).await;
     let mut rt = match started {
         Ok(rt) => rt,
         Err(e) => {
@@ -1104,10 +1107,10 @@ async fn group_task(
             _ = stop.changed() => break,
             Some(cmd) = inbox.recv() => match cmd {
                 GroupCommand::Probe(reply) => {
-                    let _ = reply.send(rt.probe().await);
+                    let _ = reply.send(Box::pin(rt.probe()).await);
                 }
                 GroupCommand::Scale(n, reply) => {
-                    let r = rt.scale_manually(n).await;
+                    let r = Box::pin(rt.scale_manually(n)).await;
                     set_live(&live, |l| {
                         l.last_evaluation = Some(Timestamp::now());
                         if let Ok(ev) = &r {
@@ -1127,7 +1130,7 @@ async fn group_task(
                 }
                 // An evaluation is never cut short: a stop waits for the action in flight
                 // (in this task; the control loop goes on).
-                let result = rt.evaluate().await;
+                let result = Box::pin(rt.evaluate()).await;
                 set_live(&live, |l| {
                     l.last_evaluation = Some(Timestamp::now());
                     l.consecutive_errors = rt.state.consecutive_errors;
