@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr};
 
 pub use scalepilot_core::config::url::redact;
 
@@ -104,12 +104,18 @@ impl PgSettings {
 
     async fn pool(&self, max_connections: u32) -> Result<PgPool> {
         install_crypto_provider();
-        PgPoolOptions::new()
+        let options = self.options()?;
+        // One connection first, for the server's own reason when it cannot be reached
+        // (refused, authentication, TLS, no such database): the pool retries until its
+        // timeout and then only says that it timed out.
+        let first = PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        let _ = first.close().await;
+        Ok(PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(self.options()?)
-            .await
-            .map_err(|e| self.connect_error(e))
+            .connect_lazy_with(options))
     }
 }
 

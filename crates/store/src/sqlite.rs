@@ -140,13 +140,11 @@ impl SqliteStore {
     }
 
     /// Which migrations the store file at `path` has and which [`open`](Self::open) would
-    /// apply, without creating or changing anything ([`StoreError::Missing`] when there is
-    /// no file: opening it would create one with every migration applied).
+    /// apply, without creating or changing anything. When there is no file, every migration
+    /// is pending (and the file is not created).
     pub async fn migration_plan(path: &Path) -> Result<super::MigrationPlan> {
-        if !path.is_file() {
-            return Err(StoreError::Missing {
-                path: path.display().to_string(),
-            });
+        if !path.exists() {
+            return Ok(super::MigrationPlan::new(&migrations(), Vec::new()));
         }
         let options = Self::options(path)?
             .read_only(true)

@@ -107,7 +107,8 @@ async fn connect_errors_never_show_the_password() {
         assert_hidden(&format!("{settings:?}"));
         let started = Instant::now();
         let err = PostgresStore::connect(settings.clone()).await.unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(err.to_string().contains("refused"), "{err}");
         assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
         assert_hidden(&err.to_string());
         assert_hidden(&format!("{err:?}"));
