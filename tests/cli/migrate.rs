@@ -32,7 +32,11 @@ fn fresh_pg_database() -> String {
 }
 
 fn with_password(url: &str, password: &str) -> String {
-    url.replacen("postgres://postgres@", &format!("postgres://postgres:{password}@"), 1)
+    url.replacen(
+        "postgres://postgres@",
+        &format!("postgres://postgres:{password}@"),
+        1,
+    )
 }
 
 /// Dry run: nothing applied, version 1 would be; migrate applies it; then nothing is left.

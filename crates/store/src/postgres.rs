@@ -93,7 +93,8 @@ impl PgSettings {
     }
 
     fn options(&self) -> Result<PgConnectOptions> {
-        let mut options = PgConnectOptions::from_str(&self.url).map_err(|e| self.connect_error(e))?;
+        let mut options =
+            PgConnectOptions::from_str(&self.url).map_err(|e| self.connect_error(e))?;
         if url_password(&self.url).is_none()
             && let Some(p) = &self.password
         {
@@ -740,7 +741,10 @@ mod tests {
             "host=db user=sp password=*** dbname=sp"
         );
         // Nothing to hide.
-        assert_eq!(redact("postgres://sp@db:5432/sp"), "postgres://sp@db:5432/sp");
+        assert_eq!(
+            redact("postgres://sp@db:5432/sp"),
+            "postgres://sp@db:5432/sp"
+        );
         assert_eq!(redact("postgres://db/sp"), "postgres://db/sp");
         // An '@' in the path is not user info.
         assert_eq!(redact("postgres://db/a:b@c"), "postgres://db/a:b@c");

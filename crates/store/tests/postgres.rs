@@ -112,7 +112,10 @@ async fn connect_errors_never_show_the_password() {
         assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
         assert_hidden(&err.to_string());
         assert_hidden(&format!("{err:?}"));
-        assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
         let err = PostgresStore::migration_plan(&settings).await.unwrap_err();
         assert_hidden(&err.to_string());
         assert_hidden(&format!("{err:?}"));
@@ -127,11 +130,15 @@ async fn connect_errors_never_show_the_password() {
 #[test]
 fn redact_replaces_passwords() {
     assert_eq!(
-        redact(&format!("postgres://sp:{SECRET}@db:5432/sp?sslmode=require")),
+        redact(&format!(
+            "postgres://sp:{SECRET}@db:5432/sp?sslmode=require"
+        )),
         "postgres://sp:***@db:5432/sp?sslmode=require"
     );
     assert_eq!(
-        redact(&format!("postgresql://sp@db/sp?password={SECRET}&sslmode=verify-full")),
+        redact(&format!(
+            "postgresql://sp@db/sp?password={SECRET}&sslmode=verify-full"
+        )),
         "postgresql://sp@db/sp?password=***&sslmode=verify-full"
     );
 }

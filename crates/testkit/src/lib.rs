@@ -155,10 +155,7 @@ impl PgCluster {
                 .arg(self.root.join("log"))
                 .args(["-w", "-t", "60", "-o", &options, "start"])
                 .output(),
-            &format!(
-                "pg_ctl start (log: {})",
-                self.root.join("log").display()
-            ),
+            &format!("pg_ctl start (log: {})", self.root.join("log").display()),
         );
     }
 

@@ -194,10 +194,7 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
         }) => {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 // The URL itself is not repeated: it may hold a password.
-                ctx.err(
-                    "store.url",
-                    "expected a postgres:// or postgresql:// URL",
-                );
+                ctx.err("store.url", "expected a postgres:// or postgresql:// URL");
             }
             let pool = pool.unwrap_or(8);
             let (lo, hi) = ranges::STORE_POOL;

@@ -443,7 +443,10 @@ fn postgres_store_settings() {
     assert!(debug.contains("postgres://sp:***@db:5432/sp"), "{debug}");
     let c = parse(&store("{kind: postgres, url: \"postgresql://db/sp\"}"), "").unwrap();
     assert!(matches!(c.store, Store::Postgres { pool: 8, .. }));
-    assert_eq!(c.store.sample_retention(), SignedDuration::from_hours(7 * 24));
+    assert_eq!(
+        c.store.sample_retention(),
+        SignedDuration::from_hours(7 * 24)
+    );
 
     let one = |s: &str| {
         let p = problems(&store(s));
@@ -473,8 +476,14 @@ fn postgres_store_settings() {
 fn urls_are_redacted() {
     use crate::config::url::{redact, userinfo_password};
     assert_eq!(redact("postgres://u:p@h/d"), "postgres://u:***@h/d");
-    assert_eq!(redact("postgres://u@h/d?password=p"), "postgres://u@h/d?password=***");
-    assert_eq!(redact("postgres://u@h/d?password="), "postgres://u@h/d?password=");
+    assert_eq!(
+        redact("postgres://u@h/d?password=p"),
+        "postgres://u@h/d?password=***"
+    );
+    assert_eq!(
+        redact("postgres://u@h/d?password="),
+        "postgres://u@h/d?password="
+    );
     assert_eq!(userinfo_password("postgres://u:p%40@h/d"), Some("p%40"));
     assert_eq!(userinfo_password("postgres://u@h/d"), None);
 }
