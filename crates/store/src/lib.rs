@@ -1,6 +1,6 @@
 //! scalepilot's store: config snapshots, group state, activities, errors, metric samples, forecasts
-//! and pool instances. One trait, one file per backend (SQLite now; PostgreSQL later with the same
-//! meaning), so the engine never knows which one it talks to.
+//! and pool instances. One trait, one file per backend (SQLite, PostgreSQL; the same meaning,
+//! checked by one conformance suite), so the engine never knows which one it talks to.
 
 pub mod conformance;
 mod postgres;

@@ -153,3 +153,34 @@ async fn tls_required_fails_cleanly() {
     let err = PostgresStore::connect(settings).await.unwrap_err();
     assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
 }
+
+/// A server that goes away: operations fail (an error, no panic, no hang), and once it is
+/// back the same store works again without being reopened.
+#[tokio::test]
+async fn the_store_survives_a_server_restart() {
+    let cluster = scalepilot_testkit::PgCluster::new();
+    cluster.create_database("sp").await;
+    let store = PostgresStore::connect(PgSettings::new(cluster.url("sp")))
+        .await
+        .unwrap();
+    store
+        .record_error(None, ErrorComponent::Store, "before", t(0))
+        .await
+        .unwrap();
+    cluster.stop_immediate();
+    let started = Instant::now();
+    assert!(store.errors(None, 10).await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    cluster.start();
+    let mut back = None;
+    for _ in 0..50 {
+        match store.errors(None, 10).await {
+            Ok(e) => {
+                back = Some(e);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(back.expect("the store works again").len(), 1);
+}

@@ -175,6 +175,11 @@ impl PgCluster {
         self.port
     }
 
+    /// The cluster's directory (data in `data/`, the server log in `log`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The URL of database `db` (user `postgres`, no password: the cluster trusts loopback).
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
@@ -276,13 +281,6 @@ fn check(out: std::io::Result<Output>, what: &str) {
             String::from_utf8_lossy(&o.stderr)
         ),
         Err(e) => panic!("PostgreSQL: cannot run {what}: {e}"),
-    }
-}
-
-/// The directory of a running cluster's data (for tests that look at the server's files).
-impl PgCluster {
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 }
 
