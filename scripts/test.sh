@@ -16,6 +16,16 @@ if command -v rustup >/dev/null 2>&1; then
     done
 fi
 
+# Everything to undo on exit, in order (one EXIT trap runs them all).
+cleanup=()
+on_exit() {
+    local c
+    for c in "${cleanup[@]}"; do
+        eval "$c" || true
+    done
+}
+trap on_exit EXIT
+
 # Real services the tests drive (they start them on loopback themselves and stop them by PID).
 need=()
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
@@ -28,7 +38,7 @@ if [ ${#need[@]} -gt 0 ]; then
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
         $sudo chmod +x /usr/sbin/policy-rc.d
-        trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+        cleanup+=("$sudo rm -f /usr/sbin/policy-rc.d")
     fi
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
@@ -43,6 +53,11 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== PostgreSQL for the store tests (scripts/postgres.sh; stopped on exit)"
+cleanup+=("./scripts/postgres.sh stop")
+pg_env=$(./scripts/postgres.sh start)
+eval "$pg_env"
+export SCALEPILOT_PG_URL
 echo "== cargo test"
 cargo test --workspace
 echo "== all tests passed"

@@ -64,7 +64,11 @@ fn config_text(s: &Settings) -> String {
     if s.store == "sqlite" {
         out.push_str("store: {kind: sqlite, path: bench.db}\n");
     } else {
-        let _ = writeln!(out, "store: {{kind: postgres, url: \"{}\", pool: 8}}", s.store);
+        let _ = writeln!(
+            out,
+            "store: {{kind: postgres, url: \"{}\", pool: 8}}",
+            s.store
+        );
     }
     let _ = write!(out, "engine: {{max_concurrency: 64");
     if s.daemons > 1 {
@@ -208,7 +212,8 @@ fn run_in(s: &Settings, dir: &Path) -> Result<EngineReport> {
 
     // The first pass: every group evaluated once. Generous limit: a machine that cannot
     // start the groups in ten intervals plus a minute is reported as failing, not waited on.
-    let limit = s.interval * 10 + Duration::from_secs(60) + Duration::from_millis(u64::from(s.groups));
+    let limit =
+        s.interval * 10 + Duration::from_secs(60) + Duration::from_millis(u64::from(s.groups));
     let first_pass = loop {
         check_alive(&mut daemons)?;
         let p = runtime.block_on(store.progress_since(started))?;
@@ -229,7 +234,10 @@ fn run_in(s: &Settings, dir: &Path) -> Result<EngineReport> {
     // The measured window: whole intervals, in the steady state after the first pass.
     let from = Timestamp::now();
     let w0 = Instant::now();
-    let cpu0: Vec<f64> = pids.iter().map(|&p| cpu_seconds(p).unwrap_or(0.0)).collect();
+    let cpu0: Vec<f64> = pids
+        .iter()
+        .map(|&p| cpu_seconds(p).unwrap_or(0.0))
+        .collect();
     let pg0 = postgres_cpu_seconds();
     let window = s.interval * s.passes.max(1);
     while w0.elapsed() < window {
@@ -237,7 +245,10 @@ fn run_in(s: &Settings, dir: &Path) -> Result<EngineReport> {
         std::thread::sleep(Duration::from_millis(200));
     }
     let window_secs = w0.elapsed().as_secs_f64();
-    let cpu1: Vec<f64> = pids.iter().map(|&p| cpu_seconds(p).unwrap_or(0.0)).collect();
+    let cpu1: Vec<f64> = pids
+        .iter()
+        .map(|&p| cpu_seconds(p).unwrap_or(0.0))
+        .collect();
     let pg1 = postgres_cpu_seconds();
     // Samples land with the evaluation's time; count those made inside the window.
     let p = runtime.block_on(store.progress_since(from))?;

@@ -65,6 +65,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
                         .with_context(|| format!("cannot open the store {}", file.display()))?,
                 )
             }
+            scalepilot_core::config::Store::Postgres { .. } => {
+                let settings = scalepilot_engine::pg_settings(&loaded.store, &base)?
+                    .context("a PostgreSQL store has connection settings")?;
+                let shown = settings.redacted_url();
+                Box::new(
+                    scalepilot_store::PostgresStore::connect(settings)
+                        .await
+                        .with_context(|| format!("cannot open the store {shown}"))?,
+                )
+            }
         };
         if args.errors {
             let errors = store.errors(args.group.as_deref(), args.limit).await?;

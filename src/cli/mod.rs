@@ -7,6 +7,7 @@ mod decide;
 mod demo;
 mod history;
 mod load;
+mod migrate;
 mod run;
 mod schema;
 mod simulate;
@@ -42,6 +43,7 @@ enum Command {
     Run(run::RunArgs),
     Once(run::OnceArgs),
     History(history::Args),
+    Migrate(migrate::Args),
     Load(load::Args),
     Demo(demo::Args),
 }
@@ -57,6 +59,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(a) => run::run(a),
         Command::Once(a) => run::once(a),
         Command::History(a) => history::run(a),
+        Command::Migrate(a) => migrate::run(a),
         Command::Load(a) => load::run(a),
         Command::Demo(a) => demo::run(a),
     }

@@ -4,6 +4,7 @@ mod bench;
 mod decide;
 mod demo;
 mod limits;
+mod migrate;
 mod schema;
 mod simulate;
 mod validate;

@@ -24,7 +24,7 @@ use crate::handle::{Command, EngineHandle, Evaluation, GroupStatus, HandleError,
 use scalepilot_core::config::AlertEvent;
 
 use crate::targets::{Paths, Target};
-use scalepilot_store::{ErrorComponent, SqliteStore, Store};
+use scalepilot_store::{ErrorComponent, PgSettings, PostgresStore, SqliteStore, Store};
 
 /// How often the config file is checked for changes.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -110,15 +110,55 @@ async fn open_store_at(config: &Config, base: &Path) -> Result<(Arc<dyn Store>, 
                 .with_context(|| format!("cannot open the store {}", file.display()))?;
             Ok((Arc::new(store), Paths { state_dir: dir }))
         }
+        StoreConfig::Postgres { .. } => {
+            let settings = pg_settings(&config.store, base)?
+                .context("a PostgreSQL store has connection settings")?;
+            let shown = settings.redacted_url();
+            let store = PostgresStore::connect(settings)
+                .await
+                .with_context(|| format!("cannot open the store {shown}"))?;
+            // Targets keep their files (endpoint lists, pool logs) next to the config.
+            Ok((
+                Arc::new(store),
+                Paths {
+                    state_dir: base.to_path_buf(),
+                },
+            ))
+        }
     }
 }
 
+/// The connection settings of a PostgreSQL store (`None` for SQLite). The password comes
+/// from the URL, else from `password_file` (relative to `base`, the config's folder; trimmed),
+/// else from the `PGPASSWORD` environment variable.
+pub fn pg_settings(store: &StoreConfig, base: &Path) -> Result<Option<PgSettings>> {
+    let StoreConfig::Postgres {
+        url,
+        pool,
+        password_file,
+        ..
+    } = store
+    else {
+        return Ok(None);
+    };
+    let password = if config::url::userinfo_password(url).is_some() {
+        None
+    } else if let Some(file) = password_file {
+        let file = base.join(file);
+        let text = crate::limits::read_to_string(&file, 64 * 1024, "the store's password_file")?;
+        Some(text.trim().to_string())
+    } else {
+        std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty())
+    };
+    Ok(Some(PgSettings {
+        url: url.clone(),
+        max_connections: *pool,
+        password,
+    }))
+}
+
 fn sample_retention(config: &Config) -> Duration {
-    match &config.store {
-        StoreConfig::Sqlite {
-            sample_retention, ..
-        } => Duration::try_from(*sample_retention).unwrap_or(Duration::from_secs(7 * 86_400)),
-    }
+    Duration::try_from(config.store.sample_retention()).unwrap_or(Duration::from_secs(7 * 86_400))
 }
 
 /// Options for [`Engine::open`].

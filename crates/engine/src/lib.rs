@@ -16,7 +16,7 @@ pub mod signals;
 mod sources;
 mod targets;
 
-pub use engine::{Engine, Loaded, Options, load, load_config_only, open_store};
+pub use engine::{Engine, Loaded, Options, load, load_config_only, open_store, pg_settings};
 pub use forecast::read_warm_start;
 pub use group::Event;
 pub use handle::{EngineHandle, Evaluation, GroupStatus, HandleError};

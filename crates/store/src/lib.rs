@@ -1,8 +1,10 @@
 //! scalepilot's store: config snapshots, group state, activities, errors, metric samples, forecasts
-//! and pool instances. One trait, one file per backend (SQLite now; PostgreSQL later with the same
-//! meaning), so the engine never knows which one it talks to.
+//! and pool instances. One trait, one file per backend (SQLite, PostgreSQL; the same meaning,
+//! checked by one conformance suite), so the engine never knows which one it talks to.
 
 pub mod conformance;
+mod postgres;
+mod postgres_leases;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -14,6 +16,7 @@ use jiff::Timestamp;
 use scalepilot_core::GroupState;
 use serde::{Deserialize, Serialize};
 
+pub use postgres::{PgSettings, PostgresStore, redact};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,10 @@ pub enum StoreError {
         holder: String,
         epoch: i64,
     },
+    /// No connection to a database server. `target` is the URL with its password replaced
+    /// (see [`redact`]); `message` is the driver's text with every password scrubbed.
+    #[error("store: cannot connect to {target}: {message}")]
+    Connect { target: String, message: String },
     #[error("store: corrupt {what} for group {group}: {message}")]
     Corrupt {
         what: &'static str,
@@ -300,6 +307,48 @@ pub struct ForecastRecord {
 pub struct StoredState {
     pub state: GroupState,
     pub consecutive_errors: u32,
+}
+
+/// One schema migration of a backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MigrationStep {
+    pub version: i64,
+    pub description: String,
+}
+
+/// A database's migrations: those applied and those this release would apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MigrationPlan {
+    /// Applied, oldest first (including any of a newer release this one does not know).
+    pub applied: Vec<MigrationStep>,
+    /// Known to this release and not applied yet, in the order they would run.
+    pub pending: Vec<MigrationStep>,
+}
+
+impl MigrationPlan {
+    pub(crate) fn new(
+        known: &[sqlx::migrate::Migration],
+        applied: Vec<(i64, String)>,
+    ) -> MigrationPlan {
+        let pending = known
+            .iter()
+            .filter(|m| !applied.iter().any(|(v, _)| *v == m.version))
+            .map(|m| MigrationStep {
+                version: m.version,
+                description: m.description.to_string(),
+            })
+            .collect();
+        MigrationPlan {
+            applied: applied
+                .into_iter()
+                .map(|(version, description)| MigrationStep {
+                    version,
+                    description,
+                })
+                .collect(),
+            pending,
+        }
+    }
 }
 
 pub fn ms(t: Timestamp) -> i64 {

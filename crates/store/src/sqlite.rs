@@ -145,6 +145,42 @@ impl SqliteStore {
         })
     }
 
+    /// Which migrations the store file at `path` has and which [`open`](Self::open) would
+    /// apply, without creating or changing anything. When there is no file, every migration
+    /// is pending (and the file is not created).
+    pub async fn migration_plan(path: &Path) -> Result<super::MigrationPlan> {
+        if !path.exists() {
+            return Ok(super::MigrationPlan::new(&migrations(), Vec::new()));
+        }
+        let options = Self::options(path)?
+            .read_only(true)
+            .create_if_missing(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(db("open the database read-only"))?;
+        let applied = async {
+            let exists: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            )
+            .fetch_one(&pool)
+            .await?;
+            if exists == 0 {
+                return Ok(Vec::new());
+            }
+            sqlx::query_as(
+                "SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&pool)
+            .await
+        }
+        .await
+        .map_err(db("read the applied migrations"));
+        pool.close().await;
+        Ok(super::MigrationPlan::new(&migrations(), applied?))
+    }
+
     fn options(path: &Path) -> Result<SqliteConnectOptions> {
         let url = format!("sqlite://{}", path.display());
         Ok(SqliteConnectOptions::from_str(&url)

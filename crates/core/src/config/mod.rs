@@ -50,14 +50,76 @@ pub struct GlobalBudget {
     pub per_month: Option<f64>,
 }
 
-/// Where the engine keeps its data.
-#[derive(Debug, Clone, PartialEq)]
+/// Where the engine keeps its data. `Debug` shows a PostgreSQL URL without its password.
+#[derive(Clone, PartialEq)]
 pub enum Store {
     /// A SQLite file; a relative path is relative to the config file's folder.
     Sqlite {
         path: String,
         sample_retention: SignedDuration,
     },
+    /// A PostgreSQL database.
+    Postgres {
+        /// As written (it may hold a password: show it through [`url::redact`] only).
+        url: String,
+        /// Connections in the pool, at most.
+        pool: u32,
+        /// File with the password, relative to the config file's folder.
+        password_file: Option<String>,
+        sample_retention: SignedDuration,
+    },
+}
+
+impl Store {
+    /// How long metric samples (and forecasts, errors, dry-run records) are kept.
+    pub fn sample_retention(&self) -> SignedDuration {
+        match self {
+            Store::Sqlite {
+                sample_retention, ..
+            }
+            | Store::Postgres {
+                sample_retention, ..
+            } => *sample_retention,
+        }
+    }
+
+    fn sample_retention_mut(&mut self) -> &mut SignedDuration {
+        match self {
+            Store::Sqlite {
+                sample_retention, ..
+            }
+            | Store::Postgres {
+                sample_retention, ..
+            } => sample_retention,
+        }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Store::Sqlite {
+                path,
+                sample_retention,
+            } => f
+                .debug_struct("Sqlite")
+                .field("path", path)
+                .field("sample_retention", sample_retention)
+                .finish(),
+            Store::Postgres {
+                url,
+                pool,
+                password_file,
+                sample_retention,
+            } => f
+                .debug_struct("Postgres")
+                .field("url", &crate::config::url::redact(url))
+                .field("pool", pool)
+                .field("password_file", password_file)
+                .field("sample_retention", sample_retention)
+                .finish(),
+        }
+    }
 }
 
 impl Default for Store {

@@ -131,6 +131,8 @@ pub const MAX_BUDGET: f64 = 1e12;
 pub const ALERT_ATTEMPTS: (u32, u32) = (1, 20);
 /// `alerts.consecutive_errors`, `behavior.fallback.after`, pool `unhealthy_after`.
 pub const MAX_CONSECUTIVE: u32 = 10_000;
+/// `store.pool` (PostgreSQL): connections in the pool.
+pub const STORE_POOL: (u32, u32) = (1, 256);
 /// `engine.max_concurrency`.
 pub const MAX_CONCURRENCY: (u32, u32) = (1, 10_000);
 /// Multipliers: trace `scale`, warm-start `scale`, trace `speedup` (more than 0, at most this).

@@ -44,6 +44,25 @@ pub enum RawStore {
         #[serde(default)]
         sample_retention: Option<String>,
     },
+    /// A PostgreSQL database (its tables are created by migrations at connect, or by
+    /// `scalepilot migrate`).
+    Postgres {
+        /// `postgres://USER@HOST:PORT/DB` (or `postgresql://`); `?sslmode=require` or
+        /// `verify-full` for TLS. A password may be written here, but `password_file` or the
+        /// `PGPASSWORD` environment variable keep it out of the config; it is never shown.
+        url: String,
+        /// Connections in the pool, at most. Default 8.
+        #[serde(default)]
+        pool: Option<u32>,
+        /// File holding the password (relative to the config file's folder; surrounding
+        /// whitespace is trimmed). Used when the URL has no password; else `PGPASSWORD`.
+        #[serde(default)]
+        password_file: Option<String>,
+        /// Keep metric samples this long. Default "7d", or "15d" when a predictive strategy
+        /// learns a weekly profile.
+        #[serde(default)]
+        sample_retention: Option<String>,
+    },
 }
 
 /// Webhook alerts.

@@ -167,11 +167,7 @@ fn multiple_documents_and_tags_are_refused() {
 
 #[test]
 fn weekly_profiles_keep_two_weeks_of_samples_unless_told_otherwise() {
-    let retention = |text: &str| match parse(text, "r.yaml").unwrap().store {
-        Store::Sqlite {
-            sample_retention, ..
-        } => sample_retention,
-    };
+    let retention = |text: &str| parse(text, "r.yaml").unwrap().store.sample_retention();
     let predictive = |seasons: &str| {
         format!(
             "groups:\n  - name: web\n    min: 1\n    max: 10\n    strategies:\n      - {{kind: predictive, metric: request_rate, seasonality: [{seasons}]}}\n"

@@ -3,6 +3,53 @@
 //! IPv4 address or a bracketed IPv6 address), an optional port 1..=65535, then an optional
 //! path, query or fragment. No credentials (`user@`), no spaces or control characters.
 
+/// `url` with its password replaced by `***`: the one in the user info
+/// (`postgres://user:***@host/db`) and any `password=` parameter (`?password=***`, or a
+/// `key=value` connection string's `password=***`). Anything else is kept as written.
+pub fn redact(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some((start, end)) = userinfo_password_span(&out) {
+        out.replace_range(start..end, "***");
+    }
+    // `password=` values (query parameters or `key=value` connection strings), also
+    // `sslpassword=`; case-insensitive.
+    let mut from = 0;
+    loop {
+        let lower = out.to_ascii_lowercase();
+        let Some(at) = lower[from..].find("password=") else {
+            break;
+        };
+        let value_start = from + at + "password=".len();
+        let value_end = out[value_start..]
+            .find(['&', ' ', '#', '\t', '\n'])
+            .map_or(out.len(), |n| value_start + n);
+        if value_end > value_start {
+            out.replace_range(value_start..value_end, "***");
+            from = value_start + 3;
+        } else {
+            from = value_start;
+        }
+    }
+    out
+}
+
+/// Byte range of the password in a URL's user info, if it has one.
+fn userinfo_password_span(url: &str) -> Option<(usize, usize)> {
+    let scheme_end = url.find("://")? + 3;
+    let rest = &url[scheme_end..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    let at = authority.rfind('@')?;
+    let userinfo = &authority[..at];
+    let colon = userinfo.find(':')?;
+    Some((scheme_end + colon + 1, scheme_end + at))
+}
+
+/// The password written in a URL's user info (as written, percent-encoded), if any.
+pub fn userinfo_password(url: &str) -> Option<&str> {
+    userinfo_password_span(url).map(|(s, e)| &url[s..e])
+}
+
 /// `Ok(())` when `url` is an absolute http(s) URL; else what is wrong with it.
 pub fn check(url: &str) -> Result<(), String> {
     let rest = url

@@ -186,6 +186,40 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
                 ),
             }
         }
+        Some(RawStore::Postgres {
+            url,
+            pool,
+            password_file,
+            sample_retention,
+        }) => {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                // The URL itself is not repeated: it may hold a password.
+                ctx.err("store.url", "expected a postgres:// or postgresql:// URL");
+            }
+            let pool = pool.unwrap_or(8);
+            let (lo, hi) = ranges::STORE_POOL;
+            ctx.at_most("store.pool", pool, lo, hi);
+            if pool < lo {
+                ctx.err(
+                    "store.pool",
+                    format!("pool {pool} is out of range: expected {lo} to {hi}"),
+                );
+            }
+            if password_file.as_ref().is_some_and(|f| f.trim().is_empty()) {
+                ctx.err("store.password_file", "empty path");
+            }
+            Store::Postgres {
+                url: url.clone(),
+                pool: pool.clamp(lo, hi),
+                password_file: password_file.clone(),
+                sample_retention: ctx.ranged_duration(
+                    "store.sample_retention",
+                    sample_retention.as_deref(),
+                    SignedDuration::from_hours(7 * 24),
+                    ranges::SAMPLE_RETENTION,
+                ),
+            }
+        }
     };
     let alerts = raw.alerts.as_ref().map(|a| {
         check_url(&mut ctx, "alerts.webhook", &a.webhook);
@@ -253,16 +287,18 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
     });
     let explicit = matches!(
         &raw.store,
-        Some(RawStore::Sqlite {
-            sample_retention: Some(_),
-            ..
-        })
+        Some(
+            RawStore::Sqlite {
+                sample_retention: Some(_),
+                ..
+            } | RawStore::Postgres {
+                sample_retention: Some(_),
+                ..
+            }
+        )
     );
     if weekly && !explicit {
-        let Store::Sqlite {
-            sample_retention, ..
-        } = &mut store;
-        *sample_retention = SignedDuration::from_hours(WEEKLY_RETENTION_DAYS * 24);
+        *store.sample_retention_mut() = SignedDuration::from_hours(WEEKLY_RETENTION_DAYS * 24);
     }
     let budget = raw.budget.as_ref().map(|b| {
         for (field, v) in [("per_hour", b.per_hour), ("per_month", b.per_month)] {

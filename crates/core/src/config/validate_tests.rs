@@ -414,3 +414,76 @@ fn alert_events_are_an_enum_spelled_as_before() {
         assert_eq!(AlertEvent::parse(name), Some(event));
     }
 }
+
+/// A PostgreSQL store: the URL scheme, the pool range, a non-empty password file; the
+/// config's `Debug` never shows the URL's password.
+#[test]
+fn postgres_store_settings() {
+    let store = |s: &str| format!("store: {s}\n{GROUP}");
+    let c = parse(
+        &store("{kind: postgres, url: \"postgres://sp:hunter2@db:5432/sp\", pool: 3, password_file: pw, sample_retention: 2d}"),
+        "",
+    )
+    .unwrap();
+    match &c.store {
+        Store::Postgres {
+            url,
+            pool,
+            password_file,
+            sample_retention,
+        } => {
+            assert_eq!(url, "postgres://sp:hunter2@db:5432/sp");
+            assert_eq!((*pool, password_file.as_deref()), (3, Some("pw")));
+            assert_eq!(*sample_retention, SignedDuration::from_hours(48));
+        }
+        other => panic!("{other:?}"),
+    }
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains("postgres://sp:***@db:5432/sp"), "{debug}");
+    let c = parse(&store("{kind: postgres, url: \"postgresql://db/sp\"}"), "").unwrap();
+    assert!(matches!(c.store, Store::Postgres { pool: 8, .. }));
+    assert_eq!(
+        c.store.sample_retention(),
+        SignedDuration::from_hours(7 * 24)
+    );
+
+    let one = |s: &str| {
+        let p = problems(&store(s));
+        assert_eq!(p.len(), 1, "{p:?}");
+        p[0].splitn(4, ':').nth(3).unwrap().trim_start().to_string()
+    };
+    let bad_url = one("{kind: postgres, url: \"mysql://sp:hunter2@db/sp\"}");
+    assert_eq!(
+        bad_url,
+        "store.url: expected a postgres:// or postgresql:// URL"
+    );
+    assert_eq!(
+        one("{kind: postgres, url: \"postgres://db/sp\", pool: 0}"),
+        "store.pool: pool 0 is out of range: expected 1 to 256"
+    );
+    assert_eq!(
+        one("{kind: postgres, url: \"postgres://db/sp\", pool: 257}"),
+        "store.pool: pool 257 is out of range: expected 1 to 256"
+    );
+    assert_eq!(
+        one("{kind: postgres, url: \"postgres://db/sp\", password_file: \" \"}"),
+        "store.password_file: empty path"
+    );
+}
+
+#[test]
+fn urls_are_redacted() {
+    use crate::config::url::{redact, userinfo_password};
+    assert_eq!(redact("postgres://u:p@h/d"), "postgres://u:***@h/d");
+    assert_eq!(
+        redact("postgres://u@h/d?password=p"),
+        "postgres://u@h/d?password=***"
+    );
+    assert_eq!(
+        redact("postgres://u@h/d?password="),
+        "postgres://u@h/d?password="
+    );
+    assert_eq!(userinfo_password("postgres://u:p%40@h/d"), Some("p%40"));
+    assert_eq!(userinfo_password("postgres://u@h/d"), None);
+}
