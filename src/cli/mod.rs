@@ -4,6 +4,7 @@ mod backend;
 mod bench;
 mod decide;
 mod demo;
+mod groups;
 mod history;
 mod load;
 mod run;
@@ -41,6 +42,7 @@ enum Command {
     Run(run::RunArgs),
     Once(run::OnceArgs),
     History(history::Args),
+    Groups(groups::Args),
     Load(load::Args),
     Demo(demo::Args),
 }
@@ -56,6 +58,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(a) => run::run(a),
         Command::Once(a) => run::once(a),
         Command::History(a) => history::run(a),
+        Command::Groups(a) => groups::run(a),
         Command::Load(a) => load::run(a),
         Command::Demo(a) => demo::run(a),
     }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use problems::{ConfigError, Problem};
 pub use raw::{GroupsFrom, RawSource, RawTarget};
-pub use rows::{ImportedGroup, group_from_row, groups_from_text, row_path};
+pub use rows::{DATABASE, ImportedGroup, group_from_row, groups_from_text, row_path};
 pub use source_spec::{SourceSpec, TextMetric};
 pub use target_spec::{CommandSpec, HaproxyMode, HaproxySpec, HostSpec, PoolSpec, TargetSpec};
 

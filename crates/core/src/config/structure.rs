@@ -293,6 +293,12 @@ pub(super) fn check(value: Value) -> (Structured, Vec<(String, String)>) {
             return (out, problems);
         }
     };
+    if out.groups_from == GroupsFrom::Database && !list.is_empty() {
+        problems.push((
+            "groups".into(),
+            "`groups_from: database` takes every group from the store: import these with `scalepilot groups import`, or use `groups_from: both`".into(),
+        ));
+    }
     if list.is_empty() && !optional {
         problems.push((
             "groups".into(),
