@@ -287,7 +287,9 @@ fn yaml(v: &Value, indent: usize, out: &mut String) {
     let pad = " ".repeat(indent);
     match v {
         Value::Object(m) => {
-            for (k, x) in m {
+            // The name first, as people write it.
+            let named = m.iter().filter(|(k, _)| *k == "name");
+            for (k, x) in named.chain(m.iter().filter(|(k, _)| *k != "name")) {
                 let key = if plain(k) {
                     k.clone()
                 } else {

@@ -59,7 +59,13 @@ fn database_groups_are_picked_up_changed_and_checked_without_sighup() {
     // Imported while the daemon runs.
     let file = dir.join("web.yaml");
     std::fs::write(&file, group(dir, 10)).unwrap();
-    let out = cli(&["groups", "import", file.to_str().unwrap(), "--config", config]);
+    let out = cli(&[
+        "groups",
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        config,
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert!(
         wait_until(Duration::from_secs(20), || replicas() == "5"),
@@ -70,7 +76,13 @@ fn database_groups_are_picked_up_changed_and_checked_without_sighup() {
 
     // A changed row (max lowered) scales down, no SIGHUP.
     std::fs::write(&file, group(dir, 3)).unwrap();
-    let out = cli(&["groups", "import", file.to_str().unwrap(), "--config", config]);
+    let out = cli(&[
+        "groups",
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        config,
+    ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "changed web\n");
     assert!(
         wait_until(Duration::from_secs(15), || replicas() == "3"),
@@ -114,7 +126,13 @@ fn database_groups_are_picked_up_changed_and_checked_without_sighup() {
         daemon.log()
     );
     std::fs::write(&file, group(dir, 2)).unwrap();
-    let out = cli(&["groups", "import", file.to_str().unwrap(), "--config", config]);
+    let out = cli(&[
+        "groups",
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        config,
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert!(
         wait_until(Duration::from_secs(15), || replicas() == "2"),
