@@ -136,7 +136,7 @@ fn import_list_export_reimport_and_enable_disable() {
         "--config",
         &config,
     ]);
-    assert_eq!(out.stdout, "changed web\nchanged api\n");
+    assert_eq!(out.stdout, "changed web\nunchanged api\n");
     run_ok(&["groups", "delete", "api", "--config", &config]);
     assert_eq!(rows(&config).len(), 1);
 }
