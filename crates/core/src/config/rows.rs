@@ -269,6 +269,28 @@ mod tests {
     }
 
     #[test]
+    fn groups_from_decides_whether_the_file_needs_groups() {
+        use super::super::{GroupsFrom, parse};
+        let store = "store: {kind: sqlite, path: a.db}\n";
+        assert!(parse(store, "f").is_err());
+        let c = parse(&format!("{store}groups_from: database\n"), "f").unwrap();
+        assert_eq!(c.groups_from, GroupsFrom::Database);
+        assert!(c.groups.is_empty());
+        let c = parse(&format!("{store}groups_from: both\ngroups: []\n"), "f").unwrap();
+        assert_eq!(c.groups_from, GroupsFrom::Both);
+        let with = format!("{store}groups_from: database\ngroups:\n  - {GOOD}\n");
+        let e = parse(&with, "f").unwrap_err().to_string();
+        assert!(
+            e.contains("f:3:1: groups: `groups_from: database` takes every group"),
+            "{e}"
+        );
+        let e = parse(&format!("{store}groups_from: db\n"), "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("groups_from: unknown variant `db`"), "{e}");
+    }
+
+    #[test]
     fn a_single_group_file_is_located_too() {
         let text = "name: web\nmin: 1\nmax: 4\nenabled: false\nstrategies:\n  - {kind: target_tracking, metric: request_rate, target_per_replica: 0}\n";
         let e = groups_from_text(text, "one.yaml").unwrap_err().to_string();
