@@ -5,6 +5,7 @@ mod bench;
 mod bench_engine;
 mod decide;
 mod demo;
+mod groups;
 mod history;
 mod load;
 mod migrate;
@@ -44,6 +45,7 @@ enum Command {
     Once(run::OnceArgs),
     History(history::Args),
     Migrate(migrate::Args),
+    Groups(groups::Args),
     Load(load::Args),
     Demo(demo::Args),
 }
@@ -60,6 +62,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Once(a) => run::once(a),
         Command::History(a) => history::run(a),
         Command::Migrate(a) => migrate::run(a),
+        Command::Groups(a) => groups::run(a),
         Command::Load(a) => load::run(a),
         Command::Demo(a) => demo::run(a),
     }

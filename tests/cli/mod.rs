@@ -3,6 +3,7 @@
 mod bench;
 mod decide;
 mod demo;
+mod groups;
 mod limits;
 mod migrate;
 mod schema;

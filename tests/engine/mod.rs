@@ -5,6 +5,7 @@ mod adoption;
 mod alerts;
 mod budget;
 mod crash;
+mod db_groups;
 mod forecast;
 mod once;
 mod reload;

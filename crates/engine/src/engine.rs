@@ -38,6 +38,8 @@ pub struct Loaded {
     pub config: Config,
     pub raw_groups: Vec<Value>,
     pub text: String,
+    /// The database group rows' version merged in (`groups_from: database|both`).
+    pub rows_version: Option<i64>,
 }
 
 /// Read and validate the config file.
@@ -53,6 +55,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         config,
         raw_groups,
         text,
+        rows_version: None,
     })
 }
 
@@ -181,6 +184,8 @@ struct Shared {
     fault_pause: Option<Duration>,
     /// Bounds how many groups evaluate at once.
     semaphore: Arc<Semaphore>,
+    /// Problems of database group rows already recorded.
+    db_groups: crate::db_groups::Reported,
 }
 
 /// The config settings a group task takes from the file it was started under.
@@ -321,6 +326,8 @@ impl Engine {
             base
         };
         let (store, paths) = open_store_at(&loaded.config, &base).await?;
+        let db_groups = crate::db_groups::Reported::default();
+        let loaded = crate::db_groups::merge(loaded, &*store, &db_groups).await?;
         let http = crate::http::client()?;
         let (alerts, alert_task) =
             Alerter::start(loaded.config.alerts.as_ref(), http.clone(), store.clone());
@@ -340,6 +347,7 @@ impl Engine {
             semaphore: Arc::new(Semaphore::new(
                 loaded.config.engine.max_concurrency as usize,
             )),
+            db_groups,
         });
         Ok(Engine {
             path: path.to_path_buf(),
@@ -477,6 +485,15 @@ impl Engine {
                 tokio::task::spawn_blocking(move || load(&owned)),
             )
             .await;
+            let read = match read {
+                Ok(Ok(Ok(l))) => Ok(Ok(crate::db_groups::merge(
+                    l,
+                    &*shared.store,
+                    &shared.db_groups,
+                )
+                .await)),
+                other => other,
+            };
             let loaded = match read {
                 Ok(Ok(Ok(l))) => Ok(l),
                 Ok(Ok(Err(e))) => {
@@ -715,6 +732,11 @@ impl Engine {
         let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
         // Set once stopping: resolves when every group and target has stopped.
         let mut stopping: Option<JoinHandle<()>> = None;
+        // Database group rows: their change counter, polled like the file's stamp.
+        let (rows_tx, mut rows_rx) = mpsc::unbounded_channel::<Option<i64>>();
+        let mut rows_polling = false;
+        // The version a reload was started for (None: the loaded one's).
+        let mut rows_seen: Option<i64> = None;
         loop {
             tokio::select! {
                 cmd = self.commands.recv() => {
@@ -765,6 +787,9 @@ impl Engine {
                     } else {
                         self.apply(done.loaded)
                     };
+                    if r.is_ok() {
+                        rows_seen = None;
+                    }
                     for reply in done.replies {
                         let _ = reply.send(r.clone());
                     }
@@ -792,6 +817,19 @@ impl Engine {
                         Some(_) => {}
                     }
                 }
+                Some(v) = rows_rx.recv() => {
+                    rows_polling = false;
+                    if let Some(v) = v
+                        && rows_seen.or(self.loaded.rows_version) != Some(v)
+                        && !loading
+                        && stopping.is_none()
+                    {
+                        rows_seen = Some(v);
+                        tracing::info!("database groups changed: reloading");
+                        loading = true;
+                        self.spawn_load(Vec::new(), load_tx.clone());
+                    }
+                }
                 _ = watch_tick.tick(), if stopping.is_none() => {
                     // Notices (and logs) a group task that ended unexpectedly.
                     for slot in self.slots.values() {
@@ -802,6 +840,13 @@ impl Engine {
                         let (path, tx) = (self.path.clone(), stat_tx.clone());
                         tokio::spawn(async move {
                             let _ = tx.send(modified(&path).await);
+                        });
+                    }
+                    if self.loaded.config.groups_from.database() && !rows_polling && !loading {
+                        rows_polling = true;
+                        let (shared, tx) = (self.shared.clone(), rows_tx.clone());
+                        tokio::spawn(async move {
+                            let _ = tx.send(crate::db_groups::poll(&*shared.store, &shared.db_groups).await);
                         });
                     }
                 }

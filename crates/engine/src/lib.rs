@@ -5,6 +5,7 @@
 
 mod alerts;
 mod budget;
+mod db_groups;
 mod engine;
 mod forecast;
 mod group;

@@ -7,6 +7,7 @@
 mod problems;
 pub mod ranges;
 pub mod raw;
+mod rows;
 pub mod source_spec;
 mod structure;
 pub mod target_spec;
@@ -22,7 +23,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use problems::{ConfigError, Problem};
-pub use raw::{RawSource, RawTarget};
+pub use raw::{GroupsFrom, RawSource, RawTarget};
+pub use rows::{DATABASE, ImportedGroup, group_from_row, groups_from_text, row_path};
 pub use source_spec::{SourceSpec, TextMetric};
 pub use target_spec::{CommandSpec, HaproxyMode, HaproxySpec, HostSpec, PoolSpec, TargetSpec};
 
@@ -35,6 +37,8 @@ pub const SIMULATED_METRICS: [&str; 2] = ["request_rate", "utilization"];
 /// A validated config file.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where the groups come from; with `database` or `both`, `groups` holds the file's only.
+    pub groups_from: GroupsFrom,
     pub store: Store,
     pub alerts: Option<Alerts>,
     pub engine: Engine,

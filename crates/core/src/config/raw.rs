@@ -27,8 +27,35 @@ pub struct ConfigFile {
     /// A budget over all groups that have a `cost` section: hard caps on their spend together.
     #[serde(default)]
     pub budget: Option<RawGlobalBudget>,
-    /// The scaling groups: each one is a thing that is scaled, with its own policy.
+    /// Where the groups come from: `file` (the `groups:` list, the default), `database` (the
+    /// store's group rows, managed with `scalepilot groups`), or `both` (names unique across
+    /// the two; on a clash the file wins).
+    #[serde(default)]
+    pub groups_from: Option<GroupsFrom>,
+    /// The scaling groups: each one is a thing that is scaled, with its own policy. Required
+    /// (at least one) unless `groups_from` is `database` or `both`.
+    #[serde(default)]
     pub groups: Vec<RawGroup>,
+}
+
+/// Where the engine takes its groups from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupsFrom {
+    /// The config file's `groups:` list.
+    #[default]
+    File,
+    /// The store's group rows (`scalepilot groups import`).
+    Database,
+    /// Both: the file's groups and the store's rows.
+    Both,
+}
+
+impl GroupsFrom {
+    /// Whether the store's group rows are read.
+    pub fn database(self) -> bool {
+        self != GroupsFrom::File
+    }
 }
 
 /// The store.

@@ -7,7 +7,7 @@
 use serde_json::Value;
 use serde_path_to_error::{Path, Segment};
 
-use super::raw::{RawAlerts, RawEngine, RawGlobalBudget, RawGroup, RawStore};
+use super::raw::{GroupsFrom, RawAlerts, RawEngine, RawGlobalBudget, RawGroup, RawStore};
 
 /// Path segments as our field-path syntax: `groups[1].behavior.scale_up`.
 fn render(prefix: &str, path: &Path) -> String {
@@ -169,10 +169,28 @@ pub(super) struct Structured {
     pub alerts: Option<RawAlerts>,
     pub engine: Option<RawEngine>,
     pub budget: Option<RawGlobalBudget>,
+    pub groups_from: GroupsFrom,
     pub groups: Vec<(usize, RawGroup)>,
 }
 
-const TOP_LEVEL: [&str; 5] = ["store", "alerts", "engine", "budget", "groups"];
+const TOP_LEVEL: [&str; 6] = [
+    "store",
+    "alerts",
+    "engine",
+    "budget",
+    "groups_from",
+    "groups",
+];
+
+/// Deserialize one group (a `groups:` item or a database row) whose field paths start with
+/// `prefix`; `None` (and `problems`) when it could not be read.
+pub(super) fn group(
+    prefix: &str,
+    item: Value,
+    problems: &mut Vec<(String, String)>,
+) -> Option<RawGroup> {
+    deserialize(prefix, item, problems)
+}
 
 /// Deserialize `item` as `T`, reporting every unknown field (removing it and retrying) and
 /// then the first other error. `None` when it could not be read.
@@ -237,25 +255,32 @@ pub(super) fn check(value: Value) -> (Structured, Vec<(String, String)>) {
             problems.push((
                 key.clone(),
                 format!(
-                    "unknown field `{key}`, expected one of `store`, `alerts`, `engine`, `budget`, `groups`"
+                    "unknown field `{key}`, expected one of `store`, `alerts`, `engine`, `budget`, `groups_from`, `groups`"
                 ),
             ));
         }
     }
     let mut section = |name: &str| top.remove(name).filter(|v| !v.is_null());
-    let (store, alerts, engine, budget, groups) = (
+    let (store, alerts, engine, budget, groups_from, groups) = (
         section("store"),
         section("alerts"),
         section("engine"),
         section("budget"),
+        section("groups_from"),
         section("groups"),
     );
     out.store = store.and_then(|v| deserialize("store", v, &mut problems));
     out.alerts = alerts.and_then(|v| deserialize("alerts", v, &mut problems));
     out.engine = engine.and_then(|v| deserialize("engine", v, &mut problems));
     out.budget = budget.and_then(|v| deserialize("budget", v, &mut problems));
+    out.groups_from = groups_from
+        .and_then(|v| deserialize("groups_from", v, &mut problems))
+        .unwrap_or_default();
+    // With groups in the database, the file may have none.
+    let optional = out.groups_from.database();
     let list = match groups {
         Some(Value::Array(list)) => list,
+        None if optional => Vec::new(),
         None => {
             problems.push((
                 "groups".into(),
@@ -268,7 +293,13 @@ pub(super) fn check(value: Value) -> (Structured, Vec<(String, String)>) {
             return (out, problems);
         }
     };
-    if list.is_empty() {
+    if out.groups_from == GroupsFrom::Database && !list.is_empty() {
+        problems.push((
+            "groups".into(),
+            "`groups_from: database` takes every group from the store: import these with `scalepilot groups import`, or use `groups_from: both`".into(),
+        ));
+    }
+    if list.is_empty() && !optional {
         problems.push((
             "groups".into(),
             "no groups: expected at least one scaling group".into(),

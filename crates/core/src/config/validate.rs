@@ -317,6 +317,7 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
     });
     (
         Config {
+            groups_from: raw.groups_from,
             store,
             alerts,
             engine,
@@ -328,10 +329,25 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
 }
 
 fn groups(ctx: &mut Ctx, raw: &[(usize, RawGroup)]) -> Vec<Group> {
+    let prefixed: Vec<(String, &RawGroup)> = raw
+        .iter()
+        .map(|(i, g)| (format!("groups[{i}]"), g))
+        .collect();
+    groups_at(ctx, &prefixed)
+}
+
+/// Validate groups (names unique among them) whose field paths start with the given prefixes:
+/// `groups[1]` in a file, `groups[web]` for a database row. Returns (path, message) problems.
+pub(super) fn groups_only(raw: &[(String, &RawGroup)]) -> (Vec<Group>, Vec<(String, String)>) {
+    let mut ctx = Ctx::default();
+    let out = groups_at(&mut ctx, raw);
+    (out, ctx.problems)
+}
+
+fn groups_at(ctx: &mut Ctx, raw: &[(String, &RawGroup)]) -> Vec<Group> {
     let mut names = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
-    for (i, g) in raw {
-        let p = format!("groups[{i}]");
+    for (p, g) in raw {
         if g.name.is_empty()
             || !g
                 .name
@@ -368,7 +384,7 @@ fn groups(ctx: &mut Ctx, raw: &[(usize, RawGroup)]) -> Vec<Group> {
                 format!("duplicate group name \"{}\"", g.name),
             );
         }
-        out.push(group(ctx, &p, g));
+        out.push(group(ctx, p, g));
     }
     out
 }
