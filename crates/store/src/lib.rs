@@ -4,6 +4,7 @@
 
 pub mod conformance;
 mod sqlite;
+pub mod spool;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,6 +15,7 @@ use jiff::Timestamp;
 use scalepilot_core::GroupState;
 use serde::{Deserialize, Serialize};
 
+pub use spool::{SpoolOptions, SpoolingStore, is_unavailable};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
