@@ -3,8 +3,8 @@
 //! meaning), so the engine never knows which one it talks to.
 
 pub mod conformance;
-mod sqlite;
 pub mod spool;
+mod sqlite;
 
 use std::collections::BTreeMap;
 use std::fmt;

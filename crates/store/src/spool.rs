@@ -251,7 +251,11 @@ fn forecast_of(f: &SpooledForecast) -> NewForecast {
 }
 
 impl Op {
-    fn intent(a: &NewActivity<'_>, state: Option<&StoredState>, d: Option<&serde_json::Value>) -> Op {
+    fn intent(
+        a: &NewActivity<'_>,
+        state: Option<&StoredState>,
+        d: Option<&serde_json::Value>,
+    ) -> Op {
         Op::Intent {
             activity: SpooledActivity {
                 key: a.key.to_string(),
@@ -373,16 +377,12 @@ impl Op {
                 component,
                 message,
                 at_ms,
-            } => Ok(store
-                .errors(group.as_deref(), 1000)
-                .await?
-                .iter()
-                .any(|e| {
-                    e.group == *group
-                        && e.component == *component
-                        && e.message == *message
-                        && e.at_ms == *at_ms
-                })),
+            } => Ok(store.errors(group.as_deref(), 1000).await?.iter().any(|e| {
+                e.group == *group
+                    && e.component == *component
+                    && e.message == *message
+                    && e.at_ms == *at_ms
+            })),
             Op::Samples {
                 group,
                 at_ms,
@@ -638,11 +638,8 @@ impl SpoolingStore {
         if self.probing.swap(true, Ordering::SeqCst) {
             return;
         }
-        let probe = tokio::time::timeout(
-            self.options.probe_timeout,
-            self.inner.group_rows_version(),
-        )
-        .await;
+        let probe =
+            tokio::time::timeout(self.options.probe_timeout, self.inner.group_rows_version()).await;
         if matches!(probe, Ok(Ok(_))) {
             let mut spool = self.spool.write().await;
             if spool.since_ms.is_some() {
@@ -770,9 +767,10 @@ impl SpoolingStore {
             return Err(cause);
         }
         if let Op::Intent { activity, .. } = &op {
-            let spooled = spool.entries.iter().any(
-                |(_, o)| matches!(o, Op::Intent { activity: a, .. } if a.key == activity.key),
-            );
+            let spooled = spool
+                .entries
+                .iter()
+                .any(|(_, o)| matches!(o, Op::Intent { activity: a, .. } if a.key == activity.key));
             if spooled || self.cache.lock().unwrap().keys.contains(&activity.key) {
                 return Ok(false);
             }
@@ -1013,7 +1011,11 @@ fn read_spool(path: &Path, bytes: &[u8], spool: &mut Spool, cache: &mut Cache) {
                 tracing::warn!("{}: ignoring a torn last line: {e}", path.display());
             }
             Err(e) => {
-                tracing::error!("{}: skipping unreadable line {}: {e}", path.display(), n + 1);
+                tracing::error!(
+                    "{}: skipping unreadable line {}: {e}",
+                    path.display(),
+                    n + 1
+                );
             }
         }
     }
@@ -1370,3 +1372,7 @@ impl Store for SpoolingStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "spool_tests.rs"]
+mod tests;
