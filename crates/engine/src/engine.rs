@@ -281,6 +281,7 @@ impl Engine {
             base
         };
         let (store, paths) = open_store_at(&loaded.config, &base).await?;
+        let store = crate::spool::wrap_if_asked(store, &base).await?;
         let http = crate::http::client()?;
         let (alerts, alert_task) =
             Alerter::start(loaded.config.alerts.as_ref(), http.clone(), store.clone());

@@ -214,7 +214,7 @@ enum Op {
 enum Line {
     Op {
         seq: u64,
-        op: Op,
+        op: Box<Op>,
     },
     Flushed {
         flushed: u64,
@@ -776,7 +776,10 @@ impl SpoolingStore {
             }
         }
         let seq = spool.next_seq;
-        let line = Line::Op { seq, op };
+        let line = Line::Op {
+            seq,
+            op: Box::new(op),
+        };
         if let Err(io) = self.append(spool, std::slice::from_ref(&line)) {
             tracing::error!("cannot write the spool {}: {io}", self.path.display());
             return Err(cause);
@@ -787,7 +790,7 @@ impl SpoolingStore {
         spool.next_seq += 1;
         spool.ended = None;
         self.cache.lock().unwrap().applied(&op, true, seq as i64);
-        spool.entries.push_back((seq, op));
+        spool.entries.push_back((seq, *op));
         Ok(true)
     }
 
@@ -998,7 +1001,7 @@ fn read_spool(path: &Path, bytes: &[u8], spool: &mut Spool, cache: &mut Cache) {
             Ok(Line::Op { seq, op }) => {
                 spool.ended = None;
                 spool.next_seq = spool.next_seq.max(seq + 1);
-                ops.push((seq, op));
+                ops.push((seq, *op));
             }
             Ok(Line::Flushed { flushed: f }) => flushed = flushed.max(f),
             Ok(Line::Ended {
