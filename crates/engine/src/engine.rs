@@ -326,6 +326,7 @@ impl Engine {
             base
         };
         let (store, paths) = open_store_at(&loaded.config, &base).await?;
+        let store = crate::spool::wrap_for(&loaded.config, store, &base).await?;
         let db_groups = crate::db_groups::Reported::default();
         let loaded = crate::db_groups::merge(loaded, &*store, &db_groups).await?;
         let http = crate::http::client()?;

@@ -15,6 +15,7 @@ pub mod http;
 pub mod limits;
 pub mod signals;
 mod sources;
+pub mod spool;
 mod targets;
 
 pub use engine::{Engine, Loaded, Options, load, load_config_only, open_store, pg_settings};

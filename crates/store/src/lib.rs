@@ -5,6 +5,7 @@
 pub mod conformance;
 mod postgres;
 mod postgres_leases;
+pub mod spool;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use scalepilot_core::GroupState;
 use serde::{Deserialize, Serialize};
 
 pub use postgres::{PgSettings, PostgresStore, redact};
+pub use spool::{SpoolOptions, SpoolingStore, is_unavailable};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
