@@ -147,6 +147,10 @@ pub struct Engine {
     pub max_concurrency: u32,
     /// Random extra delay per evaluation, as a fraction of the interval.
     pub jitter: f64,
+    /// Several daemons share the database, each group leased to one of them.
+    pub ha: bool,
+    /// How long a lease lasts without renewal (`ha: true`).
+    pub lease_ttl: jiff::SignedDuration,
 }
 
 impl Default for Engine {
@@ -154,6 +158,8 @@ impl Default for Engine {
         Engine {
             max_concurrency: 8,
             jitter: 0.1,
+            ha: false,
+            lease_ttl: jiff::SignedDuration::from_secs(10),
         }
     }
 }
