@@ -6,6 +6,7 @@ mod alerts;
 mod budget;
 mod crash;
 mod forecast;
+mod ha;
 mod once;
 mod reload;
 mod retention;

@@ -297,7 +297,7 @@ impl Engine {
         let ha = loaded.config.engine.ha.then(|| {
             let ttl = Duration::try_from(loaded.config.engine.lease_ttl)
                 .unwrap_or(Duration::from_secs(10));
-            crate::ha::Ha::start(store.clone(), ttl)
+            crate::ha::Ha::new(store.clone(), ttl)
         });
         let shared = Arc::new(Shared {
             ha: ha.as_ref().map(|h| (h.id.clone(), h.leases.clone())),
@@ -595,6 +595,11 @@ impl Engine {
             return Err(HandleError::NoGroup(name.to_string()));
         };
         self.overrides.insert(name.to_string(), enabled);
+        // With HA the coordinator divides the enabled groups; a group starts with its lease.
+        self.publish_groups();
+        if enabled && !self.leased(name) {
+            return Ok(());
+        }
         if enabled {
             if self.slots.get(name).is_some_and(|s| !s.failed()) {
                 return Ok(());
@@ -629,12 +634,14 @@ impl Engine {
                     desired: None,
                     consecutive_errors: 0,
                     last_error: None,
-                    lease: self.ha.as_ref().and_then(|h| h.leases.status(&g.name)).map(|f| {
-                        crate::handle::LeaseStatus {
+                    lease: self
+                        .ha
+                        .as_ref()
+                        .and_then(|h| h.leases.status(&g.name))
+                        .map(|f| crate::handle::LeaseStatus {
                             holder: f.holder,
                             epoch: f.epoch,
-                        }
-                    }),
+                        }),
                 };
                 let slot = self.slots.get(&*g.name);
                 // Notices a task that has ended since (a panic): it shows as failed.
@@ -683,6 +690,9 @@ impl Engine {
     /// Signals are not handled here: see [`crate::signals::Signals`], which forwards them to a
     /// handle.
     pub async fn run(mut self) -> Result<()> {
+        if let Some(h) = &mut self.ha {
+            h.spawn();
+        }
         self.start();
         self.publish_groups();
         let mut watch_tick = tokio::time::interval(WATCH_EVERY);
@@ -890,10 +900,15 @@ impl Engine {
                 .store
                 .save_group_config(&group.name, &raw, Timestamp::now())
                 .await;
+            // Several daemons: only a group no daemon holds, under a lease of its own.
+            if !self.lease_once(&group.name, &mut report).await {
+                continue;
+            }
             let mut rt = match self.shared.runtime(group, None, settings).await {
                 Ok(rt) => rt,
                 Err(e) => {
                     failures.push((group.name.to_string(), format!("{e:#}")));
+                    self.unlease_once(&group.name).await;
                     continue;
                 }
             };
@@ -911,6 +926,7 @@ impl Engine {
                 Err(e) => failures.push((group.name.to_string(), e)),
             }
             rt.target.shutdown().await;
+            self.unlease_once(&group.name).await;
         }
         if let Some(task) = self.alert_task.take() {
             task.finish(Duration::from_secs(10)).await;

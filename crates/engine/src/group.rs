@@ -952,4 +952,48 @@ groups:
             assert!(!owner_alive(&format!("{id}:{start}")));
         }
     }
+
+    /// Two daemons on one store: the one whose lease was taken over (it still believes it
+    /// holds it: paused, or its renewals were slow) is refused by the store at the intent and
+    /// never calls the target; it stops acting at once. The new holder acts.
+    #[tokio::test]
+    async fn a_daemon_whose_lease_was_taken_over_is_fenced_and_does_not_act() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut old, store, target) = runtime(dir.path(), 1).await;
+        let ttl = Duration::from_millis(300);
+        let first = store
+            .acquire_leases("old", &["web".into()], ttl)
+            .await
+            .unwrap();
+        let leases = crate::ha::Leases::default();
+        // The old daemon's local deadline is far off: only the store can stop it now.
+        leases.hold("web", first[0].fence(), Duration::from_secs(600));
+        old.ha = Some(leases.clone());
+        tokio::time::sleep(ttl * 2).await;
+        let taken = store
+            .acquire_leases("new", &["web".into()], ttl * 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 1);
+        assert!(taken[0].epoch > first[0].epoch);
+        let err = old.evaluate().await.unwrap_err();
+        assert!(err.contains("no longer leased"), "{err}");
+        assert_eq!(target.calls.load(Ordering::SeqCst), 0);
+        assert!(store.activities(None, 10).await.unwrap().is_empty());
+        // It dropped the lease: the next evaluation does nothing at all.
+        let err = old.evaluate().await.unwrap_err();
+        assert!(err.contains("does not hold"), "{err}");
+        // Past its local deadline, a daemon does not even try.
+        let stale = crate::ha::Leases::default();
+        stale.hold("web", taken[0].fence(), Duration::ZERO);
+        old.ha = Some(stale);
+        assert!(old.evaluate().await.unwrap_err().contains("does not hold"));
+        // The new holder acts, under its fence.
+        let fresh = crate::ha::Leases::default();
+        fresh.hold("web", taken[0].fence(), Duration::from_secs(600));
+        old.ha = Some(fresh);
+        old.evaluate().await.unwrap();
+        assert_eq!(target.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(store.activities(None, 10).await.unwrap().len(), 1);
+    }
 }

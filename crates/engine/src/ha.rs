@@ -64,6 +64,14 @@ impl Leases {
         self.lock().get(group).map(|h| h.fence.clone())
     }
 
+    /// Hold `fence` on `group` for `ttl` from now, as a renewal would (tests).
+    #[cfg(test)]
+    pub(crate) fn hold(&self, group: &str, fence: Fence, ttl: Duration) {
+        let deadline = Instant::now() + ttl;
+        self.lock()
+            .insert(group.to_string(), Held { fence, deadline });
+    }
+
     fn clear(&self) {
         self.lock().clear();
     }
@@ -116,38 +124,84 @@ pub(crate) struct Ha {
     pub holdings: mpsc::UnboundedReceiver<BTreeSet<String>>,
     /// The last holdings received.
     pub held: BTreeSet<String>,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
+    /// What [`Ha::spawn`] starts the coordinator with.
+    pending: Option<(
+        Arc<dyn Store>,
+        Duration,
+        mpsc::UnboundedSender<BTreeSet<String>>,
+    )>,
+    ttl: Duration,
 }
 
 impl Ha {
-    pub(crate) fn start(store: Arc<dyn Store>, ttl: Duration) -> Ha {
-        let id = daemon_id();
-        let leases = Leases::default();
-        let (groups, groups_rx) = watch::channel(Vec::new());
+    /// The coordinator's state; it starts renewing at [`Ha::spawn`] (`run` only: `once`
+    /// takes one lease per group itself).
+    pub(crate) fn new(store: Arc<dyn Store>, ttl: Duration) -> Ha {
+        let (groups, _) = watch::channel(Vec::new());
         let (tx, holdings) = mpsc::unbounded_channel();
-        let task = tokio::spawn(coordinate(
-            store,
-            id.clone(),
-            ttl,
-            groups_rx,
-            leases.clone(),
-            tx,
-        ));
-        tracing::info!(daemon = %id, "ha: leases of {ttl:?}, renewed every {:?}", ttl / 3);
         Ha {
-            id,
-            leases,
+            id: daemon_id(),
+            leases: Leases::default(),
             groups,
             holdings,
             held: BTreeSet::new(),
-            task,
+            task: None,
+            pending: Some((store, ttl, tx)),
+            ttl,
         }
+    }
+
+    pub(crate) fn spawn(&mut self) {
+        let Some((store, ttl, tx)) = self.pending.take() else {
+            return;
+        };
+        tracing::info!(daemon = %self.id, "ha: leases of {ttl:?}, renewed every {:?}", ttl / 3);
+        self.task = Some(tokio::spawn(coordinate(
+            store,
+            self.id.clone(),
+            ttl,
+            self.groups.subscribe(),
+            self.leases.clone(),
+            tx,
+        )));
     }
 
     /// Stop renewing (the engine is stopping); [`leave`] ends the leases once the groups
     /// stopped.
     pub(crate) fn stop(&self) {
-        self.task.abort();
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+
+    /// `once`: take `group`'s lease for one evaluation. False when another daemon holds it.
+    pub(crate) async fn take_once(
+        &self,
+        store: &dyn Store,
+        group: &str,
+    ) -> Result<bool, StoreError> {
+        let sent = Instant::now();
+        let granted = store
+            .acquire_leases(&self.id, &[group.to_string()], self.ttl)
+            .await?;
+        let Some(l) = granted.into_iter().next() else {
+            return Ok(false);
+        };
+        self.leases.lock().insert(
+            group.to_string(),
+            Held {
+                fence: l.fence(),
+                deadline: sent + self.ttl.saturating_sub(margin(self.ttl)),
+            },
+        );
+        Ok(true)
+    }
+
+    /// `once`: the evaluation is over; others may take the group at once.
+    pub(crate) async fn release_once(&self, store: &dyn Store, group: &str) {
+        self.leases.lock().remove(group);
+        release(store, &self.id, &self.leases, group).await;
     }
 
     pub(crate) fn publish(&self, groups: Vec<String>) {
@@ -174,7 +228,9 @@ pub(crate) async fn leave(store: &dyn Store, id: &str, leases: &Leases) {
     match store.leave(id).await {
         Ok(()) => tracing::info!("ha: left; the other daemons take over the groups"),
         Err(e) => {
-            tracing::warn!("ha: cannot leave ({e}): the other daemons take over once the leases lapse")
+            tracing::warn!(
+                "ha: cannot leave ({e}): the other daemons take over once the leases lapse"
+            )
         }
     }
 }
@@ -259,9 +315,7 @@ async fn coordinate(
                 let all_expired = leases.lock().values().all(|h| h.deadline <= Instant::now());
                 if all_expired && !expired {
                     expired = true;
-                    tracing::error!(
-                        "ha: leases expired: not acting until the database is back"
-                    );
+                    tracing::error!("ha: leases expired: not acting until the database is back");
                     leases.clear();
                     if !held.is_empty() {
                         held.clear();
@@ -304,7 +358,10 @@ pub(crate) async fn release(store: &dyn Store, id: &str, leases: &Leases, group:
         return;
     }
     if let Err(e) = store.release_leases(id, &[group.to_string()]).await {
-        tracing::debug!(group, "ha: cannot release the lease ({e}): it lapses instead");
+        tracing::debug!(
+            group,
+            "ha: cannot release the lease ({e}): it lapses instead"
+        );
     }
 }
 
@@ -389,7 +446,7 @@ mod tests {
         for g in &groups {
             *counts.entry(owner(g, &three).unwrap()).or_insert(0) += 1;
         }
-        for (_, c) in &counts {
+        for c in counts.values() {
             assert!((800..=1200).contains(c), "{counts:?}");
         }
         // A fourth joins: only groups that go to it move.
