@@ -240,6 +240,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
 }
 
 #[cfg(test)]
+mod ha_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod validate_tests;
