@@ -45,6 +45,11 @@ fn config(dir: &Path) -> std::path::PathBuf {
     path
 }
 
+/// key, group, started, status, owner, finished.
+type ActivityRow = (String, String, i64, String, Option<String>, Option<i64>);
+/// An activity's start, end and owner.
+type Window<'a> = (i64, Option<i64>, &'a Option<String>);
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -145,7 +150,7 @@ fn three_daemons_share_groups_and_survive_kill_9() {
     }
 
     // Activities: unique keys, each with an owner.
-    let acts: Vec<(String, String, i64, String, Option<String>, Option<i64>)> = query(
+    let acts: Vec<ActivityRow> = query(
         &db,
         "SELECT key, grp, started_ms, status, owner, finished_ms FROM activities",
     );
@@ -203,7 +208,7 @@ fn three_daemons_share_groups_and_survive_kill_9() {
     }
     // …and by the store, an activity of another daemon starts only after the previous one
     // ended.
-    let mut windows: BTreeMap<&String, Vec<(i64, Option<i64>, &Option<String>)>> = BTreeMap::new();
+    let mut windows: BTreeMap<&String, Vec<Window>> = BTreeMap::new();
     for (_, g, started, _, owner, finished) in &acts {
         windows
             .entry(g)

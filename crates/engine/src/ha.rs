@@ -114,6 +114,13 @@ pub(crate) fn owner<'a>(group: &str, live: &'a [String]) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// What the coordinator starts with: the store, the lease's length, where holdings go.
+type Start = (
+    Arc<dyn Store>,
+    Duration,
+    mpsc::UnboundedSender<BTreeSet<String>>,
+);
+
 /// The coordinator as the engine holds it.
 pub(crate) struct Ha {
     pub id: String,
@@ -126,11 +133,7 @@ pub(crate) struct Ha {
     pub held: BTreeSet<String>,
     task: Option<JoinHandle<()>>,
     /// What [`Ha::spawn`] starts the coordinator with.
-    pending: Option<(
-        Arc<dyn Store>,
-        Duration,
-        mpsc::UnboundedSender<BTreeSet<String>>,
-    )>,
+    pending: Option<Start>,
     ttl: Duration,
 }
 

@@ -315,9 +315,8 @@ fn ha_checks(ctx: &mut Ctx, raw: &Structured, engine: &mut Engine, groups: &[Gro
             ctx.err(
                 "engine.lease_ttl",
                 format!(
-                    "a lease of {} is longer than the smallest evaluation_interval ({}): a killed daemon's groups would not be taken over within two intervals",
-                    format!("{:?}", engine.lease_ttl),
-                    format!("{smallest:?}")
+                    "a lease of {:?} is longer than the smallest evaluation_interval ({smallest:?}): a killed daemon's groups would not be taken over within two intervals",
+                    engine.lease_ttl
                 ),
             );
         }
