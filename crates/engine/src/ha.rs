@@ -264,7 +264,11 @@ async fn coordinate(
         tick.tick().await;
         let all = groups.borrow().clone();
         let sent = Instant::now();
-        let round = renew(store.as_ref(), &id, ttl, &all).await;
+        // A database that hangs is down too: the round may not outlast the renewal period.
+        let round = match tokio::time::timeout(every, renew(store.as_ref(), &id, ttl, &all)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {every:?}")),
+        };
         match round {
             Ok((live, granted)) => {
                 if failing {
@@ -464,6 +468,63 @@ mod tests {
             let (a, b) = (owner(g, &three).unwrap(), owner(g, &two).unwrap());
             assert!(a == b || a == three[1], "{g} moved from {a} to {b}");
         }
+    }
+
+    async fn next_holdings(rx: &mut mpsc::UnboundedReceiver<BTreeSet<String>>) -> BTreeSet<String> {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("no change of holdings within 10 s")
+            .expect("the coordinator ended")
+    }
+
+    /// The database down (locked by another connection, so every write waits): the daemon
+    /// keeps its leases until their local deadline, then stops every group; it takes them
+    /// again, at new epochs, once the database answers.
+    #[tokio::test]
+    async fn leases_run_out_while_the_database_is_down_and_come_back_with_it() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.db");
+        let store: Arc<dyn Store> =
+            Arc::new(scalepilot_store::SqliteStore::open(&file).await.unwrap());
+        let leases = Leases::default();
+        let (groups_tx, groups) = watch::channel(vec!["a".to_string(), "b".to_string()]);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let ttl = Duration::from_secs(1);
+        let task = tokio::spawn(coordinate(
+            store.clone(),
+            "d1".into(),
+            ttl,
+            groups,
+            leases.clone(),
+            tx,
+        ));
+        let both: BTreeSet<String> = ["a".to_string(), "b".to_string()].into();
+        assert_eq!(next_holdings(&mut rx).await, both);
+        let before = leases.fence("a").expect("held");
+        // The database stops answering writes.
+        let url = format!("sqlite://{}", file.display());
+        let mut lock = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut lock)
+            .await
+            .unwrap();
+        let stopped = std::time::Instant::now();
+        assert!(next_holdings(&mut rx).await.is_empty());
+        // Not before the lease's local deadline could have passed, and nothing may act.
+        assert!(
+            stopped.elapsed() >= ttl - margin(ttl) - ttl / 3,
+            "{:?}",
+            stopped.elapsed()
+        );
+        assert!(leases.fence("a").is_none());
+        // Back: the groups are taken again, at a new epoch.
+        sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+        assert_eq!(next_holdings(&mut rx).await, both);
+        let after = leases.fence("a").expect("held again");
+        assert!(after.epoch > before.epoch, "{before:?} → {after:?}");
+        task.abort();
+        drop(groups_tx);
     }
 
     #[test]
