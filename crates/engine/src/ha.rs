@@ -219,7 +219,11 @@ impl Ha {
 /// The next change of holdings (never, without HA).
 pub(crate) async fn next(ha: &mut Option<Ha>) -> Option<BTreeSet<String>> {
     match ha {
-        Some(h) => h.holdings.recv().await,
+        // A coordinator that ended (stopping) sends nothing more: never a busy loop.
+        Some(h) => match h.holdings.recv().await {
+            Some(held) => Some(held),
+            None => std::future::pending().await,
+        },
         None => std::future::pending().await,
     }
 }
