@@ -56,7 +56,7 @@ const CASES: &[(&str, &[&str])] = &[
             ":3:3: store.path: empty path",
             ":5:3: alerts.webhook: invalid URL \"hooks.example.com/scalepilot\": expected http:// or https://",
             ":6:20: alerts.events[1]: unknown event `paged`, expected one of `scaled`, `scale_failed`, `errors`, `config_rejected`, `budget`",
-            ":8:3: engine.max_concurency: unknown field `max_concurency`, expected `max_concurrency` or `jitter`",
+            ":8:3: engine.max_concurency: unknown field `max_concurency`, expected one of `max_concurrency`, `jitter`, `ha`, `lease_ttl`",
         ],
     ),
     (

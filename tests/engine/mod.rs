@@ -7,6 +7,7 @@ mod budget;
 mod crash;
 mod db_groups;
 mod forecast;
+mod ha;
 mod once;
 mod reload;
 mod retention;

@@ -6,6 +6,8 @@
 use crate::budget;
 use crate::forecast;
 
+mod leases;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -186,6 +188,8 @@ struct Shared {
     semaphore: Arc<Semaphore>,
     /// Problems of database group rows already recorded.
     db_groups: crate::db_groups::Reported,
+    /// `engine.ha: true`: this daemon's id and the leases it holds.
+    ha: Option<(String, crate::ha::Leases)>,
 }
 
 /// The config settings a group task takes from the file it was started under.
@@ -310,6 +314,8 @@ pub struct Engine {
     overrides: HashMap<String, bool>,
     commands: mpsc::Receiver<Command>,
     handle: EngineHandle,
+    /// `engine.ha: true`: the lease coordinator (groups run only while leased).
+    ha: Option<crate::ha::Ha>,
 }
 
 impl Engine {
@@ -336,7 +342,13 @@ impl Engine {
         let budget = budget::Ledger::default();
         budget.configure(loaded.config.budget);
         let (tx, commands) = mpsc::channel(64);
+        let ha = loaded.config.engine.ha.then(|| {
+            let ttl = Duration::try_from(loaded.config.engine.lease_ttl)
+                .unwrap_or(Duration::from_secs(10));
+            crate::ha::Ha::new(store.clone(), ttl)
+        });
         let shared = Arc::new(Shared {
+            ha: ha.as_ref().map(|h| (h.id.clone(), h.leases.clone())),
             base,
             store,
             paths,
@@ -361,6 +373,7 @@ impl Engine {
             overrides: HashMap::new(),
             commands,
             handle: EngineHandle { tx, events },
+            ha,
         })
     }
 
@@ -434,6 +447,9 @@ impl Engine {
             }
             // A removed group's spend no longer counts.
             shared.budget.remove(&owned);
+            if let Some((id, leases)) = &shared.ha {
+                crate::ha::release(shared.store.as_ref(), id, leases, &owned).await;
+            }
             // Stopped: a successor builds its own target.
             None
         });
@@ -457,7 +473,7 @@ impl Engine {
     fn start(&mut self) {
         for i in 0..self.loaded.config.groups.len() {
             let g = &self.loaded.config.groups[i];
-            if g.enabled {
+            if g.enabled && self.leased(&g.name) {
                 self.start_group(i, None);
             } else {
                 tracing::info!(group = %g.name, "disabled: not evaluated");
@@ -569,7 +585,7 @@ impl Engine {
             .groups
             .iter()
             .enumerate()
-            .filter(|(_, g)| g.enabled)
+            .filter(|(_, g)| g.enabled && self.leased(&g.name))
             .map(|(i, g)| {
                 let raw = self
                     .loaded
@@ -621,6 +637,7 @@ impl Engine {
                 self.start_group(*i, previous);
             }
         }
+        self.publish_groups();
         tracing::info!("config reloaded");
         Ok(())
     }
@@ -636,6 +653,11 @@ impl Engine {
             return Err(HandleError::NoGroup(name.to_string()));
         };
         self.overrides.insert(name.to_string(), enabled);
+        // With HA the coordinator divides the enabled groups; a group starts with its lease.
+        self.publish_groups();
+        if enabled && !self.leased(name) {
+            return Ok(());
+        }
         if enabled {
             if self.slots.get(name).is_some_and(|s| !s.failed()) {
                 return Ok(());
@@ -670,6 +692,14 @@ impl Engine {
                     desired: None,
                     consecutive_errors: 0,
                     last_error: None,
+                    lease: self
+                        .ha
+                        .as_ref()
+                        .and_then(|h| h.leases.status(&g.name))
+                        .map(|f| crate::handle::LeaseStatus {
+                            holder: f.holder,
+                            epoch: f.epoch,
+                        }),
                 };
                 let slot = self.slots.get(&*g.name);
                 // Notices a task that has ended since (a panic): it shows as failed.
@@ -718,7 +748,11 @@ impl Engine {
     /// Signals are not handled here: see [`crate::signals::Signals`], which forwards them to a
     /// handle.
     pub async fn run(mut self) -> Result<()> {
+        if let Some(h) = &mut self.ha {
+            h.spawn();
+        }
         self.start();
+        self.publish_groups();
         let mut watch_tick = tokio::time::interval(WATCH_EVERY);
         let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
         // The file's last known (mtime, size); None until the first look (the baseline).
@@ -852,6 +886,7 @@ impl Engine {
                     }
                 }
                 _ = prune_tick.tick(), if stopping.is_none() => self.prune(),
+                Some(held) = crate::ha::next(&mut self.ha), if stopping.is_none() => self.sync_leases(held),
                 _ = async { stopping.as_mut().expect("guarded").await }, if stopping.is_some() => break,
             }
         }
@@ -900,6 +935,12 @@ impl Engine {
         }
         let retiring = std::mem::take(&mut self.retiring);
         let alerts = self.alert_task.take();
+        // Stop renewing; the leases end (`leave`) once every group stopped.
+        if let Some(h) = &self.ha {
+            h.stop();
+        }
+        let ha = self.shared.ha.clone();
+        let store = self.shared.store.clone();
         tokio::spawn(async move {
             for t in tasks {
                 if let Ok(Some(target)) = t.await {
@@ -908,6 +949,9 @@ impl Engine {
             }
             for (_, p) in retiring {
                 let _ = p.task.await;
+            }
+            if let Some((id, leases)) = ha {
+                crate::ha::leave(store.as_ref(), &id, &leases).await;
             }
             if let Some(a) = alerts {
                 // Give queued alerts a moment; never hang the exit on a dead webhook.
@@ -942,10 +986,15 @@ impl Engine {
                 .store
                 .save_group_config(&group.name, &raw, Timestamp::now())
                 .await;
+            // Several daemons: only a group no daemon holds, under a lease of its own.
+            if !self.lease_once(&group.name, &mut report).await {
+                continue;
+            }
             let mut rt = match self.shared.runtime(group, None, settings).await {
                 Ok(rt) => rt,
                 Err(e) => {
                     failures.push((group.name.to_string(), format!("{e:#}")));
+                    self.unlease_once(&group.name).await;
                     continue;
                 }
             };
@@ -963,6 +1012,7 @@ impl Engine {
                 Err(e) => failures.push((group.name.to_string(), e)),
             }
             rt.target.shutdown().await;
+            self.unlease_once(&group.name).await;
         }
         if let Some(task) = self.alert_task.take() {
             task.finish(Duration::from_secs(10)).await;
@@ -1048,6 +1098,7 @@ impl Shared {
             budget_bound: false,
             state_loaded,
             reconcile_pending: false,
+            ha: self.ha.as_ref().map(|(_, l)| l.clone()),
         })
     }
 

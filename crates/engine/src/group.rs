@@ -69,6 +69,8 @@ pub(crate) struct GroupRuntime {
     pub state_loaded: bool,
     /// Activities a previous run left pending still need settling (the store failed at start).
     pub reconcile_pending: bool,
+    /// The leases this daemon holds (`engine.ha: true`): the group acts only under its own.
+    pub ha: Option<crate::ha::Leases>,
 }
 
 /// This process's identity as the owner of pending activities: PID and the kernel's start
@@ -173,6 +175,8 @@ impl GroupRuntime {
     pub(crate) async fn evaluate(&mut self) -> Result<Event, String> {
         let now = Timestamp::now();
         let name = self.group.name.to_string();
+        // Several daemons: only under this daemon's lease (settling included).
+        let fence = self.lease()?;
         if let Err(msg) = self.prepare().await {
             return Err(self.fail(ErrorComponent::Store, &msg, now).await);
         }
@@ -285,7 +289,7 @@ impl GroupRuntime {
                     decision: &record,
                     at: now,
                     owner: Some(&owner),
-                    fence: None,
+                    fence: fence.as_ref(),
                 };
                 // The state (scale event, cooldowns) is written with the intent in one
                 // transaction: a crash before the outcome cannot let the group scale again at
@@ -297,7 +301,12 @@ impl GroupRuntime {
                 {
                     Ok(true) => {
                         tracing::info!(group = %name, "scaling {summary}");
-                        let result = self.scale_target(desired).await;
+                        // The lease ran out (locally) since the intent: never act after it.
+                        let result = if self.lease_holds(fence.as_ref()) {
+                            self.scale_target(desired).await
+                        } else {
+                            Err("the lease ran out before acting: not scaling".to_string())
+                        };
                         if let Some(p) = self.fault_pause {
                             tracing::warn!(group = %name, "test hook: pausing {p:?} before completing activity {key}");
                             tokio::time::sleep(p).await;
@@ -330,6 +339,7 @@ impl GroupRuntime {
                         self.budget.settle(&self.group, status.current, now);
                     }
                     Err(e) => {
+                        self.fenced(&e);
                         self.state.state = before;
                         self.budget.settle(&self.group, status.current, now);
                         return Err(self
@@ -356,7 +366,7 @@ impl GroupRuntime {
                         decision: &record,
                         at: now,
                         owner: None,
-                        fence: None,
+                        fence: fence.as_ref(),
                     };
                     if let Err(e) = self.store.begin_activity(&activity).await {
                         tracing::warn!(group = %name, "{e}");
@@ -390,8 +400,7 @@ impl GroupRuntime {
             self.state.consecutive_errors = 0;
         }
         if let Err(e) = self
-            .store
-            .save_state(&name, &self.state, Some(&record), Timestamp::now())
+            .put_state(&self.state, Some(&record), Timestamp::now())
             .await
         {
             tracing::warn!(group = %name, "{e}");
@@ -525,7 +534,7 @@ impl GroupRuntime {
         self.count_failure(component, message);
         // Never over the stored state with the empty one used while it could not be read.
         if self.state_loaded
-            && let Err(e) = self.store.save_state(&name, &self.state, None, at).await
+            && let Err(e) = self.put_state(&self.state, None, at).await
         {
             tracing::warn!(group = %name, "{e}");
         }
@@ -825,6 +834,7 @@ groups:
             budget_bound: false,
             state_loaded: true,
             reconcile_pending: false,
+            ha: None,
         };
         (rt, store, target)
     }
@@ -944,5 +954,49 @@ groups:
         if let Some(start) = start {
             assert!(!owner_alive(&format!("{id}:{start}")));
         }
+    }
+
+    /// Two daemons on one store: the one whose lease was taken over (it still believes it
+    /// holds it: paused, or its renewals were slow) is refused by the store at the intent and
+    /// never calls the target; it stops acting at once. The new holder acts.
+    #[tokio::test]
+    async fn a_daemon_whose_lease_was_taken_over_is_fenced_and_does_not_act() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut old, store, target) = runtime(dir.path(), 1).await;
+        let ttl = Duration::from_millis(300);
+        let first = store
+            .acquire_leases("old", &["web".into()], ttl)
+            .await
+            .unwrap();
+        let leases = crate::ha::Leases::default();
+        // The old daemon's local deadline is far off: only the store can stop it now.
+        leases.hold("web", first[0].fence(), Duration::from_secs(600));
+        old.ha = Some(leases.clone());
+        tokio::time::sleep(ttl * 2).await;
+        let taken = store
+            .acquire_leases("new", &["web".into()], ttl * 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 1);
+        assert!(taken[0].epoch > first[0].epoch);
+        let err = old.evaluate().await.unwrap_err();
+        assert!(err.contains("no longer leased"), "{err}");
+        assert_eq!(target.calls.load(Ordering::SeqCst), 0);
+        assert!(store.activities(None, 10).await.unwrap().is_empty());
+        // It dropped the lease: the next evaluation does nothing at all.
+        let err = old.evaluate().await.unwrap_err();
+        assert!(err.contains("does not hold"), "{err}");
+        // Past its local deadline, a daemon does not even try.
+        let stale = crate::ha::Leases::default();
+        stale.hold("web", taken[0].fence(), Duration::ZERO);
+        old.ha = Some(stale);
+        assert!(old.evaluate().await.unwrap_err().contains("does not hold"));
+        // The new holder acts, under its fence.
+        let fresh = crate::ha::Leases::default();
+        fresh.hold("web", taken[0].fence(), Duration::from_secs(600));
+        old.ha = Some(fresh);
+        old.evaluate().await.unwrap();
+        assert_eq!(target.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(store.activities(None, 10).await.unwrap().len(), 1);
     }
 }

@@ -116,6 +116,7 @@ impl GroupRuntime {
         // Millisecond keys: two manual requests are two activities, never merged.
         let key = format!("{name}:manual:{replicas}:{}", now.as_millisecond());
         let owner = crate::group::owner_id();
+        let fence = self.lease().map_err(HandleError::Failed)?;
         let activity = NewActivity {
             key: &key,
             group: &name,
@@ -125,9 +126,13 @@ impl GroupRuntime {
             decision: &record,
             at: now,
             owner: Some(&owner),
-            fence: None,
+            fence: fence.as_ref(),
         };
         match self.store.begin_activity(&activity).await {
+            Err(e) if matches!(e, scalepilot_store::StoreError::Fenced { .. }) => {
+                self.fenced(&e);
+                return Err(HandleError::Failed(format!("not scaling: {e}")));
+            }
             Ok(true) => {}
             Ok(false) => {
                 return Err(HandleError::Failed(format!(
@@ -141,7 +146,11 @@ impl GroupRuntime {
             }
         }
         tracing::info!(group = %name, "manual scaling {summary}");
-        let result = self.scale_target(replicas).await;
+        let result = if self.lease_holds(fence.as_ref()) {
+            self.scale_target(replicas).await
+        } else {
+            Err("the lease ran out before acting: not scaling".to_string())
+        };
         let done = Timestamp::now();
         let (status, error) = match &result {
             Ok(()) => (ActivityStatus::Succeeded, None),

@@ -61,6 +61,17 @@ pub struct GroupStatus {
     pub consecutive_errors: u32,
     /// The last failed evaluation's error (cleared by a successful one).
     pub last_error: Option<String>,
+    /// `engine.ha: true`: the lease this daemon holds on the group (None when another
+    /// daemon evaluates it, or without HA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseStatus>,
+}
+
+/// A group's lease as held by this daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseStatus {
+    pub holder: String,
+    pub epoch: i64,
 }
 
 /// What a dry run (`evaluate_now`) would do: nothing was acted on or recorded.

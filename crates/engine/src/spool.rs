@@ -36,13 +36,9 @@ pub(crate) async fn wrap_for(
     store: Arc<dyn Store>,
     config_dir: &Path,
 ) -> Result<Arc<dyn Store>> {
-    if matches!(config.store, StoreConfig::Postgres { .. }) && !ha(config) {
+    if matches!(config.store, StoreConfig::Postgres { .. }) && !config.engine.ha {
         spooling(store, config_dir).await
     } else {
         Ok(store)
     }
-}
-
-fn ha(_config: &Config) -> bool {
-    false
 }

@@ -213,6 +213,10 @@ pub struct Engine {
     pub max_concurrency: u32,
     /// Random extra delay per evaluation, as a fraction of the interval.
     pub jitter: f64,
+    /// Several daemons share the database, each group leased to one of them.
+    pub ha: bool,
+    /// How long a lease lasts without renewal (`ha: true`).
+    pub lease_ttl: jiff::SignedDuration,
 }
 
 impl Default for Engine {
@@ -220,6 +224,8 @@ impl Default for Engine {
         Engine {
             max_concurrency: 8,
             jitter: 0.1,
+            ha: false,
+            lease_ttl: jiff::SignedDuration::from_secs(10),
         }
     }
 }
@@ -299,6 +305,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     Err(ConfigError { problems })
 }
 
+#[cfg(test)]
+mod ha_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -82,6 +82,10 @@ pub const SAMPLE_RETENTION: DurationRange = DurationRange::positive(days(400));
 /// `groups[].evaluation_interval`: below 1 s the loop ran hundreds of evaluations a second.
 pub const EVALUATION_INTERVAL: DurationRange =
     DurationRange::new(SignedDuration::from_secs(1), hours(1));
+/// `engine.lease_ttl`: below 1 s renewals would load the database; above 5 min a killed
+/// daemon's groups wait too long.
+pub const LEASE_TTL: DurationRange =
+    DurationRange::new(SignedDuration::from_secs(1), SignedDuration::from_mins(5));
 /// `behavior.cooldown`, `behavior.scale_up.cooldown`, `behavior.scale_down.cooldown`.
 pub const COOLDOWN: DurationRange = DurationRange::new(SignedDuration::ZERO, hours(24));
 /// `behavior.scale_*.stabilization` (Kubernetes' limit, 3600 s).

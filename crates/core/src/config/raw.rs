@@ -123,6 +123,15 @@ pub struct RawEngine {
     /// Random delay added to each evaluation, as a fraction of the interval. Default 0.1.
     #[serde(default)]
     pub jitter: Option<f64>,
+    /// Several daemons share one database: each group is evaluated by one live daemon at a
+    /// time, under a lease with a fencing epoch (see docs/ha.md). Default false.
+    #[serde(default)]
+    pub ha: bool,
+    /// With `ha: true`: how long a group's lease lasts without renewal (renewed every third
+    /// of it). At most the smallest `evaluation_interval`, so a killed daemon's groups are
+    /// taken over within two intervals. Default "10s", or the smallest interval when shorter.
+    #[serde(default)]
+    pub lease_ttl: Option<String>,
 }
 
 fn yes() -> bool {

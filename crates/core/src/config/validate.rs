@@ -273,13 +273,25 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
             ctx.at_most("engine.max_concurrency", max_concurrency, lo, hi);
             let jitter = e.jitter.unwrap_or(0.1);
             ctx.fraction("engine.jitter", jitter, "jitter");
+            let lease_ttl = ctx.ranged_duration(
+                "engine.lease_ttl",
+                e.lease_ttl.as_deref(),
+                SignedDuration::from_secs(10),
+                ranges::LEASE_TTL,
+            );
             Engine {
                 max_concurrency: max_concurrency.max(1),
                 jitter: jitter.clamp(0.0, 0.99),
+                ha: e.ha,
+                lease_ttl,
             }
         }
     };
+    let mut engine = engine;
     let groups = groups(&mut ctx, &raw.groups);
+    if engine.ha {
+        ha_checks(&mut ctx, raw, &mut engine, &groups);
+    }
     // A weekly profile is rebuilt from stored samples after a restart: by default keep two
     // weeks of them when a group learns one (8 days is the least that works).
     let weekly = groups.iter().flat_map(|g| &g.strategies).any(|s| {
@@ -326,6 +338,32 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
         },
         ctx.problems,
     )
+}
+
+/// `engine.ha: true`: the lease must be short enough for the two-interval takeover, and
+/// what is still kept per process is refused.
+fn ha_checks(ctx: &mut Ctx, raw: &Structured, engine: &mut Engine, groups: &[Group]) {
+    let explicit = raw.engine.as_ref().is_some_and(|e| e.lease_ttl.is_some());
+    if let Some(smallest) = groups.iter().map(|g| g.evaluation_interval).min() {
+        if !explicit && engine.lease_ttl > smallest {
+            // The default follows the fastest group.
+            engine.lease_ttl = smallest.max(SignedDuration::from_secs(1));
+        } else if engine.lease_ttl > smallest {
+            ctx.err(
+                "engine.lease_ttl",
+                format!(
+                    "a lease of {:?} is longer than the smallest evaluation_interval ({smallest:?}): a killed daemon's groups would not be taken over within two intervals",
+                    engine.lease_ttl
+                ),
+            );
+        }
+    }
+    if raw.budget.is_some() {
+        ctx.err(
+            "budget",
+            "a global budget is not supported with `engine.ha: true` yet: its ledger is kept per daemon, so several daemons would each spend it",
+        );
+    }
 }
 
 fn groups(ctx: &mut Ctx, raw: &[(usize, RawGroup)]) -> Vec<Group> {
