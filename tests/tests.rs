@@ -7,3 +7,14 @@ mod cli;
 mod docs;
 mod engine;
 mod stack;
+
+/// A new, empty database on the PostgreSQL server `scripts/test.sh` started (fails, never
+/// skips, without one).
+fn fresh_pg_database() -> String {
+    let base = scalepilot_testkit::shared_pg_url();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(scalepilot_testkit::fresh_database(&base))
+}

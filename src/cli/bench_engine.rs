@@ -308,8 +308,8 @@ pub(crate) fn lines(r: &EngineReport) -> Vec<String> {
             "  evaluations:                        {:>8.0} /s  (one pass = {:.1} s{})",
             r.evaluations_per_second,
             r.pass_seconds,
-            // The default jitter (0.1) adds 0 to 10 % to each wait: 5 % on average.
-            if r.pass_seconds <= r.interval_seconds * 1.05 * 1.02 {
+            // The default jitter (0.1) adds up to 10 % to each wait.
+            if r.pass_seconds <= r.interval_seconds * 1.1 {
                 ", keeps up"
             } else {
                 ", FALLS BEHIND"

@@ -22,14 +22,7 @@ fn migrate(config: &str, dry_run: bool) -> String {
     format!("{}{}", out.stdout, out.stderr)
 }
 
-fn fresh_pg_database() -> String {
-    let base = scalepilot_testkit::shared_pg_url();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(scalepilot_testkit::fresh_database(&base))
-}
+use crate::fresh_pg_database;
 
 fn with_password(url: &str, password: &str) -> String {
     url.replacen(

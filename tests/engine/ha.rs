@@ -1,7 +1,7 @@
-//! Several daemons on one store (`engine.ha: true`): three `scalepilot run` share 60 groups;
-//! two are killed with SIGKILL one after the other, then started again. Every group keeps
-//! being evaluated, never by two daemons in one interval, and the target saw exactly the
-//! recorded activities.
+//! Several daemons on one PostgreSQL (`engine.ha: true`): three `scalepilot run` share 300
+//! groups; two are killed with SIGKILL one after the other, then started again. Every group
+//! keeps being evaluated, never by two daemons in one interval, and the target saw exactly
+//! the recorded activities.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -9,23 +9,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Daemon, wait_until};
 
-const GROUPS: usize = 60;
-/// The groups' evaluation interval, in seconds.
-const INTERVAL: i64 = 3;
+const GROUPS: usize = 300;
+/// The groups' evaluation interval, in seconds. Every evaluation scales (a command per group
+/// per interval): 300 groups every 4 s start 75 shells a second beside the daemons and
+/// PostgreSQL, which two cores carry.
+const INTERVAL: i64 = 4;
 /// Not used by these groups (command targets); only to satisfy `Daemon`.
 const PORTS: (u16, u16) = (26600, 26601);
 
-fn config(dir: &Path) -> std::path::PathBuf {
+fn config(dir: &Path, url: &str) -> std::path::PathBuf {
     let calls = dir.join("calls.txt");
-    let mut text = String::from(
-        "store: {kind: sqlite, path: sp.db}\nengine: {ha: true, lease_ttl: 1s, jitter: 0}\ngroups:\n",
+    let mut text = format!(
+        "store: {{kind: postgres, url: \"{url}\", pool: 4}}\nengine: {{ha: true, lease_ttl: 2s, jitter: 0}}\ngroups:\n",
     );
     for i in 0..GROUPS {
         // The target always reports 1 replica and the source asks for 4: every evaluation
         // scales (one activity per interval), and each call is appended with the daemon's PID
         // (the shell's parent) and the time.
         text.push_str(&format!(
-            r#"  - name: g{i:02}
+            r#"  - name: g{i:03}
     min: 1
     max: 10
     evaluation_interval: {INTERVAL}s
@@ -57,19 +59,17 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// Rows read from the store file directly (none while it is being created).
-fn query<T>(db: &Path, sql: &'static str) -> Vec<T>
+/// Rows read from the database directly (none while the first daemon creates the tables).
+fn query<T>(db: &str, sql: &'static str) -> Vec<T>
 where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let url = format!("sqlite://{}?mode=ro", db.display());
-        // Empty while the first daemon creates the file.
-        let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
+        let Ok(pool) = sqlx::PgPool::connect(db).await else {
             return Vec::new();
         };
         let rows = sqlx::query_as(sql)
@@ -82,7 +82,7 @@ where
 }
 
 /// Each group's evaluation times (one metric sample per evaluation).
-fn evaluations(db: &Path) -> BTreeMap<String, Vec<i64>> {
+fn evaluations(db: &str) -> BTreeMap<String, Vec<i64>> {
     let rows: Vec<(String, i64)> = query(
         db,
         "SELECT grp, at_ms FROM metric_samples WHERE metric = 'request_rate' ORDER BY at_ms",
@@ -98,14 +98,13 @@ fn evaluations(db: &Path) -> BTreeMap<String, Vec<i64>> {
 fn three_daemons_share_groups_and_survive_kill_9() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = config(dir);
-    let db = dir.join("sp.db");
+    let db = crate::fresh_pg_database();
+    let config = config(dir, &db);
+    let db = db.as_str();
     let mut a = Daemon::start(&config, PORTS, &[]);
     let mut b = Daemon::start(&config, PORTS, &[]);
     let mut c = Daemon::start(&config, PORTS, &[]);
-    let all_evaluated = wait_until(Duration::from_secs(60), || {
-        db.exists() && evaluations(&db).len() == GROUPS
-    });
+    let all_evaluated = wait_until(Duration::from_secs(60), || evaluations(db).len() == GROUPS);
     assert!(all_evaluated, "not every group evaluated:\n{}", a.log());
     let from = now_ms();
     std::thread::sleep(Duration::from_secs(8));
@@ -126,7 +125,7 @@ fn three_daemons_share_groups_and_survive_kill_9() {
 
     // Every group kept being evaluated: no gap longer than two intervals, kills included.
     let limit = 2 * INTERVAL * 1000;
-    let evals = evaluations(&db);
+    let evals = evaluations(db);
     assert_eq!(evals.len(), GROUPS);
     for (g, times) in &evals {
         let inside: Vec<i64> = times
@@ -151,7 +150,7 @@ fn three_daemons_share_groups_and_survive_kill_9() {
 
     // Activities: unique keys, each with an owner.
     let acts: Vec<ActivityRow> = query(
-        &db,
+        db,
         "SELECT key, grp, started_ms, status, owner, finished_ms FROM activities",
     );
     let keys: BTreeSet<&String> = acts.iter().map(|a| &a.0).collect();
@@ -191,20 +190,24 @@ fn three_daemons_share_groups_and_survive_kill_9() {
             .push((at, f[2].to_string()));
     }
     // Never two daemons acting on a group at once: by the target's own record, a group's
-    // calls come from one daemon after another, never back and forth (each run of the test
-    // has new PIDs, and a group moves only when a daemon joins or leaves)…
+    // calls come in runs from one daemon at a time, and a group changes hands only when a
+    // daemon joins or leaves (rendezvous hashing may hand it back to an earlier holder when
+    // the later one dies). Three daemons start one by one, two die, two come back: at most
+    // 7 runs. Two daemons acting at once would interleave their calls into many more.
+    const MEMBERSHIP_CHANGES: usize = 6;
     for (g, calls) in by_group.iter_mut() {
         calls.sort();
-        let mut order: Vec<&String> = Vec::new();
+        let mut runs: Vec<&String> = Vec::new();
         for (_, pid) in calls.iter() {
-            if order.last() != Some(&pid) {
-                assert!(
-                    !order.contains(&pid),
-                    "{g} went back and forth between daemons: {calls:?}"
-                );
-                order.push(pid);
+            if runs.last() != Some(&pid) {
+                runs.push(pid);
             }
         }
+        assert!(
+            runs.len() <= MEMBERSHIP_CHANGES + 1,
+            "{g} changed hands {} times: {calls:?}",
+            runs.len() - 1
+        );
     }
     // …and by the store, an activity of another daemon starts only after the previous one
     // ended.

@@ -106,7 +106,7 @@ pub(crate) async fn merge(
                     m.insert("enabled".into(), Value::Bool(row.enabled));
                 }
                 loaded.config.groups.push(group);
-                loaded.raw_groups.push(raw);
+                loaded.raw_groups.push(crate::engine::compact(&raw));
                 added += 1;
             }
             Err(message) => {

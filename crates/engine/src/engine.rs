@@ -30,15 +30,38 @@ use scalepilot_store::{ErrorComponent, PgSettings, PostgresStore, SqliteStore, S
 
 /// How often the config file is checked for changes.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// Groups starting at the same time, at most (see `Shared::starting`).
+const START_CONCURRENCY: usize = 32;
 /// How often old metric samples are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Backstop for reading the config file on a reload (a FIFO, a hung filesystem).
 const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A group's config as written, as compact JSON text (object keys sorted, so equal configs
+/// are equal strings): compared to see what changed on a reload, and parsed back only to be
+/// saved. A string is a tenth of the size of a `serde_json::Value`'s maps, which adds up to
+/// hundreds of MB at 100,000 groups.
+pub type RawGroup = Arc<str>;
+
+/// `v` as a [`RawGroup`].
+pub fn compact(v: &Value) -> RawGroup {
+    v.to_string().into()
+}
+
+/// A [`RawGroup`] as JSON again (`Null` if it is not JSON, which `compact` never makes).
+fn expand(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or(Value::Null)
+}
+
+/// The `target` part of a [`RawGroup`], as compact JSON text.
+fn target_of(raw: &str) -> String {
+    expand(raw)["target"].to_string()
+}
+
 /// A config file read and validated, with each group's raw JSON (to see what changed).
 pub struct Loaded {
     pub config: Config,
-    pub raw_groups: Vec<Value>,
+    pub raw_groups: Vec<RawGroup>,
     pub text: String,
     /// The database group rows' version merged in (`groups_from: database|both`).
     pub rows_version: Option<i64>,
@@ -51,7 +74,12 @@ pub fn load(path: &Path) -> Result<Loaded> {
     let config = config::parse(&text, &path.display().to_string())?;
     // Valid YAML (parse succeeded), so this cannot fail; the JSON is for change detection.
     let raw_groups = config::yaml::parse(&text)
-        .map(|(v, _)| v["groups"].as_array().cloned().unwrap_or_default())
+        .map(|(v, _)| {
+            v["groups"]
+                .as_array()
+                .map(|a| a.iter().map(compact).collect())
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
     Ok(Loaded {
         config,
@@ -186,6 +214,10 @@ struct Shared {
     fault_pause: Option<Duration>,
     /// Bounds how many groups evaluate at once.
     semaphore: Arc<Semaphore>,
+    /// Bounds how many groups start at once (build the target, settle pending activities,
+    /// save the config): at 100,000 groups, starting all together held every start's state
+    /// in memory at the same time and queued them all on the store's few connections.
+    starting: Semaphore,
     /// Problems of database group rows already recorded.
     db_groups: crate::db_groups::Reported,
     /// `engine.ha: true`: this daemon's id and the leases it holds.
@@ -216,15 +248,15 @@ type GroupTask = JoinHandle<Option<Arc<dyn Target>>>;
 /// A group task that is still running or has ended, with the target config it was built
 /// from: its successor waits for it, then reuses the target when the config is unchanged.
 struct Predecessor {
-    target_raw: Value,
+    target_raw: String,
     task: GroupTask,
 }
 
 /// A group's loop as the control loop knows it.
 struct Slot {
     name: String,
-    raw: Value,
-    target_raw: Value,
+    raw: RawGroup,
+    target_raw: String,
     stop: watch::Sender<bool>,
     commands: mpsc::Sender<GroupCommand>,
     live: Arc<Mutex<Live>>,
@@ -357,6 +389,7 @@ impl Engine {
             events: events.clone(),
             budget,
             fault_pause: options.fault_pause,
+            starting: Semaphore::new(START_CONCURRENCY),
             semaphore: Arc::new(Semaphore::new(
                 loaded.config.engine.max_concurrency as usize,
             )),
@@ -401,8 +434,8 @@ impl Engine {
             .raw_groups
             .get(index)
             .cloned()
-            .unwrap_or(Value::Null);
-        let target_raw = raw["target"].clone();
+            .unwrap_or_else(|| "null".into());
+        let target_raw = target_of(&raw);
         let (stop, stopped) = watch::channel(false);
         let (commands, inbox) = mpsc::channel(16);
         let live = Arc::new(Mutex::new(Live::default()));
@@ -579,7 +612,7 @@ impl Engine {
         }
         self.shared.budget.configure(loaded.config.budget);
         self.loaded = loaded;
-        let wanted: HashMap<String, (usize, Value)> = self
+        let wanted: HashMap<String, (usize, RawGroup)> = self
             .loaded
             .config
             .groups
@@ -592,7 +625,7 @@ impl Engine {
                     .raw_groups
                     .get(i)
                     .cloned()
-                    .unwrap_or(Value::Null);
+                    .unwrap_or_else(|| "null".into());
                 (g.name.to_string(), (i, raw))
             })
             .collect();
@@ -979,8 +1012,7 @@ impl Engine {
                 .loaded
                 .raw_groups
                 .get(*i)
-                .cloned()
-                .unwrap_or(Value::Null);
+                .map_or(Value::Null, |r| expand(r));
             let _ = self
                 .shared
                 .store
@@ -1115,7 +1147,7 @@ impl Shared {
     async fn start(
         &self,
         group: &Group,
-        raw: &Value,
+        raw: &str,
         predecessor: Option<Predecessor>,
         settings: Settings,
     ) -> Result<GroupRuntime> {
@@ -1126,7 +1158,7 @@ impl Shared {
             // A restarted group records itself again at its first evaluation.
             self.budget.remove(&group.name);
             match previous {
-                Some(t) if p.target_raw == raw["target"] => reuse = Some(t),
+                Some(t) if p.target_raw == target_of(raw) => reuse = Some(t),
                 // A changed target is rebuilt; the old one stops first (its instances stay
                 // for the new one to adopt, unless it stops them on exit).
                 Some(t) => t.shutdown().await,
@@ -1134,6 +1166,8 @@ impl Shared {
             }
         }
         let fresh = reuse.is_none();
+        // Taken after the predecessor ended: a slow predecessor must not hold a slot.
+        let _slot = self.starting.acquire().await;
         let mut rt = self.runtime(group, reuse, settings).await?;
         // Store failures here are retried by the group's loop, not fatal to the group.
         if fresh && let Err(e) = self.reconcile(&group.name, &rt.target).await {
@@ -1142,7 +1176,7 @@ impl Shared {
         }
         if let Err(e) = self
             .store
-            .save_group_config(&group.name, raw, Timestamp::now())
+            .save_group_config(&group.name, &expand(raw), Timestamp::now())
             .await
         {
             tracing::warn!(group = %group.name, "{e}");
@@ -1193,7 +1227,7 @@ async fn group_task(
     shared: Arc<Shared>,
     settings: Settings,
     group: Group,
-    raw: Value,
+    raw: RawGroup,
     predecessor: Option<Predecessor>,
     mut stop: watch::Receiver<bool>,
     mut inbox: mpsc::Receiver<GroupCommand>,
@@ -1337,7 +1371,7 @@ groups:
             Slot {
                 name: "web".into(),
                 raw: engine.loaded.raw_groups[0].clone(),
-                target_raw: engine.loaded.raw_groups[0]["target"].clone(),
+                target_raw: target_of(&engine.loaded.raw_groups[0]),
                 stop,
                 commands,
                 live,

@@ -19,7 +19,9 @@ mod sources;
 pub mod spool;
 mod targets;
 
-pub use engine::{Engine, Loaded, Options, load, load_config_only, open_store, pg_settings};
+pub use engine::{
+    Engine, Loaded, Options, RawGroup, compact, load, load_config_only, open_store, pg_settings,
+};
 pub use forecast::read_warm_start;
 pub use group::Event;
 pub use handle::{EngineHandle, Evaluation, GroupStatus, HandleError, LeaseStatus};
