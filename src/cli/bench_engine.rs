@@ -56,7 +56,7 @@ pub(crate) struct EngineReport {
 /// Groups whose static load asks for more than `min` (1 in 100): they scale once, so
 /// activities are part of the load too.
 fn scales(i: u32) -> bool {
-    i % 100 == 0
+    i.is_multiple_of(100)
 }
 
 fn config_text(s: &Settings) -> String {
