@@ -67,7 +67,11 @@ fn config_text(s: &Settings) -> String {
     if s.store == "sqlite" {
         out.push_str("store: {kind: sqlite, path: bench.db}\n");
     } else {
-        let _ = writeln!(out, "store: {{kind: postgres, url: \"{}\", pool: 8}}", s.store);
+        let _ = writeln!(
+            out,
+            "store: {{kind: postgres, url: \"{}\", pool: 8}}",
+            s.store
+        );
     }
     let _ = write!(out, "engine: {{max_concurrency: 64");
     if s.daemons > 1 {

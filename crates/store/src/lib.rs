@@ -2,6 +2,7 @@
 //! and pool instances. One trait, one file per backend (SQLite, PostgreSQL; the same meaning,
 //! checked by one conformance suite), so the engine never knows which one it talks to.
 
+mod batch;
 pub mod conformance;
 mod postgres;
 mod postgres_leases;

@@ -19,6 +19,7 @@ use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr};
 
 pub use scalepilot_core::config::url::redact;
 
+use super::batch::{Batcher, Write};
 use super::postgres_leases as leases;
 use super::{
     Activity, ActivityStatus, ErrorComponent, ErrorRecord, Fence, ForecastRecord, GroupRow,
@@ -207,6 +208,8 @@ fn migrations() -> Vec<Migration> {
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Group commit of the per-evaluation writes (see `batch`).
+    batcher: Batcher<PgPool>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -223,7 +226,10 @@ impl PostgresStore {
             pool.close().await;
             return Err(e.into());
         }
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            batcher: Batcher::spawn(Box::new(flush)),
+        })
     }
 
     /// Which migrations the database has and which [`connect`](Self::connect) would apply,
@@ -300,6 +306,44 @@ pub(crate) async fn upsert_state(
     .map_err(db("save state"))?;
     Ok(())
 }
+
+/// All of a group's samples of one evaluation in one statement.
+async fn insert_samples(
+    conn: &mut PgConnection,
+    group: &str,
+    at: Timestamp,
+    metrics: &BTreeMap<String, f64>,
+) -> Result<()> {
+    let names: Vec<&str> = metrics.keys().map(String::as_str).collect();
+    let values: Vec<f64> = metrics.values().copied().collect();
+    sqlx::query(
+        "INSERT INTO metric_samples (grp, metric, at_ms, value)
+         SELECT $1, m, $3, v FROM unnest($2::text[], $4::float8[]) AS t(m, v)",
+    )
+    .bind(group)
+    .bind(&names)
+    .bind(ms(at))
+    .bind(&values)
+    .execute(conn)
+    .await
+    .map_err(db("record samples"))?;
+    Ok(())
+}
+
+/// One write of a batch, on the caller's connection or transaction.
+async fn apply(conn: &mut PgConnection, w: &Write) -> Result<()> {
+    match w {
+        Write::State {
+            group,
+            state,
+            decision,
+            at,
+        } => upsert_state(conn, group, state, decision.as_ref(), *at).await,
+        Write::Samples { group, at, metrics } => insert_samples(conn, group, *at, metrics).await,
+    }
+}
+
+super::batch::flush_fn!(PgPool);
 
 async fn insert_activity(conn: &mut PgConnection, a: &NewActivity<'_>) -> Result<bool> {
     let done = sqlx::query(
@@ -396,8 +440,13 @@ impl Store for PostgresStore {
         decision: Option<&serde_json::Value>,
         at: Timestamp,
     ) -> Result<()> {
-        let mut conn = self.pool.acquire().await.map_err(db("save state"))?;
-        upsert_state(&mut conn, group, state, decision, at).await
+        let write = Write::State {
+            group: group.to_string(),
+            state: state.clone(),
+            decision: decision.cloned(),
+            at,
+        };
+        self.batcher.submit(self.pool.clone(), write).await
     }
 
     async fn begin_activity(&self, a: &NewActivity<'_>) -> Result<bool> {
@@ -532,21 +581,12 @@ impl Store for PostgresStore {
         at: Timestamp,
         metrics: &BTreeMap<String, f64>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db("record samples"))?;
-        for (name, value) in metrics {
-            sqlx::query(
-                "INSERT INTO metric_samples (grp, metric, at_ms, value) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(group)
-            .bind(name)
-            .bind(ms(at))
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("record samples"))?;
-        }
-        tx.commit().await.map_err(db("record samples"))?;
-        Ok(())
+        let write = Write::Samples {
+            group: group.to_string(),
+            at,
+            metrics: metrics.clone(),
+        };
+        self.batcher.submit(self.pool.clone(), write).await
     }
 
     async fn samples(

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqliteConnection};
 
+use super::batch::{Batcher, Write};
 use super::{
     Activity, ActivityStatus, ErrorComponent, ErrorRecord, Fence, ForecastRecord, GroupRow,
     InstanceRecord, Lease, NewActivity, NewForecast, Progress, Result, Store, StoreError,
@@ -29,6 +30,8 @@ fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 const OPEN_ATTEMPTS: u64 = 10;
 
 pub struct SqliteStore {
+    /// Group commit of the per-evaluation writes (see `batch`).
+    batcher: Batcher<SqlitePool>,
     /// Swapped when the file was deleted or replaced under us (see [`SqliteStore::pool`]).
     pool: RwLock<SqlitePool>,
     /// The file and its identity; `None` for read-only stores (they never reopen).
@@ -96,6 +99,7 @@ impl SqliteStore {
         let options = Self::options(path)?;
         let pool = Self::open_pool(options.clone()).await?;
         Ok(SqliteStore {
+            batcher: Batcher::spawn(Box::new(flush)),
             pool: RwLock::new(pool),
             watch: Some(FileWatch {
                 path: path.to_path_buf(),
@@ -132,6 +136,7 @@ impl SqliteStore {
                 .unwrap_or(None);
         if applied.unwrap_or(0) >= known {
             return Ok(SqliteStore {
+                batcher: Batcher::spawn(Box::new(flush)),
                 pool: RwLock::new(pool),
                 watch: None,
             });
@@ -140,6 +145,7 @@ impl SqliteStore {
         let options = Self::options(path)?.create_if_missing(false);
         let pool = Self::open_pool(options).await?;
         Ok(SqliteStore {
+            batcher: Batcher::spawn(Box::new(flush)),
             pool: RwLock::new(pool),
             watch: None,
         })
@@ -321,6 +327,40 @@ async fn check_fence(conn: &mut SqliteConnection, group: &str, fence: &Fence) ->
     }
 }
 
+async fn insert_samples(
+    conn: &mut SqliteConnection,
+    group: &str,
+    at: Timestamp,
+    metrics: &BTreeMap<String, f64>,
+) -> Result<()> {
+    for (name, value) in metrics {
+        sqlx::query("INSERT INTO metric_samples (grp, metric, at_ms, value) VALUES (?, ?, ?, ?)")
+            .bind(group)
+            .bind(name)
+            .bind(ms(at))
+            .bind(value)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("record samples"))?;
+    }
+    Ok(())
+}
+
+/// One write of a batch, on the caller's connection or transaction.
+async fn apply(conn: &mut SqliteConnection, w: &Write) -> Result<()> {
+    match w {
+        Write::State {
+            group,
+            state,
+            decision,
+            at,
+        } => upsert_state(conn, group, state, decision.as_ref(), *at).await,
+        Write::Samples { group, at, metrics } => insert_samples(conn, group, *at, metrics).await,
+    }
+}
+
+super::batch::flush_fn!(SqlitePool);
+
 async fn insert_activity(conn: &mut SqliteConnection, a: &NewActivity<'_>) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO activities (key, grp, started_ms, from_replicas, to_replicas, status, decision, owner)
@@ -435,8 +475,13 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> Result<()> {
         let pool = self.pool("save state").await?;
-        let mut conn = pool.acquire().await.map_err(db("save state"))?;
-        upsert_state(&mut conn, group, state, decision, at).await
+        let write = Write::State {
+            group: group.to_string(),
+            state: state.clone(),
+            decision: decision.cloned(),
+            at,
+        };
+        self.batcher.submit(pool, write).await
     }
 
     async fn begin_activity(&self, a: &NewActivity<'_>) -> Result<bool> {
@@ -578,21 +623,12 @@ impl Store for SqliteStore {
         metrics: &BTreeMap<String, f64>,
     ) -> Result<()> {
         let pool = self.pool("record samples").await?;
-        let mut tx = pool.begin().await.map_err(db("record samples"))?;
-        for (name, value) in metrics {
-            sqlx::query(
-                "INSERT INTO metric_samples (grp, metric, at_ms, value) VALUES (?, ?, ?, ?)",
-            )
-            .bind(group)
-            .bind(name)
-            .bind(ms(at))
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("record samples"))?;
-        }
-        tx.commit().await.map_err(db("record samples"))?;
-        Ok(())
+        let write = Write::Samples {
+            group: group.to_string(),
+            at,
+            metrics: metrics.clone(),
+        };
+        self.batcher.submit(pool, write).await
     }
 
     async fn prune_samples(&self, before: Timestamp) -> Result<u64> {

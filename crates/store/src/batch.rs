@@ -1,0 +1,150 @@
+//! Group commit for the writes every evaluation makes (its state and its metric samples):
+//! callers queue them and wait; one writer task takes everything queued and commits it in one
+//! transaction. A caller's write is durable when its call returns, as before, but 100,000
+//! groups cost a few hundred transactions a second instead of tens of thousands.
+//!
+//! A batch that fails as a whole is retried one write at a time, so each caller gets its own
+//! error (a database that went away is then reported as such, which the outage spool needs).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use jiff::Timestamp;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Result, StoreError, StoredState};
+
+/// Writes per transaction, at most.
+pub(crate) const MAX_BATCH: usize = 512;
+
+/// A write that may share a transaction with others.
+pub(crate) enum Write {
+    State {
+        group: String,
+        state: StoredState,
+        decision: Option<serde_json::Value>,
+        at: Timestamp,
+    },
+    Samples {
+        group: String,
+        at: Timestamp,
+        metrics: BTreeMap<String, f64>,
+    },
+}
+
+/// A queued write with the pool to write it with and where to answer.
+pub(crate) struct Job<P> {
+    pub pool: P,
+    pub write: Write,
+    pub reply: oneshot::Sender<Result<()>>,
+}
+
+pub(crate) type Flush<P> =
+    Box<dyn FnMut(Vec<Job<P>>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+pub(crate) struct Batcher<P> {
+    tx: mpsc::UnboundedSender<Job<P>>,
+}
+
+impl<P: Send + 'static> Batcher<P> {
+    /// Start the writer task (it ends when the store is dropped).
+    pub(crate) fn spawn(mut flush: Flush<P>) -> Batcher<P> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job<P>>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                flush(jobs).await;
+            }
+        });
+        Batcher { tx }
+    }
+
+    /// Queue `write` and wait until it is committed (or failed).
+    pub(crate) async fn submit(&self, pool: P, write: Write) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Db {
+            what: "queue a write",
+            source: sqlx::Error::PoolClosed,
+        };
+        self.tx
+            .send(Job { pool, write, reply })
+            .map_err(|_| gone())?;
+        answer.await.unwrap_or_else(|_| Err(gone()))
+    }
+}
+
+/// The error for the other writes of a batch that failed because the database is away: the
+/// same kind (an I/O error, which the outage spool classifies as unavailable) with the first
+/// write's message. Retrying them one by one would wait out a connect timeout each.
+pub(crate) fn unavailable_too(e: &StoreError) -> StoreError {
+    StoreError::Db {
+        what: "write a batch",
+        source: sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            e.to_string(),
+        )),
+    }
+}
+
+/// A backend's `flush`: the batch in one transaction on the newest job's pool; when that
+/// fails because the database is away, the same answer to every write; when it fails
+/// otherwise, each write alone, so a bad one fails by itself. Expects `apply(conn, &Write)`
+/// and `db(what)` in scope.
+macro_rules! flush_fn {
+    ($pool:ty) => {
+        fn flush(
+            jobs: Vec<$crate::batch::Job<$pool>>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+            Box::pin(async move {
+                // The newest pool: after a reopen (a SQLite file replaced), the new file.
+                let Some(pool) = jobs.last().map(|j| j.pool.clone()) else {
+                    return;
+                };
+                let together = async {
+                    let mut tx = pool.begin().await.map_err(db("write a batch"))?;
+                    for j in &jobs {
+                        apply(&mut tx, &j.write).await?;
+                    }
+                    tx.commit().await.map_err(db("write a batch"))
+                }
+                .await;
+                let e = match together {
+                    Ok(()) => {
+                        for j in jobs {
+                            let _ = j.reply.send(Ok(()));
+                        }
+                        return;
+                    }
+                    Err(e) => e,
+                };
+                if $crate::is_unavailable(&e) {
+                    let others = $crate::batch::unavailable_too(&e);
+                    let mut first = Some(e);
+                    for j in jobs {
+                        let err = first
+                            .take()
+                            .unwrap_or_else(|| $crate::batch::unavailable_too(&others));
+                        let _ = j.reply.send(Err(err));
+                    }
+                    return;
+                }
+                for j in jobs {
+                    let alone = async {
+                        let mut conn = j.pool.acquire().await.map_err(db("write"))?;
+                        apply(&mut conn, &j.write).await
+                    }
+                    .await;
+                    let _ = j.reply.send(alone);
+                }
+            })
+        }
+    };
+}
+pub(crate) use flush_fn;
