@@ -16,6 +16,8 @@ use super::{Daemon, wait_until};
 
 /// key, group, started, status, owner, finished.
 type ActivityRow = (String, String, i64, String, Option<String>, Option<i64>);
+/// An activity's start, end and owner.
+type Window<'a> = (i64, Option<i64>, &'a Option<String>);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -153,7 +155,7 @@ fn calls(dir: &Path) -> Vec<Call> {
 fn assert_unique_and_not_overlapping(acts: &[ActivityRow], held_until: i64) {
     let keys: BTreeSet<&String> = acts.iter().map(|a| &a.0).collect();
     assert_eq!(keys.len(), acts.len(), "duplicate activity keys");
-    let mut windows: BTreeMap<&String, Vec<(i64, Option<i64>, &Option<String>)>> = BTreeMap::new();
+    let mut windows: BTreeMap<&String, Vec<Window>> = BTreeMap::new();
     for (_, g, started, _, owner, finished) in acts {
         let finished = if *started < held_until {
             finished.map(|f| f.min(held_until))
