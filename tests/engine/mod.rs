@@ -9,6 +9,7 @@ mod db_groups;
 mod forecast;
 mod ha;
 mod once;
+mod outage;
 mod reload;
 mod retention;
 mod scale;

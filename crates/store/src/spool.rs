@@ -92,6 +92,11 @@ pub struct SpoolOptions {
     pub probe_every: Duration,
     /// A probe that takes longer counts as failed.
     pub probe_timeout: Duration,
+    /// Outside an outage, a write or a read of the evaluation path that takes longer counts
+    /// as the database being unavailable (the pool retries refused connections until its own
+    /// acquire timeout, far longer than an evaluation interval): the write is spooled and
+    /// its commit, if it came after all, covered by the in-doubt look-ups at the replay.
+    pub call_timeout: Duration,
 }
 
 impl Default for SpoolOptions {
@@ -99,6 +104,7 @@ impl Default for SpoolOptions {
         SpoolOptions {
             probe_every: Duration::from_secs(1),
             probe_timeout: Duration::from_secs(2),
+            call_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -528,7 +534,10 @@ pub struct SpoolingStore {
     spool: RwLock<Spool>,
     cache: Mutex<Cache>,
     last_probe: Mutex<Option<Instant>>,
-    probing: AtomicBool,
+    /// A background probe is under way.
+    probing: Arc<AtomicBool>,
+    /// A background probe found the database answering: the next call replays.
+    answered: Arc<AtomicBool>,
 }
 
 fn spool_io(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -591,7 +600,8 @@ impl SpoolingStore {
             spool: RwLock::new(spool),
             cache: Mutex::new(cache),
             last_probe: Mutex::new(None),
-            probing: AtomicBool::new(false),
+            probing: Arc::new(AtomicBool::new(false)),
+            answered: Arc::new(AtomicBool::new(false)),
         };
         if store.spool.read().await.since_ms.is_some() {
             tracing::warn!(
@@ -622,12 +632,45 @@ impl SpoolingStore {
     /// replay the spool. True when no outage is left.
     pub async fn recover(&self) -> bool {
         *self.last_probe.lock().unwrap() = None;
-        self.maybe_recover().await;
+        self.probe_now().await;
         self.spool.read().await.since_ms.is_none()
     }
 
-    /// During an outage, at most every `probe_every`: probe, and replay when it answers.
+    /// During an outage: replay when a background probe found the database answering, else
+    /// start one (at most every `probe_every`). The caller never waits for the probe: with the
+    /// server down, the pool retries refused connections until the probe times out, and a
+    /// group evaluation waiting for that at each write would miss its intervals.
     async fn maybe_recover(&self) {
+        if self.answered.swap(false, Ordering::SeqCst) {
+            let mut spool = self.spool.write().await;
+            if spool.since_ms.is_some() {
+                self.flush(&mut spool).await;
+            }
+            return;
+        }
+        {
+            let mut last = self.last_probe.lock().unwrap();
+            if last.is_some_and(|l| l.elapsed() < self.options.probe_every) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        if self.probing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (inner, timeout) = (self.inner.clone(), self.options.probe_timeout);
+        let (probing, answered) = (self.probing.clone(), self.answered.clone());
+        tokio::spawn(async move {
+            let probe = tokio::time::timeout(timeout, inner.group_rows_version()).await;
+            if matches!(probe, Ok(Ok(_))) {
+                answered.store(true, Ordering::SeqCst);
+            }
+            probing.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// Probe the database now, waiting for it, and replay when it answers.
+    async fn probe_now(&self) {
         {
             let mut last = self.last_probe.lock().unwrap();
             if last.is_some_and(|l| l.elapsed() < self.options.probe_every) {
@@ -730,7 +773,7 @@ impl SpoolingStore {
         let cause = {
             let spool = self.spool.read().await;
             if spool.since_ms.is_none() {
-                match op.apply(self.inner.as_ref()).await {
+                match self.bounded(op.apply(self.inner.as_ref())).await {
                     Ok(began) => {
                         self.cache.lock().unwrap().applied(&op, began, 0);
                         return Ok(began);
@@ -748,7 +791,7 @@ impl SpoolingStore {
         let mut spool = self.spool.write().await;
         if spool.since_ms.is_none() && cause.is_none() {
             // Recovered meanwhile: to the database, behind the replay.
-            match op.apply(self.inner.as_ref()).await {
+            match self.bounded(op.apply(self.inner.as_ref())).await {
                 Ok(began) => {
                     self.cache.lock().unwrap().applied(&op, began, 0);
                     return Ok(began);
@@ -953,7 +996,7 @@ impl SpoolingStore {
         remember: impl FnOnce(&mut Cache, &T),
     ) -> Result<T> {
         if !self.in_outage().await {
-            match read.await {
+            match self.bounded(read).await {
                 Ok(v) => {
                     remember(&mut self.cache.lock().unwrap(), &v);
                     return Ok(v);
@@ -967,6 +1010,18 @@ impl SpoolingStore {
         }
         let since = self.spool.read().await.since_ms;
         cached(&self.cache.lock().unwrap()).ok_or_else(|| unavailable(what, since))
+    }
+
+    /// `call`, failing as unavailable (a pool timeout) when it takes longer than
+    /// `call_timeout`.
+    async fn bounded<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.options.call_timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Db {
+                what: "a database call timed out",
+                source: sqlx::Error::PoolTimedOut,
+            }),
+        }
     }
 
     /// A read not served during an outage (history views).

@@ -371,6 +371,7 @@ impl Store for Faulty {
 const MANUAL: SpoolOptions = SpoolOptions {
     probe_every: Duration::from_secs(3600),
     probe_timeout: Duration::from_secs(5),
+    call_timeout: Duration::from_secs(3600),
 };
 
 async fn faulty(dir: &Path) -> Arc<Faulty> {
