@@ -22,7 +22,8 @@ pub(crate) const MAX_BATCH: usize = 512;
 pub(crate) enum Write {
     State {
         group: String,
-        state: StoredState,
+        // Boxed: the queue holds many writes, most of them small samples.
+        state: Box<StoredState>,
         decision: Option<serde_json::Value>,
         at: Timestamp,
     },

@@ -442,7 +442,7 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         let write = Write::State {
             group: group.to_string(),
-            state: state.clone(),
+            state: Box::new(state.clone()),
             decision: decision.cloned(),
             at,
         };

@@ -477,7 +477,7 @@ impl Store for SqliteStore {
         let pool = self.pool("save state").await?;
         let write = Write::State {
             group: group.to_string(),
-            state: state.clone(),
+            state: Box::new(state.clone()),
             decision: decision.cloned(),
             at,
         };
