@@ -32,7 +32,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             Ok(c) => super::emit(&format!(
                 "{name}: ok ({} groups: {})",
                 c.groups.len(),
-                c.group_names().join(", ")
+                names_shown(&c.group_names())
             )),
             Err(e) => {
                 ok = false;
@@ -46,4 +46,17 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Group names for the summary line: all of a small file's, the first ten of a big one's.
+fn names_shown(names: &[&str]) -> String {
+    const SHOWN: usize = 10;
+    if names.len() <= SHOWN {
+        return names.join(", ");
+    }
+    format!(
+        "{}, … and {} more",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
+    )
 }

@@ -407,3 +407,26 @@ fn unreadable_file_fails() {
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.contains("cannot read"), "{}", out.stderr);
 }
+
+/// A big file's summary names its first ten groups and counts the rest (100,000 names on
+/// one line helped nobody).
+#[test]
+fn a_big_file_lists_ten_group_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("groups:\n");
+    for i in 0..12 {
+        text.push_str(&format!(
+            "  - {{name: g{i:02}, min: 1, max: 2, strategies: [{{kind: target_tracking, metric: request_rate, target_per_replica: 10}}]}}\n"
+        ));
+    }
+    let file = dir.path().join("big.yaml");
+    std::fs::write(&file, text).unwrap();
+    let out = run_ok(&["validate", file.to_str().unwrap()]);
+    assert!(
+        out.stdout.contains(
+            "(12 groups: g00, g01, g02, g03, g04, g05, g06, g07, g08, g09, … and 2 more)"
+        ),
+        "{}",
+        out.stdout
+    );
+}
