@@ -96,8 +96,8 @@ pub(crate) fn unavailable_too(e: &StoreError) -> StoreError {
 
 /// A backend's `flush`: the batch in one transaction on the newest job's pool; when that
 /// fails because the database is away, the same answer to every write; when it fails
-/// otherwise, each write alone, so a bad one fails by itself. Expects `apply(conn, &Write)`
-/// and `db(what)` in scope.
+/// otherwise, each write alone, so a bad one fails by itself. Expects `apply(conn, &Write)`,
+/// `apply_all(conn, &[Job])` (the whole batch, in the transaction) and `db(what)` in scope.
 macro_rules! flush_fn {
     ($pool:ty) => {
         fn flush(
@@ -110,9 +110,7 @@ macro_rules! flush_fn {
                 };
                 let together = async {
                     let mut tx = pool.begin().await.map_err(db("write a batch"))?;
-                    for j in &jobs {
-                        apply(&mut tx, &j.write).await?;
-                    }
+                    apply_all(&mut tx, &jobs).await?;
                     tx.commit().await.map_err(db("write a batch"))
                 }
                 .await;

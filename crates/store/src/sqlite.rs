@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqliteConnection};
 
-use super::batch::{Batcher, Write};
+use super::batch::{Batcher, Job, Write};
 use super::{
     Activity, ActivityStatus, ErrorComponent, ErrorRecord, Fence, ForecastRecord, GroupRow,
     InstanceRecord, Lease, NewActivity, NewForecast, Progress, Result, Store, StoreError,
@@ -357,6 +357,14 @@ async fn apply(conn: &mut SqliteConnection, w: &Write) -> Result<()> {
         } => upsert_state(conn, group, state, decision.as_ref(), *at).await,
         Write::Samples { group, at, metrics } => insert_samples(conn, group, *at, metrics).await,
     }
+}
+
+/// A batch, write by write (SQLite is in-process: a statement costs no round trip).
+async fn apply_all(conn: &mut SqliteConnection, jobs: &[Job<SqlitePool>]) -> Result<()> {
+    for j in jobs {
+        apply(conn, &j.write).await?;
+    }
+    Ok(())
 }
 
 super::batch::flush_fn!(SqlitePool);
