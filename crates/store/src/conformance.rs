@@ -1,6 +1,7 @@
 //! The store's contract, as tests any backend must pass unchanged: each function takes a fresh,
 //! empty store and checks one promise of the [`Store`] trait through the trait alone (no SQL,
-//! no backend type), so the SQLite and PostgreSQL backends (and the outage spool around them) mean the same thing.
+//! no backend type), so the SQLite and PostgreSQL backends (and the outage spool around them)
+//! mean the same thing.
 //!
 //! A backend runs them all with [`conformance_tests!`](crate::conformance_tests):
 //!
