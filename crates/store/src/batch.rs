@@ -124,13 +124,14 @@ macro_rules! flush_fn {
                     Err(e) => e,
                 };
                 if $crate::is_unavailable(&e) {
-                    let others = $crate::batch::unavailable_too(&e);
-                    let mut first = Some(e);
+                    // The first write gets the driver's own error, the others its copy.
+                    let mut jobs = jobs.into_iter();
+                    let first = jobs.next();
                     for j in jobs {
-                        let err = first
-                            .take()
-                            .unwrap_or_else(|| $crate::batch::unavailable_too(&others));
-                        let _ = j.reply.send(Err(err));
+                        let _ = j.reply.send(Err($crate::batch::unavailable_too(&e)));
+                    }
+                    if let Some(j) = first {
+                        let _ = j.reply.send(Err(e));
                     }
                     return;
                 }
