@@ -32,14 +32,14 @@ impl Drop for Cleanup {
 
 #[test]
 fn instances_hiding_their_port_are_adopted_across_restarts() {
-    if std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("python3 not installed: skipped");
-        return;
-    }
+    // Never skipped: scripts/test.sh installs python3 where it is missing.
+    assert!(
+        std::process::Command::new("python3")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "python3 is needed by this test (scripts/test.sh installs it)"
+    );
     let _cleanup = Cleanup;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -179,5 +179,83 @@ groups:
         live.is_empty() && recorded.is_empty(),
         "live {live:?}, recorded {recorded:?}:\n{}",
         daemon.log()
+    );
+}
+
+/// Several daemons on several machines (`engine.ha: true`): a pool's instance recorded by a
+/// daemon on another machine cannot be seen in this machine's /proc. The daemon here must not
+/// forget its record (as it would an instance that no longer runs) nor start a second set
+/// beside it: the group does not start, and its error names the machine.
+#[test]
+fn instances_recorded_on_another_machine_are_neither_forgotten_nor_doubled() {
+    const PORTS: (u16, u16) = (25180, 25189);
+    struct Cleanup;
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            kill_all(&backend_pids(PORTS));
+        }
+    }
+    let _cleanup = Cleanup;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = dir.join("foreign.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"store: {{kind: sqlite, path: sp.db}}
+groups:
+  - name: web
+    min: 2
+    max: 2
+    evaluation_interval: 1s
+    source: {{kind: static, values: {{request_rate: 20}}}}
+    target:
+      kind: process_pool
+      command: "exec {BIN} backend --port {{port}}"
+      ports: {}-{}
+    strategies:
+      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}
+"#,
+            PORTS.0, PORTS.1
+        ),
+    )
+    .unwrap();
+    let db = dir.join("sp.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = scalepilot_store::SqliteStore::open(&db).await.unwrap();
+        let record = scalepilot_store::InstanceRecord {
+            host: "127.0.0.1".into(),
+            port: PORTS.0,
+            pid: Some(4_000_000),
+            started_ms: 1,
+            marker: Some(format!(
+                "web/127.0.0.1:{}/00000000000000ff@elsewhere.example",
+                PORTS.0
+            )),
+        };
+        scalepilot_store::Store::put_instance(&store, "web", record)
+            .await
+            .unwrap();
+    });
+    let mut daemon = Daemon::start(&config, PORTS, &[]);
+    let refused = wait_until(Duration::from_secs(30), || {
+        daemon
+            .log()
+            .contains("started on machine `elsewhere.example`")
+    });
+    // Evaluations would have started instances by now had the group started.
+    std::thread::sleep(Duration::from_secs(2));
+    let log = daemon.log();
+    assert_eq!(daemon.stop(), Some(0), "{log}");
+    assert!(refused, "{log}");
+    assert!(backend_pids(PORTS).is_empty(), "instances started:\n{log}");
+    assert_eq!(
+        instances(&db, "web"),
+        vec![(PORTS.0, 4_000_000)],
+        "the foreign record must stay:\n{log}"
     );
 }

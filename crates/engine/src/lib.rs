@@ -14,6 +14,7 @@ mod ha;
 mod handle;
 pub mod http;
 pub mod limits;
+mod machine;
 pub mod signals;
 mod sources;
 pub mod spool;

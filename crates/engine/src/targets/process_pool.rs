@@ -11,14 +11,17 @@
 //!   fewest requests in flight (`least_loaded`). The victim leaves the endpoint list at once,
 //!   gets SIGTERM after `drain` (and, behind a load balancer, once the balancer released it:
 //!   see [`DrainGate`]), SIGKILL 10 s later if still alive.
-//! - Every instance carries `SCALEPILOT_INSTANCE=<group>/<host>:<port>/<start id>` in its
+//! - Every instance carries `SCALEPILOT_INSTANCE=<group>/<host>:<port>/<start id>@<machine>` in its
 //!   environment and leads its own process group. It is recorded in the store before it is
 //!   spawned (an intent without PID) and settled with its PID after, so a crash at any point
 //!   leaves a record: a restarted scalepilot finds each recorded instance by its marker in
 //!   `/proc/<pid>/environ` (whatever the command line shows: `PORT={port} exec app`), adopts
 //!   it, stops it when the pool no longer manages its address, or drops the record when no
 //!   process carries the marker. Records of releases without markers fall back to the PID
-//!   and a command line naming the port.
+//!   and a command line naming the port. A record whose marker names another machine
+//!   (daemons with `engine.ha: true` on several machines) keeps the group from starting
+//!   here: this daemon cannot see that process, so it neither forgets it nor starts a
+//!   second set beside it.
 //! - An instance runs while any process of its process group carries its marker, also once
 //!   the group's leader (the `sh`, or the process adopted) has exited; signals go to the
 //!   group. A record is deleted only once no such process is left (SIGTERM, SIGKILL after
@@ -291,6 +294,13 @@ fn find_marked(markers: &[String]) -> HashMap<String, i32> {
     found.into_iter().map(|(m, (_, g))| (m, g)).collect()
 }
 
+/// The machine named by a marker (`<group>/<host>:<port>/<start id>@<machine>`); `None` for
+/// markers written before they named it (adopted as before: on this machine).
+fn marker_machine(marker: &str) -> Option<&str> {
+    let (_, last) = marker.rsplit_once('/')?;
+    last.split_once('@').map(|(_, m)| m)
+}
+
 /// A PID runs, is not a zombie, and its command line names our port (guards against PID
 /// reuse). Only for records written before instances carried markers.
 fn pid_runs(pid: i32, port: u16) -> bool {
@@ -329,6 +339,8 @@ const GATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Pool {
     group: String,
+    /// This machine (see [`crate::machine`]): the suffix of every marker it writes.
+    machine: String,
     /// (address, most instances).
     hosts: Vec<(String, Option<u32>)>,
     gate: Option<Arc<dyn DrainGate>>,
@@ -388,6 +400,7 @@ impl ProcessPool {
             .map(|h| (h.address.clone(), h.max))
             .collect();
         let mut pool = Pool {
+            machine: crate::machine::name(),
             group: group.to_string(),
             hosts,
             gate,
@@ -439,9 +452,34 @@ impl ProcessPool {
 }
 
 impl Pool {
+    /// Instances recorded by a daemon on another machine (several daemons with
+    /// `engine.ha: true`): this daemon cannot see their processes, so it must neither forget
+    /// their records nor start a second set beside them. The group does not start here; its
+    /// error says where they run.
+    fn refuse_foreign(&self, records: &[InstanceRecord]) -> Result<()> {
+        let foreign: Vec<(&str, String)> = records
+            .iter()
+            .filter_map(|r| {
+                let m = marker_machine(r.marker.as_deref()?)?;
+                (m != self.machine).then(|| (m, format!("{}:{}", r.host, r.port)))
+            })
+            .collect();
+        let Some((machine, _)) = foreign.first() else {
+            return Ok(());
+        };
+        let addrs: Vec<&str> = foreign.iter().map(|(_, a)| a.as_str()).collect();
+        anyhow::bail!(
+            "{} instance(s) of this process pool ({}) were started on machine `{machine}`, and this daemon runs on `{}`: a process pool's instances are processes of one machine, so this daemon neither adopts, stops nor forgets them. Run the group where they run, or stop them there (their records stay in the store until a daemon on `{machine}` settles them)",
+            foreign.len(),
+            addrs.join(", "),
+            self.machine
+        )
+    }
+
     async fn adopt(&mut self) -> Result<()> {
         let now = Instant::now();
         let records = self.store.instances(&self.group).await?;
+        self.refuse_foreign(&records)?;
         // One pass over /proc for every marker recorded, off the runtime's threads.
         let recs = records.clone();
         let lives: Vec<Option<i32>> = tokio::task::spawn_blocking(move || {
@@ -589,9 +627,10 @@ impl Pool {
             .replace("{port}", &port.to_string())
             .replace("{host}", &host);
         let marker = format!(
-            "{}/{host}:{port}/{:016x}",
+            "{}/{host}:{port}/{:016x}@{}",
             self.group,
-            rand::random::<u64>()
+            rand::random::<u64>(),
+            self.machine
         );
         let now = Instant::now();
         let started_ms = Timestamp::now().as_millisecond();
