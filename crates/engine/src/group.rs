@@ -563,8 +563,8 @@ mod tests {
 
     use async_trait::async_trait;
     use scalepilot_store::{
-        Activity, ErrorRecord, Fence, ForecastRecord, GroupRow, InstanceRecord, Lease, NewForecast,
-        Result as StoreResult, SqliteStore, StoreError,
+        Activity, BudgetEntry, ErrorRecord, Fence, ForecastRecord, GroupRow, InstanceRecord, Lease,
+        NewForecast, Result as StoreResult, SqliteStore, StoreError,
     };
 
     use super::*;
@@ -763,6 +763,26 @@ mod tests {
         ) -> StoreResult<()> {
             self.check("save_state")?;
             self.inner.save_state_fenced(g, s, d, at, f).await
+        }
+        async fn budget_entries(&self) -> StoreResult<(i64, Vec<BudgetEntry>)> {
+            self.check("budget")?;
+            self.inner.budget_entries().await
+        }
+        async fn put_budget_entry(
+            &self,
+            e: &BudgetEntry,
+            v: i64,
+            f: Option<&Fence>,
+        ) -> StoreResult<bool> {
+            self.check("budget")?;
+            self.inner.put_budget_entry(e, v, f).await
+        }
+        async fn settle_budget_entry(&self, e: &BudgetEntry, f: Option<&Fence>) -> StoreResult<()> {
+            self.check("budget")?;
+            self.inner.settle_budget_entry(e, f).await
+        }
+        async fn delete_budget_entry(&self, g: &str) -> StoreResult<()> {
+            self.inner.delete_budget_entry(g).await
         }
     }
 
