@@ -241,9 +241,17 @@ impl GroupRuntime {
         };
         let before = self.state.state.clone();
         // Through the budget ledger: it fills in what the global budget leaves this group.
-        let decision = self
+        let decided = self
             .budget
-            .decide(&self.group, &mut obs, &mut self.state.state, now);
+            .decide(
+                &self.group,
+                &mut obs,
+                &mut self.state.state,
+                now,
+                fence.as_ref(),
+            )
+            .await;
+        let decision = decided.decision;
         let capped = decision.limits.iter().find(|l| l.rule == Rule::Budget);
         if let Some(cap) = capped
             && !self.budget_bound
@@ -261,6 +269,11 @@ impl GroupRuntime {
             );
         }
         self.budget_bound = capped.is_some();
+        if let Some(e) = decided.error {
+            // The ledger failed closed (no scale-up): counted and recorded like a store error.
+            self.budget_failed(&e);
+            store_errors.push(e.to_string());
+        }
         // Recorded as made, before acting: forecast_only strategies' forecasts included.
         let forecasts = super::forecast::made(&self.group, &decision, now);
         if !forecasts.is_empty()
@@ -322,7 +335,9 @@ impl GroupRuntime {
                             Err(e) => {
                                 // Nothing changed: forget the scale event and cooldown decide() recorded.
                                 self.state.state = before;
-                                self.budget.settle(&self.group, status.current, now);
+                                let _ = self
+                                    .settle_budget(status.current, now, fence.as_ref())
+                                    .await;
                                 self.finish(&key, ActivityStatus::Failed, Some(&e), done)
                                     .await;
                                 let msg =
@@ -336,12 +351,16 @@ impl GroupRuntime {
                         // Attempted already in this time bucket (e.g. before a restart): never twice.
                         tracing::info!(group = %name, "activity {key} exists: not repeated");
                         self.state.state = before;
-                        self.budget.settle(&self.group, status.current, now);
+                        let _ = self
+                            .settle_budget(status.current, now, fence.as_ref())
+                            .await;
                     }
                     Err(e) => {
                         self.fenced(&e);
                         self.state.state = before;
-                        self.budget.settle(&self.group, status.current, now);
+                        let _ = self
+                            .settle_budget(status.current, now, fence.as_ref())
+                            .await;
                         return Err(self
                             .fail(
                                 ErrorComponent::Store,
@@ -353,7 +372,12 @@ impl GroupRuntime {
                 }
             } else {
                 // Nothing is acted on: what runs is what costs.
-                self.budget.settle(&self.group, status.current, now);
+                if let Err(e) = self
+                    .settle_budget(status.current, now, fence.as_ref())
+                    .await
+                {
+                    store_errors.push(e);
+                }
                 if self.last_dry_run != Some((status.current, desired)) {
                     self.last_dry_run = Some((status.current, desired));
                     let key = format!("{name}:dry_run:{desired}:{bucket}");
