@@ -12,6 +12,7 @@
 //! group reads it and writes its own entry with a compare-and-swap.
 
 use std::collections::{HashMap, HashSet};
+
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
@@ -37,10 +38,53 @@ pub(crate) struct Inner {
     /// In memory: every group's entry. In the store: this daemon's groups' entries as last
     /// written, so a settle that changes nothing writes nothing.
     pub(crate) groups: HashMap<String, Entry>,
-    /// The enabled priced groups of the current config: in the store, entries of any other
-    /// group (removed, disabled or unpriced since, perhaps by a daemon still on an older
-    /// config) are not counted.
-    pub(crate) priced: HashSet<String>,
+    /// The enabled priced groups of the current config, with what each costs at least. In
+    /// the store, entries of any other group (removed, disabled or unpriced since, perhaps
+    /// by a daemon still on an older config) are not counted.
+    pub(crate) priced: HashMap<String, Floor>,
+}
+
+/// What a priced group costs before it recorded itself: it runs at least its `min`
+/// replicas (scalepilot keeps them even over budget), so that much is reserved for it. A
+/// group that has not evaluated yet (just started, or its daemon is still starting) would
+/// otherwise count as free, and the first groups to decide could take money the others
+/// already spend.
+#[derive(Debug, Clone)]
+pub(crate) struct Floor {
+    min: u32,
+    pricing: scalepilot_core::cost::Pricing,
+}
+
+impl Inner {
+    /// The entries that count against `me`: the other groups' `entries`, plus the floor of
+    /// every other priced group that has none yet. With `only_priced`, entries of groups
+    /// that are not priced groups of the current config are left out (the store's ledger).
+    pub(crate) fn others<'a>(
+        &self,
+        me: &str,
+        entries: impl Iterator<Item = (&'a str, Entry)>,
+        only_priced: bool,
+        now: Timestamp,
+    ) -> Vec<Entry> {
+        let mut seen = HashSet::new();
+        let mut out: Vec<Entry> = entries
+            .filter(|(name, _)| *name != me && (!only_priced || self.priced.contains_key(*name)))
+            .map(|(name, e)| {
+                seen.insert(name);
+                e
+            })
+            .collect();
+        out.extend(
+            self.priced
+                .iter()
+                .filter(|(name, _)| name.as_str() != me && !seen.contains(name.as_str()))
+                .map(|(_, f)| Entry {
+                    rate: f64::from(f.min) * f.pricing.price_at(now),
+                    ..Default::default()
+                }),
+        );
+        out
+    }
 }
 
 /// Shared between the engine and every group runtime.
@@ -96,8 +140,15 @@ impl Ledger {
             i.global = global;
             i.priced = groups
                 .iter()
-                .filter(|g| g.enabled && g.cost.is_some())
-                .map(|g| g.name.to_string())
+                .filter(|g| g.enabled)
+                .filter_map(|g| {
+                    let c = g.cost.as_ref()?;
+                    let floor = Floor {
+                        min: g.min,
+                        pricing: c.pricing.clone(),
+                    };
+                    Some((g.name.to_string(), floor))
+                })
                 .collect();
         }
     }
@@ -112,7 +163,7 @@ impl Ledger {
         let counted = match self.inner.lock() {
             Ok(mut i) => {
                 i.groups.remove(group);
-                i.priced.contains(group)
+                i.priced.contains_key(group)
             }
             Err(_) => true,
         };
@@ -156,12 +207,9 @@ impl Ledger {
                 error: None,
             };
         };
-        let others = i
-            .groups
-            .iter()
-            .filter(|(name, _)| **name != *group.name)
-            .map(|(_, e)| e);
-        obs.shared_budget = i.global.map(|global| shared(others, &global, state));
+        let entries = i.groups.iter().map(|(n, e)| (n.as_str(), e.clone()));
+        let others = i.others(&group.name, entries, false, now);
+        obs.shared_budget = i.global.map(|global| shared(others.iter(), &global, state));
         let d = scalepilot_core::decide(group, obs, state, now);
         let rate = f64::from(d.desired_replicas) * cost.pricing.price_at(now);
         i.groups.insert(group.name.to_string(), entry(rate, state));
@@ -244,12 +292,9 @@ impl Ledger {
         let Ok(i) = self.inner.lock() else {
             return fail_closed(group, obs, state, now, FAIL_CLOSED);
         };
-        let others = i
-            .groups
-            .iter()
-            .filter(|(name, _)| **name != *group.name)
-            .map(|(_, e)| e);
-        obs.shared_budget = i.global.map(|global| shared(others, &global, state));
+        let entries = i.groups.iter().map(|(n, e)| (n.as_str(), e.clone()));
+        let others = i.others(&group.name, entries, false, now);
+        obs.shared_budget = i.global.map(|global| shared(others.iter(), &global, state));
         drop(i);
         scalepilot_core::decide(group, obs, state, now)
     }
@@ -605,5 +650,21 @@ mod tests {
             d.decision.summary()
         );
         assert!(store.budget_entries().await.unwrap().1.is_empty());
+    }
+
+    /// A priced group that has not decided yet runs at least its min: that much is kept
+    /// for it, in memory as in the store.
+    #[tokio::test]
+    async fn a_group_not_yet_recorded_keeps_its_min() {
+        let (a, b) = (group("a"), group("b"));
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let (_dir, store) = sqlite().await;
+        for ledger in [Ledger::default(), Ledger::in_store(store)] {
+            ledger.configure(per_hour(6.0), &[a.clone(), b.clone()]);
+            let mut sa = GroupState::default();
+            // 12 wanted (6/h) but b's 1 replica (0.5/h) is kept: (6 − 0.5) / 0.5 = 11.
+            let d = ledger.decide(&a, &mut want(12), &mut sa, now, None).await;
+            assert_eq!(d.decision.desired_replicas, 11, "{}", d.decision.summary());
+        }
     }
 }

@@ -62,7 +62,7 @@ impl Ledger {
                 Ok(read) => read,
                 Err(e) => return closed(group, obs, state, now, e.into()),
             };
-            let others = match self.counted(&group.name, entries) {
+            let others = match self.counted(&group.name, &entries, now) {
                 Some(o) => o,
                 None => return closed(group, obs, state, now, LedgerError::Poisoned),
             };
@@ -131,7 +131,7 @@ impl Ledger {
             return scalepilot_core::decide(group, obs, state, now);
         };
         let others = match store.budget_entries().await {
-            Ok((_, entries)) => self.counted(&group.name, entries),
+            Ok((_, entries)) => self.counted(&group.name, &entries, now),
             Err(e) => return closed(group, obs, state, now, e.into()).decision,
         };
         let Some(others) = others else {
@@ -141,21 +141,20 @@ impl Ledger {
         scalepilot_core::decide(group, obs, state, now)
     }
 
-    /// The entries that count against `group`: the other enabled priced groups of the
-    /// current config. `None` when the ledger's lock is poisoned.
-    fn counted(&self, group: &str, entries: Vec<BudgetEntry>) -> Option<Vec<Entry>> {
+    /// The entries that count against `group`: those of the other enabled priced groups of
+    /// the current config, and the floor of those that have none yet. `None` when the
+    /// ledger's lock is poisoned.
+    fn counted(&self, group: &str, entries: &[BudgetEntry], now: Timestamp) -> Option<Vec<Entry>> {
         let i = self.inner.lock().ok()?;
-        Some(
-            entries
-                .into_iter()
-                .filter(|e| e.group != group && i.priced.contains(&e.group))
-                .map(|e| Entry {
-                    rate: e.rate_per_hour,
-                    month: e.month,
-                    spent: e.spent,
-                })
-                .collect(),
-        )
+        let entries = entries.iter().map(|e| {
+            let entry = Entry {
+                rate: e.rate_per_hour,
+                month: e.month.clone(),
+                spent: e.spent,
+            };
+            (e.group.as_str(), entry)
+        });
+        Some(i.others(group, entries, true, now))
     }
 
     fn remember(&self, group: &str, e: Entry) {
