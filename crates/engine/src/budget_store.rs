@@ -8,6 +8,8 @@
 //! move (compare-and-swap), under its lease's fence in the same transaction. When another
 //! group wrote in between, what that group took may change this one's share: it reads and
 //! decides again, at most [`ATTEMPTS`] times, then fails closed (holds, may scale down).
+//! A decision that does not raise the group's rate (a hold, a scale-down) takes no money
+//! from anyone, so it is written without the version check and never races.
 //! Entries of groups not in this daemon's config (removed, disabled, unpriced) are not
 //! counted. An entry outlives a lease hand-over: the group's instances still cost money,
 //! and the new holder overwrites it at its first evaluation.
@@ -28,7 +30,7 @@ use crate::budget::{Decided, Entry, Ledger, LedgerError, entry, fail_closed, sha
 pub(crate) const ATTEMPTS: u32 = 5;
 
 /// Longest random pause before trying again, so groups that collided do not collide again.
-const BACKOFF_MAX_MS: u64 = 20;
+const BACKOFF_MAX_MS: u64 = 50;
 
 impl Ledger {
     pub(crate) async fn decide_in_store(
@@ -72,7 +74,20 @@ impl Ledger {
             let d = scalepilot_core::decide(group, obs, &mut trial, now);
             let mine = entry(f64::from(d.desired_replicas) * price, &trial);
             let row = row(&group.name, &mine, now);
-            match store.put_budget_entry(&row, version, fence).await {
+            // Holding or shrinking takes no money from anyone (the others decided against
+            // at least this much): written whatever the version, so steady groups never
+            // race. Only a growing rate needs the compare-and-swap.
+            let recorded = entries
+                .iter()
+                .find(|e| e.group == *group.name)
+                .map(|e| e.rate_per_hour);
+            let written = match recorded {
+                Some(r) if mine.rate <= r => {
+                    store.settle_budget_entry(&row, fence).await.map(|()| true)
+                }
+                _ => store.put_budget_entry(&row, version, fence).await,
+            };
+            match written {
                 Ok(true) => {
                     *state = trial;
                     self.remember(&group.name, mine);

@@ -6,8 +6,8 @@
 //! win. Lock order is the lease row (the fence, `FOR SHARE`), then the version row, for
 //! every writer: no deadlock.
 
+use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool};
-use sqlx::{Connection, Row};
 
 use super::postgres::db;
 use super::postgres_leases::check_fence;
@@ -15,38 +15,32 @@ use super::{BudgetEntry, Fence, Result};
 
 pub(crate) async fn entries(pool: &PgPool) -> Result<(i64, Vec<BudgetEntry>)> {
     let what = "read budget ledger";
-    // REPEATABLE READ: the version and the rows come from one snapshot, so the rows are
-    // never newer (or older) than the version a later compare-and-swap checks against.
-    let mut conn = pool.acquire().await.map_err(db(what))?;
-    let mut tx = conn.begin().await.map_err(db(what))?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db(what))?;
-    let version: i64 = sqlx::query_scalar("SELECT version FROM budget_ledger_version WHERE id = 1")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db(what))?;
+    // One statement, so one snapshot: the rows are never newer (or older) than the version a
+    // later compare-and-swap checks against. One round trip: the window in which another
+    // group's write makes this one's compare-and-swap fail stays short.
     let rows = sqlx::query(
-        "SELECT grp, rate_per_hour, month, spent, updated_ms FROM budget_ledger ORDER BY grp",
+        "SELECT v.version, l.grp, l.rate_per_hour, l.month, l.spent, l.updated_ms
+         FROM budget_ledger_version v LEFT JOIN budget_ledger l ON true
+         WHERE v.id = 1 ORDER BY l.grp",
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(pool)
     .await
     .map_err(db(what))?;
-    tx.commit().await.map_err(db(what))?;
-    let entries = rows
-        .iter()
-        .map(|r| {
-            Ok(BudgetEntry {
-                group: r.try_get("grp")?,
-                rate_per_hour: r.try_get("rate_per_hour")?,
-                month: r.try_get("month")?,
-                spent: r.try_get("spent")?,
-                updated_ms: r.try_get("updated_ms")?,
-            })
-        })
-        .collect::<std::result::Result<_, sqlx::Error>>()
-        .map_err(db(what))?;
+    let mut version = 0;
+    let mut entries = Vec::with_capacity(rows.len());
+    for r in &rows {
+        version = r.try_get("version").map_err(db(what))?;
+        let Some(group) = r.try_get::<Option<String>, _>("grp").map_err(db(what))? else {
+            continue;
+        };
+        entries.push(BudgetEntry {
+            group,
+            rate_per_hour: r.try_get("rate_per_hour").map_err(db(what))?,
+            month: r.try_get("month").map_err(db(what))?,
+            spent: r.try_get("spent").map_err(db(what))?,
+            updated_ms: r.try_get("updated_ms").map_err(db(what))?,
+        });
+    }
     Ok((version, entries))
 }
 
