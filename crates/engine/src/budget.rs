@@ -160,15 +160,14 @@ impl Ledger {
     /// and cost money, and whichever daemon evaluates it next updates it. It is deleted once
     /// the group left the config (or was disabled, or lost its price).
     pub(crate) async fn remove(&self, group: &str) {
-        let counted = match self.inner.lock() {
-            Ok(mut i) => {
-                i.groups.remove(group);
-                i.priced.contains_key(group)
-            }
-            Err(_) => true,
+        // Deleted only by a daemon that wrote the entry (it ran the group priced): unpriced
+        // groups stopping (hand-overs of a whole fleet) cost no query.
+        let stale = match self.inner.lock() {
+            Ok(mut i) => i.groups.remove(group).is_some() && !i.priced.contains_key(group),
+            Err(_) => false,
         };
         if let Some(store) = &self.store
-            && !counted
+            && stale
             && let Err(e) = store.delete_budget_entry(group).await
         {
             // Not counted by any daemon on the current config anyway; a later removal retries.
@@ -592,24 +591,40 @@ mod tests {
     async fn entries_stay_until_the_group_leaves_the_config() {
         let (_dir, store) = sqlite().await;
         let (a, b) = (group("a"), group("b"));
-        let ledger = Ledger::in_store(store.clone());
-        ledger.configure(per_hour(10.0), &[a.clone(), b.clone()]);
+        let (one, two) = (
+            Ledger::in_store(store.clone()),
+            Ledger::in_store(store.clone()),
+        );
+        for l in [&one, &two] {
+            l.configure(per_hour(10.0), &[a.clone(), b.clone()]);
+        }
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         let mut sa = GroupState::default();
-        let d = ledger.decide(&a, &mut want(12), &mut sa, now, None).await;
+        let d = one.decide(&a, &mut want(12), &mut sa, now, None).await;
         assert_eq!(d.decision.desired_replicas, 12);
-        // a's lease went elsewhere: stopped here, still counted.
-        ledger.remove("a").await;
+        // a's lease went to daemon two: stopped at one, still counted.
+        one.remove("a").await;
         assert_eq!(store.budget_entries().await.unwrap().1.len(), 1);
         let mut sb = GroupState::default();
-        let d = ledger.decide(&b, &mut want(12), &mut sb, now, None).await;
+        let d = one.decide(&b, &mut want(12), &mut sb, now, None).await;
         assert_eq!(d.decision.desired_replicas, 8, "{}", d.decision.summary());
-        // a leaves the config: not counted at once (another daemon may still write it),
-        // deleted once stopped here.
-        ledger.configure(per_hour(10.0), std::slice::from_ref(&b));
-        let d = ledger.decide(&b, &mut want(8), &mut sb, now, None).await;
+        // Two evaluates a (holding at 12: its entry overwritten).
+        let d = two.decide(&a, &mut want(12), &mut sa, now, None).await;
         assert_eq!(d.decision.desired_replicas, 12, "{}", d.decision.summary());
-        ledger.remove("a").await;
+        // a leaves the config: not counted at once (a daemon still on the old config may
+        // still write it), deleted once the daemon that ran it stopped it.
+        for l in [&one, &two] {
+            l.configure(per_hour(10.0), std::slice::from_ref(&b));
+        }
+        let d = one.decide(&b, &mut want(8), &mut sb, now, None).await;
+        assert_eq!(d.decision.desired_replicas, 12, "{}", d.decision.summary());
+        one.remove("a").await;
+        assert_eq!(
+            store.budget_entries().await.unwrap().1.len(),
+            2,
+            "one never ran a since"
+        );
+        two.remove("a").await;
         let left: Vec<String> = store
             .budget_entries()
             .await

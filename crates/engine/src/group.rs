@@ -883,6 +883,40 @@ groups:
         (rt, store, target)
     }
 
+    /// With the budget ledger in the store (HA), a ledger that cannot be read fails closed:
+    /// no scale-up, the evaluation fails and says why; once it is back the group grows and
+    /// its entry is written.
+    #[tokio::test]
+    async fn an_unreadable_store_ledger_fails_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rt, store, target) = runtime(dir.path(), 1).await;
+        let priced = CONFIG.replace(
+            "    strategies:",
+            "    cost: {price_per_replica_hour: 0.5}\n    strategies:",
+        );
+        let config =
+            scalepilot_core::config::parse(&format!("budget: {{per_hour: 100}}\n{priced}"), "t")
+                .unwrap();
+        rt.group = config.groups[0].clone();
+        rt.budget = crate::budget::Ledger::in_store(store.clone());
+        rt.budget.configure(config.budget, &config.groups);
+        store.fail(&["budget"]);
+        let event = rt.evaluate().await.unwrap();
+        let err = event.error.unwrap_or_default();
+        assert!(err.contains("budget ledger"), "{err}");
+        assert!(event.summary.contains("no scale-up"), "{}", event.summary);
+        assert_eq!(target.calls.load(Ordering::SeqCst), 0, "no scale-up");
+        assert_eq!(rt.state.consecutive_errors, 1);
+        let errors = store.errors(Some("web"), 10).await.unwrap();
+        assert!(errors[0].message.contains("budget ledger"), "{errors:?}");
+        store.fail(&[]);
+        rt.evaluate().await.unwrap();
+        assert_eq!(target.current.load(Ordering::SeqCst), 4);
+        let (_, entries) = store.budget_entries().await.unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].rate_per_hour, 2.0);
+    }
+
     /// The intent and the state are one write: when it fails, the target is not called, the
     /// evaluation fails and the failure is recorded.
     #[tokio::test]
