@@ -8,6 +8,7 @@ mod crash;
 mod db_groups;
 mod forecast;
 mod ha;
+mod ha_budget;
 mod once;
 mod outage;
 mod reload;

@@ -371,8 +371,14 @@ impl Engine {
         let (alerts, alert_task) =
             Alerter::start(loaded.config.alerts.as_ref(), http.clone(), store.clone());
         let (events, _) = broadcast::channel(1024);
-        let budget = budget::Ledger::default();
-        budget.configure(loaded.config.budget);
+        // Several daemons share the ledger through the store; one keeps it in memory (no
+        // query per evaluation).
+        let budget = if loaded.config.engine.ha {
+            budget::Ledger::in_store(store.clone())
+        } else {
+            budget::Ledger::default()
+        };
+        budget.configure(loaded.config.budget, &loaded.config.groups);
         let (tx, commands) = mpsc::channel(64);
         let ha = loaded.config.engine.ha.then(|| {
             let ttl = Duration::try_from(loaded.config.engine.lease_ttl)
@@ -479,7 +485,7 @@ impl Engine {
                 target.shutdown().await;
             }
             // A removed group's spend no longer counts.
-            shared.budget.remove(&owned);
+            shared.budget.remove(&owned).await;
             if let Some((id, leases)) = &shared.ha {
                 crate::ha::release(shared.store.as_ref(), id, leases, &owned).await;
             }
@@ -591,7 +597,9 @@ impl Engine {
             .any(|g| g.enabled && self.slots.get(&*g.name).is_none_or(Slot::failed));
         // Every reload resets a ledger poisoned by a panic, the same file included (the
         // documented way out of failing closed).
-        self.shared.budget.configure(loaded.config.budget);
+        self.shared
+            .budget
+            .configure(loaded.config.budget, &loaded.config.groups);
         if loaded.text == self.loaded.text && !not_running && self.overrides.is_empty() {
             return Ok(());
         }
@@ -610,7 +618,9 @@ impl Engine {
                 );
             }
         }
-        self.shared.budget.configure(loaded.config.budget);
+        self.shared
+            .budget
+            .configure(loaded.config.budget, &loaded.config.groups);
         self.loaded = loaded;
         let wanted: HashMap<String, (usize, RawGroup)> = self
             .loaded
@@ -1156,7 +1166,7 @@ impl Shared {
             // Never two loops on one target: the old one's action in flight finishes first.
             let previous = p.task.await.ok().flatten();
             // A restarted group records itself again at its first evaluation.
-            self.budget.remove(&group.name);
+            self.budget.remove(&group.name).await;
             match previous {
                 Some(t) if p.target_raw == target_of(raw) => reuse = Some(t),
                 // A changed target is rebuilt; the old one stops first (its instances stay

@@ -241,9 +241,17 @@ impl GroupRuntime {
         };
         let before = self.state.state.clone();
         // Through the budget ledger: it fills in what the global budget leaves this group.
-        let decision = self
+        let decided = self
             .budget
-            .decide(&self.group, &mut obs, &mut self.state.state, now);
+            .decide(
+                &self.group,
+                &mut obs,
+                &mut self.state.state,
+                now,
+                fence.as_ref(),
+            )
+            .await;
+        let decision = decided.decision;
         let capped = decision.limits.iter().find(|l| l.rule == Rule::Budget);
         if let Some(cap) = capped
             && !self.budget_bound
@@ -261,6 +269,11 @@ impl GroupRuntime {
             );
         }
         self.budget_bound = capped.is_some();
+        if let Some(e) = decided.error {
+            // The ledger failed closed (no scale-up): counted and recorded like a store error.
+            self.budget_failed(&e);
+            store_errors.push(e.to_string());
+        }
         // Recorded as made, before acting: forecast_only strategies' forecasts included.
         let forecasts = super::forecast::made(&self.group, &decision, now);
         if !forecasts.is_empty()
@@ -322,7 +335,9 @@ impl GroupRuntime {
                             Err(e) => {
                                 // Nothing changed: forget the scale event and cooldown decide() recorded.
                                 self.state.state = before;
-                                self.budget.settle(&self.group, status.current, now);
+                                let _ = self
+                                    .settle_budget(status.current, now, fence.as_ref())
+                                    .await;
                                 self.finish(&key, ActivityStatus::Failed, Some(&e), done)
                                     .await;
                                 let msg =
@@ -336,12 +351,16 @@ impl GroupRuntime {
                         // Attempted already in this time bucket (e.g. before a restart): never twice.
                         tracing::info!(group = %name, "activity {key} exists: not repeated");
                         self.state.state = before;
-                        self.budget.settle(&self.group, status.current, now);
+                        let _ = self
+                            .settle_budget(status.current, now, fence.as_ref())
+                            .await;
                     }
                     Err(e) => {
                         self.fenced(&e);
                         self.state.state = before;
-                        self.budget.settle(&self.group, status.current, now);
+                        let _ = self
+                            .settle_budget(status.current, now, fence.as_ref())
+                            .await;
                         return Err(self
                             .fail(
                                 ErrorComponent::Store,
@@ -353,7 +372,12 @@ impl GroupRuntime {
                 }
             } else {
                 // Nothing is acted on: what runs is what costs.
-                self.budget.settle(&self.group, status.current, now);
+                if let Err(e) = self
+                    .settle_budget(status.current, now, fence.as_ref())
+                    .await
+                {
+                    store_errors.push(e);
+                }
                 if self.last_dry_run != Some((status.current, desired)) {
                     self.last_dry_run = Some((status.current, desired));
                     let key = format!("{name}:dry_run:{desired}:{bucket}");
@@ -563,8 +587,8 @@ mod tests {
 
     use async_trait::async_trait;
     use scalepilot_store::{
-        Activity, ErrorRecord, Fence, ForecastRecord, GroupRow, InstanceRecord, Lease, NewForecast,
-        Result as StoreResult, SqliteStore, StoreError,
+        Activity, BudgetEntry, ErrorRecord, Fence, ForecastRecord, GroupRow, InstanceRecord, Lease,
+        NewForecast, Result as StoreResult, SqliteStore, StoreError,
     };
 
     use super::*;
@@ -764,6 +788,26 @@ mod tests {
             self.check("save_state")?;
             self.inner.save_state_fenced(g, s, d, at, f).await
         }
+        async fn budget_entries(&self) -> StoreResult<(i64, Vec<BudgetEntry>)> {
+            self.check("budget")?;
+            self.inner.budget_entries().await
+        }
+        async fn put_budget_entry(
+            &self,
+            e: &BudgetEntry,
+            v: i64,
+            f: Option<&Fence>,
+        ) -> StoreResult<bool> {
+            self.check("budget")?;
+            self.inner.put_budget_entry(e, v, f).await
+        }
+        async fn settle_budget_entry(&self, e: &BudgetEntry, f: Option<&Fence>) -> StoreResult<()> {
+            self.check("budget")?;
+            self.inner.settle_budget_entry(e, f).await
+        }
+        async fn delete_budget_entry(&self, g: &str) -> StoreResult<()> {
+            self.inner.delete_budget_entry(g).await
+        }
     }
 
     /// Runs `current` replicas; counts scale_to calls.
@@ -837,6 +881,40 @@ groups:
             ha: None,
         };
         (rt, store, target)
+    }
+
+    /// With the budget ledger in the store (HA), a ledger that cannot be read fails closed:
+    /// no scale-up, the evaluation fails and says why; once it is back the group grows and
+    /// its entry is written.
+    #[tokio::test]
+    async fn an_unreadable_store_ledger_fails_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rt, store, target) = runtime(dir.path(), 1).await;
+        let priced = CONFIG.replace(
+            "    strategies:",
+            "    cost: {price_per_replica_hour: 0.5}\n    strategies:",
+        );
+        let config =
+            scalepilot_core::config::parse(&format!("budget: {{per_hour: 100}}\n{priced}"), "t")
+                .unwrap();
+        rt.group = config.groups[0].clone();
+        rt.budget = crate::budget::Ledger::in_store(store.clone());
+        rt.budget.configure(config.budget, &config.groups);
+        store.fail(&["budget"]);
+        let event = rt.evaluate().await.unwrap();
+        let err = event.error.unwrap_or_default();
+        assert!(err.contains("budget ledger"), "{err}");
+        assert!(event.summary.contains("no scale-up"), "{}", event.summary);
+        assert_eq!(target.calls.load(Ordering::SeqCst), 0, "no scale-up");
+        assert_eq!(rt.state.consecutive_errors, 1);
+        let errors = store.errors(Some("web"), 10).await.unwrap();
+        assert!(errors[0].message.contains("budget ledger"), "{errors:?}");
+        store.fail(&[]);
+        rt.evaluate().await.unwrap();
+        assert_eq!(target.current.load(Ordering::SeqCst), 4);
+        let (_, entries) = store.budget_entries().await.unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].rate_per_hour, 2.0);
     }
 
     /// The intent and the state are one write: when it fails, the target is not called, the

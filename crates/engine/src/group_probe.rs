@@ -58,7 +58,10 @@ impl GroupRuntime {
             shared_budget: None,
         };
         let mut state = self.state.state.clone();
-        let decision = self.budget.preview(&self.group, &mut obs, &mut state, now);
+        let decision = self
+            .budget
+            .preview(&self.group, &mut obs, &mut state, now)
+            .await;
         let error = (!obs.metric_errors.is_empty()).then(|| {
             let what: Vec<String> = obs
                 .metric_errors

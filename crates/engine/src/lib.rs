@@ -5,6 +5,7 @@
 
 mod alerts;
 mod budget;
+mod budget_store;
 mod db_groups;
 mod engine;
 mod forecast;

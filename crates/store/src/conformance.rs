@@ -23,8 +23,8 @@ use serde_json::json;
 use std::time::Duration;
 
 use crate::{
-    ActivityStatus, ErrorComponent, InstanceRecord, NewActivity, NewForecast, Store, StoreError,
-    StoredState, ms,
+    ActivityStatus, BudgetEntry, ErrorComponent, InstanceRecord, NewActivity, NewForecast, Store,
+    StoreError, StoredState, ms,
 };
 
 /// A fixed time plus `s` seconds (far from the epoch, within every backend's range).
@@ -699,6 +699,149 @@ pub async fn heartbeats_and_leaving(store: &dyn Store) {
     assert_eq!(got[0].epoch, 2, "a's lease ended when it left");
 }
 
+fn entry(group: &str, rate: f64, spent: f64) -> BudgetEntry {
+    BudgetEntry {
+        group: group.to_string(),
+        rate_per_hour: rate,
+        month: "2027-01".into(),
+        spent,
+        updated_ms: ms(t(0)),
+    }
+}
+
+/// Budget entries round-trip; every write moves the version; a delete removes the entry.
+pub async fn budget_entries_round_trip(store: &dyn Store) {
+    let (v0, none) = store.budget_entries().await.unwrap();
+    assert!(none.is_empty());
+    assert!(
+        store
+            .put_budget_entry(&entry("web", 2.5, 10.25), v0, None)
+            .await
+            .unwrap()
+    );
+    let (v1, got) = store.budget_entries().await.unwrap();
+    assert_ne!(v1, v0);
+    assert_eq!(got, [entry("web", 2.5, 10.25)]);
+    assert!(
+        store
+            .put_budget_entry(&entry("api", 1.0, 0.0), v1, None)
+            .await
+            .unwrap()
+    );
+    // Settled whatever the version, replacing the entry.
+    store
+        .settle_budget_entry(&entry("web", 0.5, 10.5), None)
+        .await
+        .unwrap();
+    let (v2, got) = store.budget_entries().await.unwrap();
+    assert!(v2 != v1 && v2 != v0);
+    assert_eq!(got, [entry("api", 1.0, 0.0), entry("web", 0.5, 10.5)]);
+    store.delete_budget_entry("web").await.unwrap();
+    store.delete_budget_entry("nothing").await.unwrap();
+    let (v3, got) = store.budget_entries().await.unwrap();
+    assert_ne!(v3, v2);
+    assert_eq!(got, [entry("api", 1.0, 0.0)]);
+}
+
+/// A write against a version that moved is refused and writes nothing.
+pub async fn budget_cas_refuses_a_stale_version(store: &dyn Store) {
+    let (v0, _) = store.budget_entries().await.unwrap();
+    assert!(
+        store
+            .put_budget_entry(&entry("a", 3.0, 0.0), v0, None)
+            .await
+            .unwrap()
+    );
+    let stale = store
+        .put_budget_entry(&entry("b", 9.0, 0.0), v0, None)
+        .await
+        .unwrap();
+    assert!(!stale, "a stale version must be refused");
+    let (v1, got) = store.budget_entries().await.unwrap();
+    assert_eq!(
+        got,
+        [entry("a", 3.0, 0.0)],
+        "nothing written by the refused write"
+    );
+    assert!(
+        store
+            .put_budget_entry(&entry("b", 9.0, 0.0), v1, None)
+            .await
+            .unwrap()
+    );
+}
+
+/// Two writers that read the same version race: exactly one wins, every round.
+pub async fn budget_racing_writers_never_both_win(store: &dyn Store) {
+    for round in 0..20 {
+        let (v, _) = store.budget_entries().await.unwrap();
+        let (a, b) = (
+            entry("a", f64::from(round), 0.0),
+            entry("b", f64::from(round), 0.0),
+        );
+        let (ra, rb) = tokio::join!(
+            store.put_budget_entry(&a, v, None),
+            store.put_budget_entry(&b, v, None)
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert!(
+            ra ^ rb,
+            "round {round}: exactly one of two racing writers wins ({ra}, {rb})"
+        );
+    }
+}
+
+/// A ledger write under a lease that lapsed or was taken over is refused and writes
+/// nothing; the new holder writes.
+pub async fn budget_fenced_write_under_a_lost_lease_writes_nothing(store: &dyn Store) {
+    let a = store
+        .acquire_leases("a", &names(&["web"]), SHORT)
+        .await
+        .unwrap()
+        .remove(0);
+    let fence_a = a.fence();
+    let (v, _) = store.budget_entries().await.unwrap();
+    assert!(
+        store
+            .put_budget_entry(&entry("web", 1.0, 0.0), v, Some(&fence_a))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(SHORT + Duration::from_millis(200)).await;
+    let b = store
+        .acquire_leases("b", &names(&["web"]), LONG)
+        .await
+        .unwrap()
+        .remove(0);
+    let (v, before) = store.budget_entries().await.unwrap();
+    let err = store
+        .put_budget_entry(&entry("web", 7.0, 0.0), v, Some(&fence_a))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    let err = store
+        .settle_budget_entry(&entry("web", 7.0, 0.0), Some(&fence_a))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    assert_eq!(
+        store.budget_entries().await.unwrap(),
+        (v, before),
+        "nothing written under the old lease, the version unmoved"
+    );
+    let fence_b = b.fence();
+    assert!(
+        store
+            .put_budget_entry(&entry("web", 2.0, 0.0), v, Some(&fence_b))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.budget_entries().await.unwrap().1,
+        [entry("web", 2.0, 0.0)]
+    );
+}
+
 /// Generates one `#[tokio::test]` per conformance function, each on a fresh store from
 /// `$open` (an async block yielding `(guard, Arc<dyn Store>)`; the guard lives for the test).
 #[macro_export]
@@ -723,6 +866,10 @@ macro_rules! conformance_tests {
             leases_are_exclusive,
             fenced_writes_need_the_lease,
             heartbeats_and_leaving,
+            budget_entries_round_trip,
+            budget_cas_refuses_a_stale_version,
+            budget_racing_writers_never_both_win,
+            budget_fenced_write_under_a_lost_lease_writes_nothing,
         );
     };
     (@each $open:expr; $($name:ident),+ $(,)?) => {

@@ -5,9 +5,11 @@
 mod batch;
 pub mod conformance;
 mod postgres;
+mod postgres_budget;
 mod postgres_leases;
 pub mod spool;
 mod sqlite;
+mod sqlite_budget;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -226,6 +228,20 @@ pub struct Fence {
     /// Bumped each time the group's lease changes hands (or lapses and is taken again), so a
     /// write carrying an older epoch is refused even when the same holder is back.
     pub epoch: i64,
+}
+
+/// One priced group's line in the global budget's ledger (`engine.ha: true`: the ledger is
+/// kept in the store, shared by every daemon).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetEntry {
+    pub group: String,
+    /// Money per hour at the count the group last decided on (or settled to).
+    pub rate_per_hour: f64,
+    /// The month `spent` belongs to (`2026-12`), empty before the group spent anything.
+    pub month: String,
+    /// What the group spent this month.
+    pub spent: f64,
+    pub updated_ms: i64,
 }
 
 /// A group's lease as stored.
@@ -493,4 +509,25 @@ pub trait Store: Send + Sync {
         at: Timestamp,
         fence: &Fence,
     ) -> Result<()>;
+
+    // The global budget's ledger (`engine.ha: true`), see docs/ha.md.
+
+    /// The ledger's version and every entry, by group. The version changes with every write.
+    async fn budget_entries(&self) -> Result<(i64, Vec<BudgetEntry>)>;
+    /// Compare-and-swap: in one transaction, check `fence` (refused with
+    /// [`StoreError::Fenced`], nothing written, when the lease no longer holds), bump the
+    /// version only if it still is `expected_version`, and insert or replace the entry.
+    /// False (nothing written) when the version moved since it was read: another group
+    /// wrote, and what it took may change this group's share.
+    async fn put_budget_entry(
+        &self,
+        entry: &BudgetEntry,
+        expected_version: i64,
+        fence: Option<&Fence>,
+    ) -> Result<bool>;
+    /// Insert or replace the entry whatever the version (bumping it), under `fence`: to
+    /// correct an entry to the count that actually runs (lower than what was decided).
+    async fn settle_budget_entry(&self, entry: &BudgetEntry, fence: Option<&Fence>) -> Result<()>;
+    /// Remove a group's entry (the group left the config); bumps the version when it existed.
+    async fn delete_budget_entry(&self, group: &str) -> Result<()>;
 }

@@ -22,9 +22,9 @@ pub use scalepilot_core::config::url::redact;
 use super::batch::{Batcher, Job, Write};
 use super::postgres_leases as leases;
 use super::{
-    Activity, ActivityStatus, ErrorComponent, ErrorRecord, Fence, ForecastRecord, GroupRow,
-    InstanceRecord, Lease, MigrationPlan, NewActivity, NewForecast, Progress, Result, Store,
-    StoreError, StoredState, ms,
+    Activity, ActivityStatus, BudgetEntry, ErrorComponent, ErrorRecord, Fence, ForecastRecord,
+    GroupRow, InstanceRecord, Lease, MigrationPlan, NewActivity, NewForecast, Progress, Result,
+    Store, StoreError, StoredState, ms,
 };
 
 pub(crate) fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -202,6 +202,12 @@ fn migrations() -> Vec<Migration> {
             2,
             "groups_and_leases",
             include_str!("../migrations/postgres/0002_groups_and_leases.sql"),
+        ),
+        // 3 is left to the leases' next migration; versions need not be contiguous.
+        migration(
+            4,
+            "budget_ledger",
+            include_str!("../migrations/postgres/0004_budget_ledger.sql"),
         ),
     ]
 }
@@ -936,6 +942,28 @@ impl Store for PostgresStore {
         upsert_state(&mut tx, group, state, decision, at).await?;
         tx.commit().await.map_err(db(what))?;
         Ok(())
+    }
+
+    async fn budget_entries(&self) -> Result<(i64, Vec<BudgetEntry>)> {
+        super::postgres_budget::entries(&self.pool).await
+    }
+
+    async fn put_budget_entry(
+        &self,
+        entry: &BudgetEntry,
+        expected_version: i64,
+        fence: Option<&Fence>,
+    ) -> Result<bool> {
+        super::postgres_budget::put(&self.pool, entry, Some(expected_version), fence).await
+    }
+
+    async fn settle_budget_entry(&self, entry: &BudgetEntry, fence: Option<&Fence>) -> Result<()> {
+        super::postgres_budget::put(&self.pool, entry, None, fence).await?;
+        Ok(())
+    }
+
+    async fn delete_budget_entry(&self, group: &str) -> Result<()> {
+        super::postgres_budget::delete(&self.pool, group).await
     }
 }
 

@@ -1433,6 +1433,35 @@ impl Store for SpoolingStore {
             .insert(group.to_string(), state.clone());
         Ok(())
     }
+
+    // The budget ledger is used with `engine.ha: true` only, where no spool wraps the store:
+    // passed through (an outage fails these, and the ledger fails closed).
+    async fn budget_entries(&self) -> Result<(i64, Vec<crate::BudgetEntry>)> {
+        self.inner.budget_entries().await
+    }
+
+    async fn put_budget_entry(
+        &self,
+        entry: &crate::BudgetEntry,
+        expected_version: i64,
+        fence: Option<&Fence>,
+    ) -> Result<bool> {
+        self.inner
+            .put_budget_entry(entry, expected_version, fence)
+            .await
+    }
+
+    async fn settle_budget_entry(
+        &self,
+        entry: &crate::BudgetEntry,
+        fence: Option<&Fence>,
+    ) -> Result<()> {
+        self.inner.settle_budget_entry(entry, fence).await
+    }
+
+    async fn delete_budget_entry(&self, group: &str) -> Result<()> {
+        self.inner.delete_budget_entry(group).await
+    }
 }
 
 #[cfg(test)]

@@ -365,6 +365,27 @@ impl Store for Faulty {
                 .save_state_fenced(group, state, decision, at, fence)
         )
     }
+    async fn budget_entries(&self) -> Result<(i64, Vec<crate::BudgetEntry>)> {
+        self.inner.budget_entries().await
+    }
+    async fn put_budget_entry(
+        &self,
+        entry: &crate::BudgetEntry,
+        expected: i64,
+        fence: Option<&Fence>,
+    ) -> Result<bool> {
+        self.inner.put_budget_entry(entry, expected, fence).await
+    }
+    async fn settle_budget_entry(
+        &self,
+        entry: &crate::BudgetEntry,
+        fence: Option<&Fence>,
+    ) -> Result<()> {
+        self.inner.settle_budget_entry(entry, fence).await
+    }
+    async fn delete_budget_entry(&self, group: &str) -> Result<()> {
+        self.inner.delete_budget_entry(group).await
+    }
 }
 
 /// Probes only when a test asks (`recover`).

@@ -17,8 +17,8 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqliteConnection};
 
 use super::batch::{Batcher, Job, Write};
 use super::{
-    Activity, ActivityStatus, ErrorComponent, ErrorRecord, Fence, ForecastRecord, GroupRow,
-    InstanceRecord, Lease, NewActivity, NewForecast, Progress, Result, Store, StoreError,
+    Activity, ActivityStatus, BudgetEntry, ErrorComponent, ErrorRecord, Fence, ForecastRecord,
+    GroupRow, InstanceRecord, Lease, NewActivity, NewForecast, Progress, Result, Store, StoreError,
     StoredState, ms,
 };
 
@@ -85,6 +85,12 @@ fn migrations() -> Vec<Migration> {
             4,
             "groups_and_leases",
             include_str!("../migrations/sqlite/0004_groups_and_leases.sql"),
+        ),
+        // 5 is left to the leases' next migration; versions need not be contiguous.
+        migration(
+            6,
+            "budget_ledger",
+            include_str!("../migrations/sqlite/0006_budget_ledger.sql"),
         ),
     ]
 }
@@ -306,7 +312,11 @@ fn ttl_ms(ttl: Duration) -> i64 {
 }
 
 /// Refuse (inside the caller's transaction) unless `fence` is still the live lease of `group`.
-async fn check_fence(conn: &mut SqliteConnection, group: &str, fence: &Fence) -> Result<()> {
+pub(crate) async fn check_fence(
+    conn: &mut SqliteConnection,
+    group: &str,
+    fence: &Fence,
+) -> Result<()> {
     let held: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM leases WHERE grp = ? AND holder = ? AND epoch = ? AND expires_ms > ?",
     )
@@ -1101,6 +1111,32 @@ impl Store for SqliteStore {
         upsert_state(&mut tx, group, state, decision, at).await?;
         tx.commit().await.map_err(db(what))?;
         Ok(())
+    }
+
+    async fn budget_entries(&self) -> Result<(i64, Vec<BudgetEntry>)> {
+        let pool = self.pool("read budget ledger").await?;
+        super::sqlite_budget::entries(&pool).await
+    }
+
+    async fn put_budget_entry(
+        &self,
+        entry: &BudgetEntry,
+        expected_version: i64,
+        fence: Option<&Fence>,
+    ) -> Result<bool> {
+        let pool = self.pool("write budget entry").await?;
+        super::sqlite_budget::put(&pool, entry, Some(expected_version), fence).await
+    }
+
+    async fn settle_budget_entry(&self, entry: &BudgetEntry, fence: Option<&Fence>) -> Result<()> {
+        let pool = self.pool("write budget entry").await?;
+        super::sqlite_budget::put(&pool, entry, None, fence).await?;
+        Ok(())
+    }
+
+    async fn delete_budget_entry(&self, group: &str) -> Result<()> {
+        let pool = self.pool("delete budget entry").await?;
+        super::sqlite_budget::delete(&pool, group).await
     }
 }
 

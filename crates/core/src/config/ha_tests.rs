@@ -49,8 +49,16 @@ fn a_lease_longer_than_an_interval_or_out_of_range_is_refused() {
 }
 
 #[test]
-fn a_global_budget_is_refused_with_ha() {
-    let text = config("{ha: true}", "15s").replace("groups:", "budget: {per_hour: 10}\ngroups:");
-    let p = problems(&text);
-    assert!(p.contains("not supported with `engine.ha: true`"), "{p}");
+fn a_global_budget_is_accepted_with_ha() {
+    // Its ledger is kept in the store, shared by the daemons (it was refused while it was
+    // kept per daemon).
+    let text = config("{ha: true}", "15s")
+        .replace("groups:", "budget: {per_hour: 10}\ngroups:")
+        .replace(
+            "    strategies:",
+            "    cost: {price_per_replica_hour: 0.5}\n    strategies:",
+        );
+    let c = parse(&text, "").unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.engine.ha);
+    assert_eq!(c.budget.and_then(|b| b.per_hour), Some(10.0));
 }

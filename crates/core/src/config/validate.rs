@@ -358,12 +358,8 @@ fn ha_checks(ctx: &mut Ctx, raw: &Structured, engine: &mut Engine, groups: &[Gro
             );
         }
     }
-    if raw.budget.is_some() {
-        ctx.err(
-            "budget",
-            "a global budget is not supported with `engine.ha: true` yet: its ledger is kept per daemon, so several daemons would each spend it",
-        );
-    }
+    // A global budget works with HA: its ledger is then kept in the store, shared by every
+    // daemon (docs/ha.md), so nothing more to check here.
 }
 
 fn groups(ctx: &mut Ctx, raw: &[(usize, RawGroup)]) -> Vec<Group> {

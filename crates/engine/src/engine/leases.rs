@@ -68,7 +68,8 @@ impl Engine {
                 let _ = e.task.await;
             }
             let _ = p.task.await;
-            shared.budget.remove(&owned);
+            // The entry stays in the store ledger: the new holder updates it.
+            shared.budget.remove(&owned).await;
             if let Some((id, leases)) = &shared.ha {
                 crate::ha::release(shared.store.as_ref(), id, leases, &owned).await;
             }
