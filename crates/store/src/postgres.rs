@@ -203,6 +203,11 @@ fn migrations() -> Vec<Migration> {
             "groups_and_leases",
             include_str!("../migrations/postgres/0002_groups_and_leases.sql"),
         ),
+        migration(
+            3,
+            "session_leases",
+            include_str!("../migrations/postgres/0003_session_leases.sql"),
+        ),
     ]
 }
 
