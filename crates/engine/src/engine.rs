@@ -405,7 +405,11 @@ impl Engine {
             retiring: HashMap::new(),
             overrides: HashMap::new(),
             commands,
-            handle: EngineHandle { tx, events },
+            handle: EngineHandle {
+                tx,
+                events,
+                ha: ha.as_ref().map(|h| h.status.subscribe()),
+            },
             ha,
         })
     }
@@ -1234,6 +1238,8 @@ async fn group_task(
     live: Arc<Mutex<Live>>,
 ) -> Option<Arc<dyn Target>> {
     let name = group.name.to_string();
+    // While this task runs, the coordinator does not release the group's lease.
+    let _busy = shared.ha.as_ref().map(|(_, l)| l.busy(&name));
     // Stopped before it started (a shutdown during a big start): nothing to build. With a
     // predecessor it still starts, to hand the predecessor's target on consistently.
     if *stop.borrow() && predecessor.is_none() {
