@@ -407,6 +407,7 @@ async fn coordinate(
     // The heartbeat failing (logged once per outage) and whether the daemon may act.
     let mut failing = false;
     let mut acting = false;
+    let mut acted = false;
     // Whether the last acquire or release failed (logged once per streak).
     let mut taking_fails = false;
     let mut daemons = 0usize;
@@ -445,11 +446,16 @@ async fn coordinate(
         }
         let now_acting = !leases.expired();
         if now_acting != acting {
-            if now_acting {
-                tracing::info!("ha: session live: acting");
-            } else {
-                tracing::error!("ha: session expired: not acting until the database is back");
+            if !now_acting {
+                tracing::error!(
+                    "ha: leases expired: not acting until the database is back (the session ran out)"
+                );
                 leases.clear();
+            } else if acted {
+                tracing::info!("ha: leases renewed: acting again");
+            } else {
+                tracing::info!("ha: session started: acting");
+                acted = true;
             }
             acting = now_acting;
             status.send_modify(|s| {
