@@ -54,7 +54,10 @@ fn migrate_a_postgres_store() {
     assert!(out.contains("postgres://postgres:***@"), "{out}");
     assert!(!out.contains(secret), "{out}");
     // The dry run created nothing: still everything to apply.
-    assert!(migrate(&config, true).contains("would apply: 1 (init), 2 (groups_and_leases), 3 (session_leases)"));
+    assert!(
+        migrate(&config, true)
+            .contains("would apply: 1 (init), 2 (groups_and_leases), 3 (session_leases)")
+    );
 
     let out = migrate(&config, false);
     assert!(

@@ -714,7 +714,12 @@ mod tests {
         let before = leases.fence("a").expect("held");
         let up = status.borrow().clone();
         assert_eq!(
-            (up.daemon.as_str(), up.live_daemons, up.leases_held, up.acting),
+            (
+                up.daemon.as_str(),
+                up.live_daemons,
+                up.leases_held,
+                up.acting
+            ),
             ("d1", 1, 2, true)
         );
         assert_eq!(up.last_error, None);
@@ -765,12 +770,16 @@ mod tests {
         let leases = Leases::default();
         let ttl = Duration::from_secs(30);
         let all = vec!["a".to_string(), "b".to_string()];
-        round(store.as_ref(), "d1", ttl, &all, &leases).await.unwrap();
+        round(store.as_ref(), "d1", ttl, &all, &leases)
+            .await
+            .unwrap();
         assert_eq!(leases.held_groups().len(), 2);
         // "b" is disabled here while its task still runs: not held, not released yet.
         let busy = leases.busy("b");
         let one = vec!["a".to_string()];
-        round(store.as_ref(), "d1", ttl, &one, &leases).await.unwrap();
+        round(store.as_ref(), "d1", ttl, &one, &leases)
+            .await
+            .unwrap();
         assert_eq!(leases.held_groups(), ["a".to_string()].into());
         let live = |g: &str| {
             let store = store.clone();
@@ -783,7 +792,9 @@ mod tests {
         assert!(live("b").await, "released while its task ran");
         // The task ended: the next round releases it; another daemon takes it at once.
         drop(busy);
-        round(store.as_ref(), "d1", ttl, &one, &leases).await.unwrap();
+        round(store.as_ref(), "d1", ttl, &one, &leases)
+            .await
+            .unwrap();
         assert!(!live("b").await, "not released");
         let taken = store
             .acquire_leases("d2", &["b".to_string()], ttl)
