@@ -484,8 +484,8 @@ impl Engine {
             }
             // A removed group's spend no longer counts.
             shared.budget.remove(&owned);
-            if let Some((id, leases)) = &shared.ha {
-                crate::ha::release(shared.store.as_ref(), id, leases, &owned).await;
+            if let Some((_, leases)) = &shared.ha {
+                crate::ha::release(leases);
             }
             // Stopped: a successor builds its own target.
             None

@@ -56,6 +56,9 @@ struct Inner {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Leases {
     inner: Arc<Mutex<Inner>>,
+    /// Wakes the coordinator when group tasks ended and their leases are due for release:
+    /// it releases them in one statement, soon, rather than one transaction per group.
+    due: Arc<tokio::sync::Notify>,
 }
 
 /// A group task running: while it lives, its group's lease is not released by the sweep.
@@ -340,7 +343,7 @@ impl Ha {
     /// `once`: the evaluation is over; others may take the group at once.
     pub(crate) async fn release_once(&self, store: &dyn Store, group: &str) {
         self.leases.lost(group);
-        release(store, &self.id, &self.leases, group).await;
+        release_now(store, &self.id, &self.leases, group).await;
     }
 
     pub(crate) fn publish(&self, groups: Vec<String>) {
@@ -411,10 +414,26 @@ async fn coordinate(
     // Whether the last acquire or release failed (logged once per streak).
     let mut taking_fails = false;
     let mut daemons = 0usize;
+    let mut first = true;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = leases.due.notified() => {
+                tokio::time::sleep(RELEASE_BATCH_WAIT).await;
+                let budget = Instant::now() + every / 2;
+                if let Some(e) = release_due(store.as_ref(), &id, &leases, budget).await {
+                    tracing::debug!("ha: {e}: the next round tries again");
+                }
+                continue;
+            }
+        }
         let all = groups.borrow().clone();
-        let round = round(store.as_ref(), &id, ttl, &all, &leases).await;
+        // The first round only announces this daemon: daemons started together see each
+        // other before taking leases, instead of the first taking every group and handing
+        // most of them over a round later.
+        let share = if first { &[][..] } else { &all[..] };
+        first = false;
+        let round = round(store.as_ref(), &id, ttl, share, &leases).await;
         match &round {
             Ok(r) => {
                 if failing {
@@ -539,22 +558,8 @@ async fn round(
             }
         }
     }
-    for chunk in leases.releasable().chunks(RELEASE_CHUNK) {
-        let now = Instant::now();
-        if now >= budget {
-            break;
-        }
-        match tokio::time::timeout(budget - now, store.release_leases(id, chunk)).await {
-            Ok(Ok(())) => leases.released(chunk),
-            Ok(Err(e)) => {
-                error.get_or_insert(format!("release: {e}"));
-                break;
-            }
-            Err(_) => {
-                error.get_or_insert(format!("release: no answer within the round's {every:?}"));
-                break;
-            }
-        }
+    if let Some(e) = release_due(store, id, leases, budget).await {
+        error.get_or_insert(e);
     }
     Ok(Round {
         live: live.len(),
@@ -562,21 +567,49 @@ async fn round(
     })
 }
 
-/// A group this daemon no longer runs (its task ended): release its lease (unless it was
-/// taken again meanwhile) so its new owner need not wait for the coordinator's next round.
-/// When this fails, the coordinator's next round releases it.
-pub(crate) async fn release(store: &dyn Store, id: &str, leases: &Leases, group: &str) {
-    if leases.status(group).is_some() {
-        return;
-    }
+/// A group this daemon no longer runs (its task ended): have the coordinator release its
+/// lease soon (unless it was taken again meanwhile), batched with the others ending about
+/// now, so its new owner need not wait for the next round. A release that fails is tried
+/// again each round.
+pub(crate) fn release(leases: &Leases) {
+    leases.due.notify_one();
+}
+
+/// `once`: release `group`'s lease now (there is no coordinator).
+async fn release_now(store: &dyn Store, id: &str, leases: &Leases, group: &str) {
     let groups = [group.to_string()];
     match store.release_leases(id, &groups).await {
         Ok(()) => leases.released(&groups),
         Err(e) => tracing::debug!(
             group,
-            "ha: cannot release the lease ({e}): the next round tries again"
+            "ha: cannot release the lease ({e}): it ends with the session"
         ),
     }
+}
+
+/// How long the coordinator waits, once woken by a task that ended, for more to end: a
+/// handover stops many groups at once, released in one statement.
+const RELEASE_BATCH_WAIT: Duration = Duration::from_millis(50);
+
+/// Release the leases due (taken, no longer held, task ended), before `budget`; the error.
+async fn release_due(
+    store: &dyn Store,
+    id: &str,
+    leases: &Leases,
+    budget: Instant,
+) -> Option<String> {
+    for chunk in leases.releasable().chunks(RELEASE_CHUNK) {
+        let now = Instant::now();
+        if now >= budget {
+            break;
+        }
+        match tokio::time::timeout(budget - now, store.release_leases(id, chunk)).await {
+            Ok(Ok(())) => leases.released(chunk),
+            Ok(Err(e)) => return Some(format!("release: {e}")),
+            Err(_) => return Some("release: no answer in time".to_string()),
+        }
+    }
+    None
 }
 
 impl GroupRuntime {

@@ -69,8 +69,8 @@ impl Engine {
             }
             let _ = p.task.await;
             shared.budget.remove(&owned);
-            if let Some((id, leases)) = &shared.ha {
-                crate::ha::release(shared.store.as_ref(), id, leases, &owned).await;
+            if let Some((_, leases)) = &shared.ha {
+                crate::ha::release(leases);
             }
             None
         });
