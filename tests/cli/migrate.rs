@@ -48,24 +48,30 @@ fn migrate_a_postgres_store() {
     let out = migrate(&config, true);
     assert!(out.contains("already applied: none"), "{out}");
     assert!(
-        out.contains("would apply: 1 (init), 2 (groups_and_leases)"),
+        out.contains(
+            "would apply: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger)"
+        ),
         "{out}"
     );
     assert!(out.contains("postgres://postgres:***@"), "{out}");
     assert!(!out.contains(secret), "{out}");
     // The dry run created nothing: still everything to apply.
-    assert!(migrate(&config, true).contains("would apply: 1 (init), 2 (groups_and_leases)"));
+    assert!(migrate(&config, true).contains(
+        "would apply: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger)"
+    ));
 
     let out = migrate(&config, false);
     assert!(
-        out.contains("applied: 1 (init), 2 (groups_and_leases)"),
+        out.contains(
+            "applied: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger)"
+        ),
         "{out}"
     );
     assert!(!out.contains(secret), "{out}");
 
     let out = migrate(&config, true);
     assert!(
-        out.contains("already applied: 1 (init), 2 (groups_and_leases)"),
+        out.contains("already applied: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger)"),
         "{out}"
     );
     assert!(out.contains("would apply: none"), "{out}");
@@ -86,7 +92,9 @@ fn migrate_a_postgres_store_with_a_password_file() {
     );
     let out = migrate(&config, false);
     assert!(
-        out.contains("applied: 1 (init), 2 (groups_and_leases)"),
+        out.contains(
+            "applied: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger)"
+        ),
         "{out}"
     );
     assert!(!out.contains(secret), "{out}");
@@ -105,7 +113,7 @@ fn migrate_a_sqlite_store() {
     assert!(out.contains("already applied: none"), "{out}");
     assert!(
         out.contains(
-            "would apply: 1 (init), 2 (forecasts), 3 (owners_and_markers), 4 (groups_and_leases)"
+            "would apply: 1 (init), 2 (forecasts), 3 (owners_and_markers), 4 (groups_and_leases), 5 (session_leases), 6 (budget_ledger)"
         ),
         "{out}"
     );
@@ -115,7 +123,7 @@ fn migrate_a_sqlite_store() {
     let out = migrate(&config, false);
     assert!(
         out.contains(
-            "applied: 1 (init), 2 (forecasts), 3 (owners_and_markers), 4 (groups_and_leases)"
+            "applied: 1 (init), 2 (forecasts), 3 (owners_and_markers), 4 (groups_and_leases), 5 (session_leases), 6 (budget_ledger)"
         ),
         "{out}"
     );

@@ -411,7 +411,11 @@ impl Engine {
             retiring: HashMap::new(),
             overrides: HashMap::new(),
             commands,
-            handle: EngineHandle { tx, events },
+            handle: EngineHandle {
+                tx,
+                events,
+                ha: ha.as_ref().map(|h| h.status.subscribe()),
+            },
             ha,
         })
     }
@@ -486,8 +490,8 @@ impl Engine {
             }
             // A removed group's spend no longer counts.
             shared.budget.remove(&owned).await;
-            if let Some((id, leases)) = &shared.ha {
-                crate::ha::release(shared.store.as_ref(), id, leases, &owned).await;
+            if let Some((_, leases)) = &shared.ha {
+                crate::ha::release(leases);
             }
             // Stopped: a successor builds its own target.
             None
@@ -1244,6 +1248,8 @@ async fn group_task(
     live: Arc<Mutex<Live>>,
 ) -> Option<Arc<dyn Target>> {
     let name = group.name.to_string();
+    // While this task runs, the coordinator does not release the group's lease.
+    let _busy = shared.ha.as_ref().map(|(_, l)| l.busy(&name));
     // Stopped before it started (a shutdown during a big start): nothing to build. With a
     // predecessor it still starts, to hand the predecessor's target on consistently.
     if *stop.borrow() && predecessor.is_none() {

@@ -15,7 +15,7 @@
 use jiff::Timestamp;
 use scalepilot_core::Decision;
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::group::Event;
 
@@ -74,6 +74,38 @@ pub struct LeaseStatus {
     pub epoch: i64,
 }
 
+/// `engine.ha: true`: how this daemon's session and leases stand (for readiness checks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HaStatus {
+    /// This daemon's id among the others (host:pid:start).
+    pub daemon: String,
+    /// Live daemons (this one included) as of the last heartbeat answered.
+    pub live_daemons: usize,
+    /// Group leases this daemon holds.
+    pub leases_held: usize,
+    /// Whether the session is live by this daemon's own deadline: its groups may act. False
+    /// before the first heartbeat and once the session ran out (the database away).
+    pub acting: bool,
+    /// When `acting` last changed (or the coordinator was made).
+    pub since: Timestamp,
+    /// What went wrong in the last round (heartbeat, or taking or releasing leases); None
+    /// when it went through.
+    pub last_error: Option<String>,
+}
+
+impl HaStatus {
+    pub(crate) fn starting(daemon: &str) -> HaStatus {
+        HaStatus {
+            daemon: daemon.to_string(),
+            live_daemons: 0,
+            leases_held: 0,
+            acting: false,
+            since: Timestamp::now(),
+            last_error: None,
+        }
+    }
+}
+
 /// What a dry run (`evaluate_now`) would do: nothing was acted on or recorded.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
@@ -99,6 +131,8 @@ pub(crate) enum Command {
 pub struct EngineHandle {
     pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) events: broadcast::Sender<Event>,
+    /// `engine.ha: true`: the lease coordinator's status.
+    pub(crate) ha: Option<watch::Receiver<HaStatus>>,
 }
 
 impl EngineHandle {
@@ -158,6 +192,13 @@ impl EngineHandle {
         if self.tx.send(Command::Shutdown(reply)).await.is_ok() {
             let _ = answer.await;
         }
+    }
+
+    /// `engine.ha: true`: this daemon's session and leases, as of the coordinator's last
+    /// round (None without HA). Answered at once, without asking the engine's loop, so a
+    /// readiness probe never waits behind a busy engine.
+    pub fn ha_status(&self) -> Option<HaStatus> {
+        self.ha.as_ref().map(|s| s.borrow().clone())
     }
 
     /// Live events: one per evaluation or manual action (not for `evaluate_now`).

@@ -26,5 +26,5 @@ pub use engine::{
 };
 pub use forecast::read_warm_start;
 pub use group::Event;
-pub use handle::{EngineHandle, Evaluation, GroupStatus, HandleError, LeaseStatus};
+pub use handle::{EngineHandle, Evaluation, GroupStatus, HaStatus, HandleError, LeaseStatus};
 pub use scalepilot_core::config::AlertEvent;

@@ -543,7 +543,8 @@ const SHORT: Duration = Duration::from_millis(400);
 const LONG: Duration = Duration::from_secs(60);
 
 /// A lease is held by one daemon at a time; renewing keeps the epoch, taking a lapsed lease
-/// bumps it, and the old holder's renewal is then refused.
+/// bumps it, and the old holder's renewal is then refused. Acquiring also renews the
+/// holder's session (with `SHORT`, its leases lapse unless renewed).
 pub async fn leases_are_exclusive(store: &dyn Store) {
     let a = store
         .acquire_leases("a", &names(&["g1", "g2"]), SHORT)
@@ -842,6 +843,82 @@ pub async fn budget_fenced_write_under_a_lost_lease_writes_nothing(store: &dyn S
     );
 }
 
+/// Session-based leases: a daemon's heartbeat renews all of its leases, with no write per
+/// lease; its session lapsing ends all of them at once; a daemon back after a lapse does not
+/// get its old fences back (its heartbeat releases them), and every takeover bumps the epoch.
+pub async fn one_heartbeat_renews_every_lease(store: &dyn Store) {
+    let a = store
+        .acquire_leases("a", &names(&["g1", "g2"]), SHORT)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 2);
+    // Only the session is renewed, far beyond the leases' first expiry.
+    store.heartbeat("a", LONG).await.unwrap();
+    tokio::time::sleep(SHORT + Duration::from_millis(200)).await;
+    assert!(
+        store
+            .acquire_leases("b", &names(&["g1", "g2"]), LONG)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a's heartbeat renewed both leases"
+    );
+    store
+        .save_state_fenced("g1", &state(1, 0), None, t(1), &a[0].fence())
+        .await
+        .unwrap();
+    // Held groups are read, not taken again: same epochs, the session's expiry.
+    let again = store
+        .acquire_leases("a", &names(&["g1", "g2", "g3"]), LONG)
+        .await
+        .unwrap();
+    let got: Vec<(&str, i64)> = again.iter().map(|l| (l.group.as_str(), l.epoch)).collect();
+    assert_eq!(got, [("g1", 1), ("g2", 1), ("g3", 1)]);
+    let listed = store.leases().await.unwrap();
+    assert!(listed.iter().all(|l| l.expires_ms == again[0].expires_ms));
+
+    // c's session lapses: every one of its leases ends, taken or not.
+    let c = store
+        .acquire_leases("c", &names(&["h1", "h2"]), SHORT)
+        .await
+        .unwrap();
+    tokio::time::sleep(SHORT + Duration::from_millis(200)).await;
+    let err = store
+        .save_state_fenced("h1", &state(2, 0), None, t(2), &c[0].fence())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    let b = store
+        .acquire_leases("b", &names(&["h2"]), LONG)
+        .await
+        .unwrap();
+    assert_eq!(
+        (b[0].group.as_str(), b[0].epoch),
+        ("h2", 2),
+        "takeover bumps"
+    );
+    // c is back: its heartbeat releases what it held, so its old fence stays dead...
+    store.heartbeat("c", LONG).await.unwrap();
+    let h1 = store.leases().await.unwrap().remove(3);
+    assert_eq!((h1.group.as_str(), h1.expires_ms), ("h1", 0), "released");
+    let err = store
+        .save_state_fenced("h1", &state(3, 0), None, t(3), &c[0].fence())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    // ...and taking the group again is a new epoch, under which it writes.
+    let back = store
+        .acquire_leases("c", &names(&["h1", "h2"]), LONG)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1, "h2 is b's now");
+    assert_eq!((back[0].group.as_str(), back[0].epoch), ("h1", 2));
+    store
+        .save_state_fenced("h1", &state(4, 0), None, t(4), &back[0].fence())
+        .await
+        .unwrap();
+}
+
 /// Generates one `#[tokio::test]` per conformance function, each on a fresh store from
 /// `$open` (an async block yielding `(guard, Arc<dyn Store>)`; the guard lives for the test).
 #[macro_export]
@@ -870,6 +947,7 @@ macro_rules! conformance_tests {
             budget_cas_refuses_a_stale_version,
             budget_racing_writers_never_both_win,
             budget_fenced_write_under_a_lost_lease_writes_nothing,
+            one_heartbeat_renews_every_lease,
         );
     };
     (@each $open:expr; $($name:ident),+ $(,)?) => {

@@ -250,7 +250,8 @@ pub struct Lease {
     pub group: String,
     pub holder: String,
     pub epoch: i64,
-    /// On the store's clock (PostgreSQL's `now()`; the local clock for SQLite).
+    /// When the holder's session expires unless renewed, on the store's clock (PostgreSQL's
+    /// `now()`; the local clock for SQLite); 0 once the lease was released.
     pub expires_ms: i64,
 }
 
@@ -477,18 +478,25 @@ pub trait Store: Send + Sync {
     /// since it was last read (one indexed read, cheap enough to poll every second).
     async fn group_rows_version(&self) -> Result<i64>;
 
-    // Several daemons on one database. Lease times are on the store's clock, so daemons
-    // need no synchronized clocks: a daemon counts its own deadline from before its request.
+    // Several daemons on one database, with session-based leases: a daemon's heartbeat row
+    // is its session, and a lease (group, holder, epoch) is live while its holder's session
+    // is and it was not released, so one heartbeat write renews all of a daemon's leases.
+    // Times are on the store's clock, so daemons need no synchronized clocks: a daemon
+    // counts its own deadline from before its request.
 
-    /// Record `daemon` as alive for `ttl` from now; returns the live daemons (sorted), itself
-    /// included.
+    /// Start or renew `daemon`'s session until now + `ttl`; returns the live daemons
+    /// (sorted), itself included. A session that had lapsed (or never was) starts anew: the
+    /// daemon's old leases are released first, so it never gets its old fences back (taking
+    /// them again bumps their epochs).
     async fn heartbeat(&self, daemon: &str, ttl: std::time::Duration) -> Result<Vec<String>>;
-    /// `daemon` stops: its heartbeat and its leases end now.
+    /// `daemon` stops: its session and its leases end now.
     async fn leave(&self, daemon: &str) -> Result<()>;
-    /// Take or renew leases on `groups` for `holder` until now + `ttl`. A lease is granted
-    /// when the group has none, when it lapsed (taken with the epoch bumped), or when `holder`
-    /// holds it (renewed at the same epoch). Returns the leases granted; groups held by
-    /// another daemon are left out.
+    /// Take leases on `groups` for `holder`, whose session this also renews (as
+    /// [`Store::heartbeat`] does, lapse included) until now + `ttl`. Groups `holder` already
+    /// holds are only read (no write); a group is taken when it has no lease, when its lease
+    /// was released, or when its holder's session expired, always at the next epoch. A lease
+    /// whose holder's session is live is never taken. Returns the leases `holder` holds
+    /// among `groups` (`expires_ms`: its session's expiry); the others are left out.
     async fn acquire_leases(
         &self,
         holder: &str,
@@ -497,7 +505,7 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Lease>>;
     /// End `holder`'s leases on `groups` now (others may take them at once, at a new epoch).
     async fn release_leases(&self, holder: &str, groups: &[String]) -> Result<()>;
-    /// Every lease, live or lapsed, by group.
+    /// Every lease, live or not, by group.
     async fn leases(&self) -> Result<Vec<Lease>>;
     /// [`Store::save_state`] under a lease: refused with [`StoreError::Fenced`] (nothing
     /// written) unless `fence` still holds, checked in the same transaction.

@@ -203,7 +203,11 @@ fn migrations() -> Vec<Migration> {
             "groups_and_leases",
             include_str!("../migrations/postgres/0002_groups_and_leases.sql"),
         ),
-        // 3 is left to the leases' next migration; versions need not be contiguous.
+        migration(
+            3,
+            "session_leases",
+            include_str!("../migrations/postgres/0003_session_leases.sql"),
+        ),
         migration(
             4,
             "budget_ledger",
@@ -214,6 +218,11 @@ fn migrations() -> Vec<Migration> {
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// HA coordination (heartbeats, taking and releasing leases) on connections of its
+    /// own: a heartbeat never queues behind the evaluations' writes for a connection, or a
+    /// busy daemon (starting 30,000 groups, say) would let its session lapse. Lazy: a
+    /// daemon without HA never opens one.
+    coord: PgPool,
     /// Group commit of the per-evaluation writes (see `batch`).
     batcher: Batcher<PgPool>,
 }
@@ -232,8 +241,13 @@ impl PostgresStore {
             pool.close().await;
             return Err(e.into());
         }
+        let coord = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(settings.options()?);
         Ok(PostgresStore {
             pool,
+            coord,
             batcher: Batcher::spawn(Box::new(flush)),
         })
     }
@@ -280,6 +294,7 @@ impl PostgresStore {
 
     /// Close the pool's connections.
     pub async fn close(&self) {
+        self.coord.close().await;
         self.pool.close().await;
     }
 }
@@ -904,11 +919,11 @@ impl Store for PostgresStore {
     }
 
     async fn heartbeat(&self, daemon: &str, ttl: Duration) -> Result<Vec<String>> {
-        leases::heartbeat(&self.pool, daemon, ttl).await
+        leases::heartbeat(&self.coord, daemon, ttl).await
     }
 
     async fn leave(&self, daemon: &str) -> Result<()> {
-        leases::leave(&self.pool, daemon).await
+        leases::leave(&self.coord, daemon).await
     }
 
     async fn acquire_leases(
@@ -917,15 +932,15 @@ impl Store for PostgresStore {
         groups: &[String],
         ttl: Duration,
     ) -> Result<Vec<Lease>> {
-        leases::acquire(&self.pool, holder, groups, ttl).await
+        leases::acquire(&self.coord, holder, groups, ttl).await
     }
 
     async fn release_leases(&self, holder: &str, groups: &[String]) -> Result<()> {
-        leases::release(&self.pool, holder, groups).await
+        leases::release(&self.coord, holder, groups).await
     }
 
     async fn leases(&self) -> Result<Vec<Lease>> {
-        leases::all(&self.pool).await
+        leases::all(&self.coord).await
     }
 
     async fn save_state_fenced(

@@ -1,6 +1,8 @@
 //! The PostgreSQL store's coordination queries: groups kept in the database, daemon
-//! heartbeats, per-group leases and the fence check. Lease times come from the server's
-//! clock (`now()`, fixed for a transaction), so daemons need no synchronized clocks.
+//! sessions (heartbeats), session-based per-group leases and the fence check. A lease is
+//! live while its holder's session is and it was not released: renewing every lease of a
+//! daemon is its one heartbeat write. Times come from the server's clock (`now()`, fixed
+//! for a transaction), so daemons need no synchronized clocks.
 
 use std::time::Duration;
 
@@ -18,13 +20,16 @@ fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
-/// Refuse (inside the caller's transaction) unless `fence` is still the live lease of
-/// `group`. `FOR SHARE` holds the lease row until the caller commits: a takeover (an UPDATE
-/// of that row) waits for this transaction, or, when it committed first, the row no longer
-/// matches.
+/// Refuse (inside the caller's transaction) unless `fence` is still a live lease of `group`:
+/// this holder, this epoch, not released, the holder's session not expired. `FOR SHARE OF l`
+/// holds the lease row until the caller commits: a takeover or a release (an UPDATE of that
+/// row) waits for this transaction, or, when it committed first, the row no longer matches.
 pub(crate) async fn check_fence(conn: &mut PgConnection, group: &str, fence: &Fence) -> Result<()> {
     let sql = format!(
-        "SELECT 1 FROM leases WHERE grp = $1 AND holder = $2 AND epoch = $3 AND expires_ms > {NOW_MS} FOR SHARE"
+        "SELECT 1 FROM leases l JOIN daemons d ON d.id = l.holder
+         WHERE l.grp = $1 AND l.holder = $2 AND l.epoch = $3 AND NOT l.released
+           AND d.expires_ms > {NOW_MS}
+         FOR SHARE OF l"
     );
     let held: Option<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(group)
@@ -165,20 +170,45 @@ pub(crate) async fn delete_group_row(pool: &PgPool, name: &str) -> Result<bool> 
     Ok(true)
 }
 
+/// Start or renew `daemon`'s session (in the caller's transaction) until now + `ttl`; the
+/// new expiry. When the session had lapsed (or there was none), the daemon's leases are
+/// released first: its old fences never come back to life with the new session. The row
+/// lock (`FOR UPDATE`, or the insert's) orders this against the daemon's other calls.
+async fn renew_session(conn: &mut PgConnection, daemon: &str, ttl: Duration) -> Result<i64> {
+    let what = "renew session";
+    let sql = format!("SELECT expires_ms > {NOW_MS} FROM daemons WHERE id = $1 FOR UPDATE");
+    let live: Option<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(daemon)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db(what))?;
+    if live != Some(true) {
+        sqlx::query("UPDATE leases SET released = TRUE WHERE holder = $1 AND NOT released")
+            .bind(daemon)
+            .execute(&mut *conn)
+            .await
+            .map_err(db(what))?;
+    }
+    let upsert = format!(
+        "INSERT INTO daemons (id, heartbeat_ms, expires_ms) VALUES ($1, {NOW_MS}, {NOW_MS} + $2)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms,
+             expires_ms = GREATEST(daemons.expires_ms, excluded.expires_ms)
+         RETURNING expires_ms"
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(upsert))
+        .bind(daemon)
+        .bind(ttl_ms(ttl))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db(what))
+}
+
 pub(crate) async fn heartbeat(pool: &PgPool, daemon: &str, ttl: Duration) -> Result<Vec<String>> {
     let what = "heartbeat";
     let mut tx = pool.begin().await.map_err(db(what))?;
-    let upsert = format!(
-        "INSERT INTO daemons (id, heartbeat_ms, expires_ms) VALUES ($1, {NOW_MS}, {NOW_MS} + $2)
-         ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, expires_ms = excluded.expires_ms"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(upsert))
-        .bind(daemon)
-        .bind(ttl_ms(ttl))
-        .execute(&mut *tx)
-        .await
-        .map_err(db(what))?;
-    // Daemons gone for a day are forgotten, so the table does not grow with restarts.
+    renew_session(&mut tx, daemon, ttl).await?;
+    // Daemons gone for a day are forgotten, so the table does not grow with restarts (their
+    // leases, holder without a session, are free to take).
     let forget = format!("DELETE FROM daemons WHERE expires_ms < {NOW_MS} - 86400000");
     sqlx::query(sqlx::AssertSqlSafe(forget))
         .execute(&mut *tx)
@@ -201,8 +231,8 @@ pub(crate) async fn leave(pool: &PgPool, daemon: &str) -> Result<()> {
         .execute(&mut *tx)
         .await
         .map_err(db(what))?;
-    // Lapsed, not deleted: the epoch must keep counting up.
-    sqlx::query("UPDATE leases SET expires_ms = 0 WHERE holder = $1")
+    // Released, not deleted: the epoch must keep counting up.
+    sqlx::query("UPDATE leases SET released = TRUE WHERE holder = $1 AND NOT released")
         .bind(daemon)
         .execute(&mut *tx)
         .await
@@ -211,65 +241,106 @@ pub(crate) async fn leave(pool: &PgPool, daemon: &str) -> Result<()> {
     Ok(())
 }
 
-/// One statement for any number of groups: taken when free or lapsed (epoch bumped), renewed
-/// at the same epoch while held without a gap. The names are sorted so that two daemons'
-/// overlapping batches lock rows in the same order (no deadlock).
+/// Groups taken per statement: big enough that a start at 100,000 groups is a few dozen
+/// statements, small enough that one statement's locks and WAL stay modest.
+const TAKE_CHUNK: usize = 2000;
+
+/// Renew the holder's session, read the leases of `groups` (one SELECT), and take the free,
+/// released or lapsed ones (epoch + 1) in statements of [`TAKE_CHUNK`]. Groups the holder
+/// already holds are not written. The takeover's condition is checked again by the UPDATE
+/// itself (the row lock makes it exact), so a lease whose holder renewed its session in
+/// between is left alone. The names are sorted so that two daemons' overlapping batches
+/// lock rows in the same order (no deadlock).
 pub(crate) async fn acquire(
     pool: &PgPool,
     holder: &str,
     groups: &[String],
     ttl: Duration,
 ) -> Result<Vec<Lease>> {
+    let what = "acquire leases";
     let mut names = groups.to_vec();
     names.sort_unstable();
     names.dedup();
-    let sql = format!(
-        "INSERT INTO leases (grp, holder, epoch, expires_ms)
-         SELECT g, $2, 1, {NOW_MS} + $3 FROM unnest($1::text[]) AS g
-         ON CONFLICT (grp) DO UPDATE SET
-             epoch = CASE WHEN leases.holder = excluded.holder AND leases.expires_ms > {NOW_MS}
-                          THEN leases.epoch ELSE leases.epoch + 1 END,
-             holder = excluded.holder,
-             expires_ms = excluded.expires_ms
-         WHERE leases.holder = excluded.holder OR leases.expires_ms <= {NOW_MS}
-         RETURNING grp, epoch, expires_ms"
+    let mut tx = pool.begin().await.map_err(db(what))?;
+    let expires_ms = renew_session(&mut tx, holder, ttl).await?;
+    // (group, holder, epoch, released, holder's session live)
+    let read = format!(
+        "SELECT l.grp, l.holder, l.epoch, l.released, COALESCE(d.expires_ms > {NOW_MS}, FALSE)
+         FROM leases l LEFT JOIN daemons d ON d.id = l.holder
+         WHERE l.grp = ANY($1::text[])"
     );
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<(String, String, i64, bool, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(read))
         .bind(&names)
-        .bind(holder)
-        .bind(ttl_ms(ttl))
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await
-        .map_err(db("acquire leases"))?;
-    let mut out: Vec<Lease> = rows
-        .into_iter()
-        .map(|(group, epoch, expires_ms)| Lease {
+        .map_err(db(what))?;
+    let mut out = Vec::new();
+    let mut busy = std::collections::HashSet::new();
+    for (group, h, epoch, released, live) in rows {
+        if released || !live {
+            continue;
+        }
+        if h == holder {
+            out.push(Lease {
+                group: group.clone(),
+                holder: holder.to_string(),
+                epoch,
+                expires_ms,
+            });
+        }
+        busy.insert(group);
+    }
+    let take: Vec<String> = names.into_iter().filter(|g| !busy.contains(g)).collect();
+    let sql = format!(
+        "INSERT INTO leases (grp, holder, epoch, released)
+         SELECT g, $2, 1, FALSE FROM unnest($1::text[]) AS g
+         ON CONFLICT (grp) DO UPDATE SET
+             epoch = leases.epoch + 1, holder = excluded.holder, released = FALSE
+         WHERE leases.released OR NOT EXISTS (
+             SELECT 1 FROM daemons d WHERE d.id = leases.holder AND d.expires_ms > {NOW_MS})
+         RETURNING grp, epoch"
+    );
+    for chunk in take.chunks(TAKE_CHUNK) {
+        let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(chunk)
+            .bind(holder)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db(what))?;
+        out.extend(rows.into_iter().map(|(group, epoch)| Lease {
             group,
             holder: holder.to_string(),
             epoch,
             expires_ms,
-        })
-        .collect();
+        }));
+    }
+    tx.commit().await.map_err(db(what))?;
     out.sort_by(|a, b| a.group.cmp(&b.group));
     Ok(out)
 }
 
 pub(crate) async fn release(pool: &PgPool, holder: &str, groups: &[String]) -> Result<()> {
-    sqlx::query("UPDATE leases SET expires_ms = 0 WHERE holder = $1 AND grp = ANY($2::text[])")
-        .bind(holder)
-        .bind(groups)
-        .execute(pool)
-        .await
-        .map_err(db("release leases"))?;
+    sqlx::query(
+        "UPDATE leases SET released = TRUE
+         WHERE holder = $1 AND grp = ANY($2::text[]) AND NOT released",
+    )
+    .bind(holder)
+    .bind(groups)
+    .execute(pool)
+    .await
+    .map_err(db("release leases"))?;
     Ok(())
 }
 
 pub(crate) async fn all(pool: &PgPool) -> Result<Vec<Lease>> {
-    let rows: Vec<(String, String, i64, i64)> =
-        sqlx::query_as("SELECT grp, holder, epoch, expires_ms FROM leases ORDER BY grp")
-            .fetch_all(pool)
-            .await
-            .map_err(db("list leases"))?;
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT l.grp, l.holder, l.epoch,
+                    CASE WHEN l.released THEN 0 ELSE COALESCE(d.expires_ms, 0) END
+             FROM leases l LEFT JOIN daemons d ON d.id = l.holder ORDER BY l.grp",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db("list leases"))?;
     Ok(rows
         .into_iter()
         .map(|(group, holder, epoch, expires_ms)| Lease {

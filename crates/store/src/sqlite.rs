@@ -86,7 +86,11 @@ fn migrations() -> Vec<Migration> {
             "groups_and_leases",
             include_str!("../migrations/sqlite/0004_groups_and_leases.sql"),
         ),
-        // 5 is left to the leases' next migration; versions need not be contiguous.
+        migration(
+            5,
+            "session_leases",
+            include_str!("../migrations/sqlite/0005_session_leases.sql"),
+        ),
         migration(
             6,
             "budget_ledger",
@@ -311,14 +315,17 @@ fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
-/// Refuse (inside the caller's transaction) unless `fence` is still the live lease of `group`.
+/// Refuse (inside the caller's transaction) unless `fence` is still a live lease of `group`:
+/// this holder, this epoch, not released, the holder's session not expired. The caller's
+/// `BEGIN IMMEDIATE` holds the write lock, so no takeover commits before it does.
 pub(crate) async fn check_fence(
     conn: &mut SqliteConnection,
     group: &str,
     fence: &Fence,
 ) -> Result<()> {
     let held: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM leases WHERE grp = ? AND holder = ? AND epoch = ? AND expires_ms > ?",
+        "SELECT 1 FROM leases l JOIN daemons d ON d.id = l.holder
+         WHERE l.grp = ? AND l.holder = ? AND l.epoch = ? AND NOT l.released AND d.expires_ms > ?",
     )
     .bind(group)
     .bind(&fence.holder)
@@ -335,6 +342,42 @@ pub(crate) async fn check_fence(
             epoch: fence.epoch,
         }),
     }
+}
+
+/// Start or renew `daemon`'s session (in the caller's write transaction) until `now` +
+/// `ttl`; the new expiry. When the session had lapsed (or there was none), the daemon's
+/// leases are released first: its old fences never come back to life with the new session.
+async fn renew_session(
+    conn: &mut SqliteConnection,
+    daemon: &str,
+    now: i64,
+    ttl: Duration,
+) -> Result<i64> {
+    let what = "renew session";
+    let expires: Option<i64> = sqlx::query_scalar("SELECT expires_ms FROM daemons WHERE id = ?")
+        .bind(daemon)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db(what))?;
+    if expires.is_none_or(|e| e <= now) {
+        sqlx::query("UPDATE leases SET released = 1 WHERE holder = ? AND NOT released")
+            .bind(daemon)
+            .execute(&mut *conn)
+            .await
+            .map_err(db(what))?;
+    }
+    sqlx::query_scalar(
+        "INSERT INTO daemons (id, heartbeat_ms, expires_ms) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms,
+             expires_ms = max(daemons.expires_ms, excluded.expires_ms)
+         RETURNING expires_ms",
+    )
+    .bind(daemon)
+    .bind(now)
+    .bind(now.saturating_add(ttl_ms(ttl)))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db(what))
 }
 
 async fn insert_samples(
@@ -971,16 +1014,7 @@ impl Store for SqliteStore {
         let pool = self.pool(what).await?;
         let now = now_ms();
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
-        sqlx::query(
-            "INSERT INTO daemons (id, heartbeat_ms, expires_ms) VALUES (?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, expires_ms = excluded.expires_ms",
-        )
-        .bind(daemon)
-        .bind(now)
-        .bind(now.saturating_add(ttl_ms(ttl)))
-        .execute(&mut *tx)
-        .await
-        .map_err(db(what))?;
+        renew_session(&mut tx, daemon, now, ttl).await?;
         // Daemons gone long ago are forgotten, so the table does not grow with restarts.
         sqlx::query("DELETE FROM daemons WHERE expires_ms < ?")
             .bind(now.saturating_sub(86_400_000))
@@ -1006,8 +1040,8 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db(what))?;
-        // Lapsed, not deleted: the epoch must keep counting up.
-        sqlx::query("UPDATE leases SET expires_ms = 0 WHERE holder = ?")
+        // Released, not deleted: the epoch must keep counting up.
+        sqlx::query("UPDATE leases SET released = 1 WHERE holder = ? AND NOT released")
             .bind(daemon)
             .execute(&mut *tx)
             .await
@@ -1025,38 +1059,56 @@ impl Store for SqliteStore {
         let what = "acquire leases";
         let pool = self.pool(what).await?;
         let now = now_ms();
-        let expires = now.saturating_add(ttl_ms(ttl));
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
-        let mut granted = Vec::with_capacity(groups.len());
-        for group in groups {
-            // Kept at the same epoch only while held without a gap; taken (or taken back
-            // after it lapsed) at the next one.
-            let row: Option<(i64, i64)> = sqlx::query_as(
-                "INSERT INTO leases (grp, holder, epoch, expires_ms) VALUES (?, ?, 1, ?)
-                 ON CONFLICT (grp) DO UPDATE SET
-                     epoch = CASE WHEN leases.holder = excluded.holder AND leases.expires_ms > ?
-                                  THEN leases.epoch ELSE leases.epoch + 1 END,
-                     holder = excluded.holder,
-                     expires_ms = excluded.expires_ms
-                 WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?
-                 RETURNING epoch, expires_ms",
+        let expires_ms = renew_session(&mut tx, holder, now, ttl).await?;
+        let mut names = groups.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        let mut granted = Vec::with_capacity(names.len());
+        for group in &names {
+            // Held by a live session (this holder's, renewed above, or another's): read only.
+            let row: Option<(String, i64, bool, bool)> = sqlx::query_as(
+                "SELECT l.holder, l.epoch, l.released, COALESCE(d.expires_ms > ?, 0)
+                 FROM leases l LEFT JOIN daemons d ON d.id = l.holder WHERE l.grp = ?",
             )
+            .bind(now)
             .bind(group)
-            .bind(holder)
-            .bind(expires)
-            .bind(now)
-            .bind(now)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db(what))?;
-            if let Some((epoch, expires_ms)) = row {
-                granted.push(Lease {
-                    group: group.clone(),
-                    holder: holder.to_string(),
-                    epoch,
-                    expires_ms,
-                });
-            }
+            let epoch = match row {
+                Some((h, epoch, false, true)) => {
+                    if h == holder {
+                        granted.push(Lease {
+                            group: group.clone(),
+                            holder: holder.to_string(),
+                            epoch,
+                            expires_ms,
+                        });
+                    }
+                    continue;
+                }
+                // Free, released, or its holder's session expired: taken at the next epoch.
+                Some((_, epoch, _, _)) => epoch + 1,
+                None => 1,
+            };
+            sqlx::query(
+                "INSERT INTO leases (grp, holder, epoch, released) VALUES (?, ?, ?, 0)
+                 ON CONFLICT (grp) DO UPDATE SET
+                     holder = excluded.holder, epoch = excluded.epoch, released = 0",
+            )
+            .bind(group)
+            .bind(holder)
+            .bind(epoch)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(what))?;
+            granted.push(Lease {
+                group: group.clone(),
+                holder: holder.to_string(),
+                epoch,
+                expires_ms,
+            });
         }
         tx.commit().await.map_err(db(what))?;
         Ok(granted)
@@ -1067,12 +1119,14 @@ impl Store for SqliteStore {
         let pool = self.pool(what).await?;
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
         for group in groups {
-            sqlx::query("UPDATE leases SET expires_ms = 0 WHERE grp = ? AND holder = ?")
-                .bind(group)
-                .bind(holder)
-                .execute(&mut *tx)
-                .await
-                .map_err(db(what))?;
+            sqlx::query(
+                "UPDATE leases SET released = 1 WHERE grp = ? AND holder = ? AND NOT released",
+            )
+            .bind(group)
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(what))?;
         }
         tx.commit().await.map_err(db(what))?;
         Ok(())
@@ -1080,11 +1134,14 @@ impl Store for SqliteStore {
 
     async fn leases(&self) -> Result<Vec<Lease>> {
         let pool = self.pool("leases").await?;
-        let rows: Vec<(String, String, i64, i64)> =
-            sqlx::query_as("SELECT grp, holder, epoch, expires_ms FROM leases ORDER BY grp")
-                .fetch_all(&pool)
-                .await
-                .map_err(db("list leases"))?;
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT l.grp, l.holder, l.epoch,
+                        CASE WHEN l.released THEN 0 ELSE COALESCE(d.expires_ms, 0) END
+                 FROM leases l LEFT JOIN daemons d ON d.id = l.holder ORDER BY l.grp",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(db("list leases"))?;
         Ok(rows
             .into_iter()
             .map(|(group, holder, epoch, expires_ms)| Lease {

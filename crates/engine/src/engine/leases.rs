@@ -70,8 +70,8 @@ impl Engine {
             let _ = p.task.await;
             // The entry stays in the store ledger: the new holder updates it.
             shared.budget.remove(&owned).await;
-            if let Some((id, leases)) = &shared.ha {
-                crate::ha::release(shared.store.as_ref(), id, leases, &owned).await;
+            if let Some((_, leases)) = &shared.ha {
+                crate::ha::release(leases);
             }
             None
         });
@@ -106,5 +106,67 @@ impl Engine {
         if let Some(h) = &self.ha {
             h.release_once(self.shared.store.as_ref(), group).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{Engine, Options};
+
+    fn config(ha: bool) -> String {
+        format!(
+            r#"store: {{kind: sqlite, path: sp.db}}
+engine: {{ha: {ha}, lease_ttl: 1s}}
+groups:
+  - name: web
+    min: 1
+    max: 10
+    evaluation_interval: 1h
+    source: {{kind: static, values: {{request_rate: 40}}}}
+    target: {{kind: command, command: "true"}}
+    strategies:
+      - {{kind: target_tracking, metric: request_rate, target_per_replica: 10}}
+"#
+        )
+    }
+
+    /// The handle reports the HA coordinator's view (for readiness checks): not acting
+    /// before the first heartbeat, then acting with the daemon's lease; nothing without HA.
+    #[tokio::test]
+    async fn the_handle_reports_the_ha_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sp.yaml");
+        std::fs::write(&path, config(false)).unwrap();
+        let plain = Engine::open(&path, Options::default()).await.unwrap();
+        assert_eq!(plain.handle().ha_status(), None);
+        drop(plain);
+
+        std::fs::write(&path, config(true)).unwrap();
+        let engine = Engine::open(&path, Options::default()).await.unwrap();
+        let handle = engine.handle();
+        let first = handle.ha_status().expect("an HA status");
+        assert!(!first.acting && first.leases_held == 0, "{first:?}");
+        let running = tokio::spawn(engine.run());
+        let mut status = first.clone();
+        for _ in 0..200 {
+            status = handle.ha_status().unwrap();
+            if status.acting && status.leases_held == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(status.acting, "{status:?}");
+        assert_eq!(
+            (status.live_daemons, status.leases_held, status.last_error),
+            (1, 1, None)
+        );
+        assert_eq!(status.daemon, first.daemon);
+        assert!(status.since >= first.since);
+        let lease = handle.groups().await.unwrap().remove(0).lease.unwrap();
+        assert_eq!(lease.holder, status.daemon);
+        handle.shutdown().await;
+        running.await.unwrap().unwrap();
     }
 }
