@@ -686,6 +686,14 @@ pub async fn heartbeats_and_leaving(store: &dyn Store) {
     assert_eq!(store.heartbeat("b", LONG).await.unwrap(), ["b"]);
     assert_eq!(store.heartbeat("a", LONG).await.unwrap(), ["a", "b"]);
     assert_eq!(store.heartbeat("c", SHORT).await.unwrap(), ["a", "b", "c"]);
+    // A lease taken alone (`scalepilot once`) starts a session, not a member's: the running
+    // daemons must not hand it a share of the groups.
+    let once = store
+        .acquire_leases("once", &names(&["g9"]), LONG)
+        .await
+        .unwrap();
+    assert_eq!(once.len(), 1);
+    assert_eq!(store.heartbeat("b", LONG).await.unwrap(), ["a", "b", "c"]);
     store
         .acquire_leases("a", &names(&["g1"]), LONG)
         .await

@@ -174,7 +174,14 @@ pub(crate) async fn delete_group_row(pool: &PgPool, name: &str) -> Result<bool> 
 /// new expiry. When the session had lapsed (or there was none), the daemon's leases are
 /// released first: its old fences never come back to life with the new session. The row
 /// lock (`FOR UPDATE`, or the insert's) orders this against the daemon's other calls.
-async fn renew_session(conn: &mut PgConnection, daemon: &str, ttl: Duration) -> Result<i64> {
+/// `member`: a heartbeat (a running daemon, counted among the live ones that share the
+/// groups), not a lease taken alone (`scalepilot once`), which must not be given a share.
+async fn renew_session(
+    conn: &mut PgConnection,
+    daemon: &str,
+    ttl: Duration,
+    member: bool,
+) -> Result<i64> {
     let what = "renew session";
     let sql = format!("SELECT expires_ms > {NOW_MS} FROM daemons WHERE id = $1 FOR UPDATE");
     let live: Option<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
@@ -190,14 +197,17 @@ async fn renew_session(conn: &mut PgConnection, daemon: &str, ttl: Duration) -> 
             .map_err(db(what))?;
     }
     let upsert = format!(
-        "INSERT INTO daemons (id, heartbeat_ms, expires_ms) VALUES ($1, {NOW_MS}, {NOW_MS} + $2)
+        "INSERT INTO daemons (id, heartbeat_ms, expires_ms, member)
+         VALUES ($1, {NOW_MS}, {NOW_MS} + $2, $3)
          ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms,
-             expires_ms = GREATEST(daemons.expires_ms, excluded.expires_ms)
+             expires_ms = GREATEST(daemons.expires_ms, excluded.expires_ms),
+             member = daemons.member OR excluded.member
          RETURNING expires_ms"
     );
     sqlx::query_scalar(sqlx::AssertSqlSafe(upsert))
         .bind(daemon)
         .bind(ttl_ms(ttl))
+        .bind(member)
         .fetch_one(&mut *conn)
         .await
         .map_err(db(what))
@@ -206,7 +216,7 @@ async fn renew_session(conn: &mut PgConnection, daemon: &str, ttl: Duration) -> 
 pub(crate) async fn heartbeat(pool: &PgPool, daemon: &str, ttl: Duration) -> Result<Vec<String>> {
     let what = "heartbeat";
     let mut tx = pool.begin().await.map_err(db(what))?;
-    renew_session(&mut tx, daemon, ttl).await?;
+    renew_session(&mut tx, daemon, ttl, true).await?;
     // Daemons gone for a day are forgotten, so the table does not grow with restarts (their
     // leases, holder without a session, are free to take).
     let forget = format!("DELETE FROM daemons WHERE expires_ms < {NOW_MS} - 86400000");
@@ -214,7 +224,7 @@ pub(crate) async fn heartbeat(pool: &PgPool, daemon: &str, ttl: Duration) -> Res
         .execute(&mut *tx)
         .await
         .map_err(db(what))?;
-    let live = format!("SELECT id FROM daemons WHERE expires_ms > {NOW_MS} ORDER BY id");
+    let live = format!("SELECT id FROM daemons WHERE expires_ms > {NOW_MS} AND member ORDER BY id");
     let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(live))
         .fetch_all(&mut *tx)
         .await
@@ -262,7 +272,7 @@ pub(crate) async fn acquire(
     names.sort_unstable();
     names.dedup();
     let mut tx = pool.begin().await.map_err(db(what))?;
-    let expires_ms = renew_session(&mut tx, holder, ttl).await?;
+    let expires_ms = renew_session(&mut tx, holder, ttl, false).await?;
     // (group, holder, epoch, released, holder's session live)
     let read = format!(
         "SELECT l.grp, l.holder, l.epoch, l.released, COALESCE(d.expires_ms > {NOW_MS}, FALSE)

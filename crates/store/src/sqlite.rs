@@ -347,11 +347,14 @@ pub(crate) async fn check_fence(
 /// Start or renew `daemon`'s session (in the caller's write transaction) until `now` +
 /// `ttl`; the new expiry. When the session had lapsed (or there was none), the daemon's
 /// leases are released first: its old fences never come back to life with the new session.
+/// `member`: a heartbeat (a running daemon, counted among the live ones that share the
+/// groups), not a lease taken alone (`scalepilot once`), which must not be given a share.
 async fn renew_session(
     conn: &mut SqliteConnection,
     daemon: &str,
     now: i64,
     ttl: Duration,
+    member: bool,
 ) -> Result<i64> {
     let what = "renew session";
     let expires: Option<i64> = sqlx::query_scalar("SELECT expires_ms FROM daemons WHERE id = ?")
@@ -367,14 +370,16 @@ async fn renew_session(
             .map_err(db(what))?;
     }
     sqlx::query_scalar(
-        "INSERT INTO daemons (id, heartbeat_ms, expires_ms) VALUES (?, ?, ?)
+        "INSERT INTO daemons (id, heartbeat_ms, expires_ms, member) VALUES (?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms,
-             expires_ms = max(daemons.expires_ms, excluded.expires_ms)
+             expires_ms = max(daemons.expires_ms, excluded.expires_ms),
+             member = max(daemons.member, excluded.member)
          RETURNING expires_ms",
     )
     .bind(daemon)
     .bind(now)
     .bind(now.saturating_add(ttl_ms(ttl)))
+    .bind(member)
     .fetch_one(&mut *conn)
     .await
     .map_err(db(what))
@@ -1014,19 +1019,20 @@ impl Store for SqliteStore {
         let pool = self.pool(what).await?;
         let now = now_ms();
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
-        renew_session(&mut tx, daemon, now, ttl).await?;
+        renew_session(&mut tx, daemon, now, ttl, true).await?;
         // Daemons gone long ago are forgotten, so the table does not grow with restarts.
         sqlx::query("DELETE FROM daemons WHERE expires_ms < ?")
             .bind(now.saturating_sub(86_400_000))
             .execute(&mut *tx)
             .await
             .map_err(db(what))?;
-        let live: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM daemons WHERE expires_ms > ? ORDER BY id")
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db(what))?;
+        let live: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM daemons WHERE expires_ms > ? AND member ORDER BY id",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(what))?;
         tx.commit().await.map_err(db(what))?;
         Ok(live)
     }
@@ -1060,7 +1066,7 @@ impl Store for SqliteStore {
         let pool = self.pool(what).await?;
         let now = now_ms();
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db(what))?;
-        let expires_ms = renew_session(&mut tx, holder, now, ttl).await?;
+        let expires_ms = renew_session(&mut tx, holder, now, ttl, false).await?;
         let mut names = groups.to_vec();
         names.sort_unstable();
         names.dedup();

@@ -6,3 +6,6 @@ ALTER TABLE leases ADD COLUMN released BOOLEAN NOT NULL DEFAULT FALSE;
 -- safe whatever daemons were running (all stop for this upgrade).
 UPDATE leases SET released = TRUE;
 ALTER TABLE leases DROP COLUMN expires_ms;
+-- Only running daemons (their heartbeat) share the groups; a session started by taking a
+-- lease alone (`scalepilot once`) is not given a share.
+ALTER TABLE daemons ADD COLUMN member BOOLEAN NOT NULL DEFAULT TRUE;

@@ -6,3 +6,6 @@ ALTER TABLE leases ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
 -- safe whatever daemons were running (all stop for this upgrade).
 UPDATE leases SET released = 1;
 ALTER TABLE leases DROP COLUMN expires_ms;
+-- Only running daemons (their heartbeat) share the groups; a session started by taking a
+-- lease alone (`scalepilot once`) is not given a share.
+ALTER TABLE daemons ADD COLUMN member INTEGER NOT NULL DEFAULT 1;
