@@ -59,6 +59,10 @@ pub(crate) struct GroupRuntime {
     pub last_source_errors: BTreeMap<String, String>,
     /// The last dry-run (from, to) recorded, so a standing recommendation is recorded once.
     pub last_dry_run: Option<(u32, u32)>,
+    /// The summary (decision and reasons) of the decision record last saved with the state:
+    /// the record is built and saved again only when it differs, so a quiet group does not
+    /// rewrite the same JSON at every evaluation (its state and time are still saved).
+    pub last_recorded: Option<String>,
     /// The global budget's ledger, shared by all groups.
     pub budget: super::budget::Ledger,
     /// Whether a budget capped the last decision: the alert fires when one starts to.
@@ -270,8 +274,16 @@ impl GroupRuntime {
             store_errors.push(format!("cannot record forecasts: {e}"));
         }
         let summary = decision.summary();
-        let record = json!({"decision": &decision, "summary": &summary, "observation": &obs});
         let desired = decision.desired_replicas;
+        // The record of why: for an activity (every change of the count is one), and saved
+        // with the state when the decision or its reasons changed since the last one saved.
+        // Building it is most of a quiet evaluation's CPU, so otherwise it is not built.
+        let changed = self.last_recorded.as_deref() != Some(summary.as_str());
+        let record = if changed || desired != status.current {
+            json!({"decision": &decision, "summary": &summary, "observation": &obs})
+        } else {
+            serde_json::Value::Null
+        };
         let mut scaled = false;
         let mut error = None;
         if desired != status.current {
@@ -399,10 +411,13 @@ impl GroupRuntime {
         } else {
             self.state.consecutive_errors = 0;
         }
-        if let Err(e) = self
-            .put_state(&self.state, Some(&record), Timestamp::now())
-            .await
-        {
+        let saved = self
+            .put_state(&self.state, changed.then_some(&record), Timestamp::now())
+            .await;
+        if saved.is_ok() && changed {
+            self.last_recorded = Some(summary.clone());
+        }
+        if let Err(e) = saved {
             tracing::warn!(group = %name, "{e}");
             if !counted {
                 // The streak goes on: this evaluation failed after all.
@@ -434,7 +449,10 @@ impl GroupRuntime {
             metrics: obs.metrics,
             error,
         };
-        let _ = self.events.send(event.clone());
+        // Cloned only for listeners (the demo, tests): a daemon usually has none.
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(event.clone());
+        }
         Ok(event)
     }
 
@@ -830,6 +848,7 @@ groups:
             fault_pause: None,
             last_source_errors: BTreeMap::new(),
             last_dry_run: None,
+            last_recorded: None,
             budget: Default::default(),
             budget_bound: false,
             state_loaded: true,
