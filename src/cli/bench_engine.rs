@@ -379,7 +379,9 @@ pub(crate) fn lines(r: &EngineReport) -> Vec<String> {
         out.push(format!("  postgres CPU:                       {pg:.0} %"));
     }
     if let Some(pg) = r.postgres_cpu_ms_per_evaluation {
-        out.push(format!("  postgres CPU per evaluation:        {pg:>8.3} ms"));
+        out.push(format!(
+            "  postgres CPU per evaluation:        {pg:>8.3} ms"
+        ));
     }
     out
 }

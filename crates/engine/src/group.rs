@@ -592,6 +592,8 @@ mod tests {
     struct Flaky {
         inner: SqliteStore,
         failing: Mutex<HashSet<&'static str>>,
+        /// For each `save_state`: whether it carried a decision record.
+        decisions: Mutex<Vec<bool>>,
     }
 
     impl Flaky {
@@ -633,6 +635,7 @@ mod tests {
             at: Timestamp,
         ) -> StoreResult<()> {
             self.check("save_state")?;
+            self.decisions.lock().unwrap().push(d.is_some());
             self.inner.save_state(g, s, d, at).await
         }
         async fn begin_activity(&self, a: &NewActivity<'_>) -> StoreResult<bool> {
@@ -831,6 +834,7 @@ groups:
         let store = Arc::new(Flaky {
             inner: SqliteStore::open(&dir.join("s.db")).await.unwrap(),
             failing: Mutex::new(HashSet::new()),
+            decisions: Mutex::new(Vec::new()),
         });
         let target = Arc::new(Counting {
             current: AtomicU32::new(current),
@@ -922,6 +926,42 @@ groups:
         let ev = rt.evaluate().await.unwrap();
         assert_eq!((ev.error, rt.state.consecutive_errors), (None, 0));
         assert_eq!(target.calls.load(Ordering::SeqCst), 0);
+    }
+
+    /// The decision record is saved with the state when it changed (the first evaluation,
+    /// a new decision), not again while the group stays as it is; the state itself is saved
+    /// at every evaluation, and a failed save sends the record again at the next one.
+    #[tokio::test]
+    async fn the_decision_record_is_saved_only_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        // 4 replicas for 40 req/s at 10: nothing to scale.
+        let (mut rt, store, target) = runtime(dir.path(), 4).await;
+        for _ in 0..3 {
+            rt.evaluate().await.unwrap();
+        }
+        assert_eq!(*store.decisions.lock().unwrap(), [true, false, false]);
+        // A new decision: scale to the new minimum (the activity holds its record too).
+        rt.group.min = 6;
+        rt.evaluate().await.unwrap();
+        assert_eq!(target.calls.load(Ordering::SeqCst), 1);
+        let acts = store.activities(None, 10).await.unwrap();
+        assert!(acts[0].decision["summary"].is_string(), "{:?}", acts[0]);
+        // Then quiet again at 6: once for "6 → 6", then nothing.
+        rt.evaluate().await.unwrap();
+        rt.evaluate().await.unwrap();
+        assert_eq!(
+            *store.decisions.lock().unwrap(),
+            [true, false, false, true, true, false]
+        );
+        // A save that failed did not store the record: the next one carries it.
+        store.decisions.lock().unwrap().clear();
+        rt.last_recorded = Some("something else".into());
+        store.fail(&["save_state"]);
+        rt.evaluate().await.unwrap();
+        store.fail(&[]);
+        rt.evaluate().await.unwrap();
+        rt.evaluate().await.unwrap();
+        assert_eq!(*store.decisions.lock().unwrap(), [true, false]);
     }
 
     /// A state that could not be read at start is read at the next evaluation; meanwhile

@@ -289,7 +289,12 @@ pub(crate) async fn upsert_state(
 }
 
 /// One `group_state` row; a `None` decision keeps the stored one.
-async fn upsert_row(conn: &mut PgConnection, group: &str, row: &StateRow, at: Timestamp) -> Result<()> {
+async fn upsert_row(
+    conn: &mut PgConnection,
+    group: &str,
+    row: &StateRow,
+    at: Timestamp,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO group_state (grp, state, last_decision, consecutive_errors, updated_ms) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (grp) DO UPDATE SET state = excluded.state,
@@ -331,7 +336,12 @@ async fn insert_samples(
 }
 
 /// A group's config snapshot.
-async fn upsert_config(conn: &mut PgConnection, group: &str, config: &str, at: Timestamp) -> Result<()> {
+async fn upsert_config(
+    conn: &mut PgConnection,
+    group: &str,
+    config: &str,
+    at: Timestamp,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO groups (name, config, updated_ms) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_ms = excluded.updated_ms",

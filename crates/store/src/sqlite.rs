@@ -278,7 +278,12 @@ async fn upsert_state(
 }
 
 /// One `group_state` row; a `None` decision keeps the stored one.
-async fn upsert_row(conn: &mut SqliteConnection, group: &str, row: &StateRow, at: Timestamp) -> Result<()> {
+async fn upsert_row(
+    conn: &mut SqliteConnection,
+    group: &str,
+    row: &StateRow,
+    at: Timestamp,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO group_state (grp, state, last_decision, consecutive_errors, updated_ms) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (grp) DO UPDATE SET state = excluded.state,
@@ -347,7 +352,12 @@ async fn insert_samples(
 }
 
 /// A group's config snapshot.
-async fn upsert_config(conn: &mut SqliteConnection, group: &str, config: &str, at: Timestamp) -> Result<()> {
+async fn upsert_config(
+    conn: &mut SqliteConnection,
+    group: &str,
+    config: &str,
+    at: Timestamp,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO groups (name, config, updated_ms) VALUES (?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_ms = excluded.updated_ms",
