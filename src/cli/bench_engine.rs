@@ -54,6 +54,10 @@ pub(crate) struct EngineReport {
     /// All `postgres` processes on the machine, in the window, in % of one core (PostgreSQL
     /// only).
     postgres_cpu_percent: Option<f64>,
+    /// CPU milliseconds per evaluation in the window: the daemons' together, and PostgreSQL's.
+    /// Unlike the rates, these survive other processes competing for the cores.
+    daemon_cpu_ms_per_evaluation: f64,
+    postgres_cpu_ms_per_evaluation: Option<f64>,
 }
 
 /// Groups whose static load asks for more than `min` (1 in 100): they scale once, so
@@ -301,9 +305,24 @@ fn run_in(s: &Settings, dir: &Path) -> Result<EngineReport> {
             .map(|(a, b)| 100.0 * (b - a) / window_secs)
             .collect(),
         postgres_cpu_percent: (s.store != "sqlite").then(|| 100.0 * (pg1 - pg0) / window_secs),
+        daemon_cpu_ms_per_evaluation: per_evaluation(
+            cpu0.iter().zip(&cpu1).map(|(a, b)| b - a).sum(),
+            evaluations,
+        ),
+        postgres_cpu_ms_per_evaluation: (s.store != "sqlite")
+            .then(|| per_evaluation(pg1 - pg0, evaluations)),
     };
     drop(daemons);
     Ok(report)
+}
+
+/// CPU milliseconds per evaluation (infinite when nothing was evaluated).
+fn per_evaluation(cpu_seconds: f64, evaluations: f64) -> f64 {
+    if evaluations > 0.0 {
+        1000.0 * cpu_seconds / evaluations
+    } else {
+        f64::INFINITY
+    }
 }
 
 /// The report as text lines.
@@ -352,8 +371,17 @@ pub(crate) fn lines(r: &EngineReport) -> Vec<String> {
             list(&r.daemon_cpu_percent, " %")
         ),
     ];
+    out.push(format!(
+        "  daemon CPU per evaluation:          {:>8.3} ms",
+        r.daemon_cpu_ms_per_evaluation
+    ));
     if let Some(pg) = r.postgres_cpu_percent {
         out.push(format!("  postgres CPU:                       {pg:.0} %"));
+    }
+    if let Some(pg) = r.postgres_cpu_ms_per_evaluation {
+        out.push(format!(
+            "  postgres CPU per evaluation:        {pg:>8.3} ms"
+        ));
     }
     out
 }

@@ -59,6 +59,10 @@ pub(crate) struct GroupRuntime {
     pub last_source_errors: BTreeMap<String, String>,
     /// The last dry-run (from, to) recorded, so a standing recommendation is recorded once.
     pub last_dry_run: Option<(u32, u32)>,
+    /// The summary (decision and reasons) of the decision record last saved with the state:
+    /// the record is built and saved again only when it differs, so a quiet group does not
+    /// rewrite the same JSON at every evaluation (its state and time are still saved).
+    pub last_recorded: Option<String>,
     /// The global budget's ledger, shared by all groups.
     pub budget: super::budget::Ledger,
     /// Whether a budget capped the last decision: the alert fires when one starts to.
@@ -283,8 +287,16 @@ impl GroupRuntime {
             store_errors.push(format!("cannot record forecasts: {e}"));
         }
         let summary = decision.summary();
-        let record = json!({"decision": &decision, "summary": &summary, "observation": &obs});
         let desired = decision.desired_replicas;
+        // The record of why: for an activity (every change of the count is one), and saved
+        // with the state when the decision or its reasons changed since the last one saved.
+        // Building it is most of a quiet evaluation's CPU, so otherwise it is not built.
+        let changed = self.last_recorded.as_deref() != Some(summary.as_str());
+        let record = if changed || desired != status.current {
+            json!({"decision": &decision, "summary": &summary, "observation": &obs})
+        } else {
+            serde_json::Value::Null
+        };
         let mut scaled = false;
         let mut error = None;
         if desired != status.current {
@@ -423,10 +435,13 @@ impl GroupRuntime {
         } else {
             self.state.consecutive_errors = 0;
         }
-        if let Err(e) = self
-            .put_state(&self.state, Some(&record), Timestamp::now())
-            .await
-        {
+        let saved = self
+            .put_state(&self.state, changed.then_some(&record), Timestamp::now())
+            .await;
+        if saved.is_ok() && changed {
+            self.last_recorded = Some(summary.clone());
+        }
+        if let Err(e) = saved {
             tracing::warn!(group = %name, "{e}");
             if !counted {
                 // The streak goes on: this evaluation failed after all.
@@ -458,7 +473,10 @@ impl GroupRuntime {
             metrics: obs.metrics,
             error,
         };
-        let _ = self.events.send(event.clone());
+        // Cloned only for listeners (the demo, tests): a daemon usually has none.
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(event.clone());
+        }
         Ok(event)
     }
 
@@ -598,6 +616,8 @@ mod tests {
     struct Flaky {
         inner: SqliteStore,
         failing: Mutex<HashSet<&'static str>>,
+        /// For each `save_state`: whether it carried a decision record.
+        decisions: Mutex<Vec<bool>>,
     }
 
     impl Flaky {
@@ -639,6 +659,7 @@ mod tests {
             at: Timestamp,
         ) -> StoreResult<()> {
             self.check("save_state")?;
+            self.decisions.lock().unwrap().push(d.is_some());
             self.inner.save_state(g, s, d, at).await
         }
         async fn begin_activity(&self, a: &NewActivity<'_>) -> StoreResult<bool> {
@@ -857,6 +878,7 @@ groups:
         let store = Arc::new(Flaky {
             inner: SqliteStore::open(&dir.join("s.db")).await.unwrap(),
             failing: Mutex::new(HashSet::new()),
+            decisions: Mutex::new(Vec::new()),
         });
         let target = Arc::new(Counting {
             current: AtomicU32::new(current),
@@ -874,6 +896,7 @@ groups:
             fault_pause: None,
             last_source_errors: BTreeMap::new(),
             last_dry_run: None,
+            last_recorded: None,
             budget: Default::default(),
             budget_bound: false,
             state_loaded: true,
@@ -981,6 +1004,42 @@ groups:
         let ev = rt.evaluate().await.unwrap();
         assert_eq!((ev.error, rt.state.consecutive_errors), (None, 0));
         assert_eq!(target.calls.load(Ordering::SeqCst), 0);
+    }
+
+    /// The decision record is saved with the state when it changed (the first evaluation,
+    /// a new decision), not again while the group stays as it is; the state itself is saved
+    /// at every evaluation, and a failed save sends the record again at the next one.
+    #[tokio::test]
+    async fn the_decision_record_is_saved_only_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        // 4 replicas for 40 req/s at 10: nothing to scale.
+        let (mut rt, store, target) = runtime(dir.path(), 4).await;
+        for _ in 0..3 {
+            rt.evaluate().await.unwrap();
+        }
+        assert_eq!(*store.decisions.lock().unwrap(), [true, false, false]);
+        // A new decision: scale to the new minimum (the activity holds its record too).
+        rt.group.min = 6;
+        rt.evaluate().await.unwrap();
+        assert_eq!(target.calls.load(Ordering::SeqCst), 1);
+        let acts = store.activities(None, 10).await.unwrap();
+        assert!(acts[0].decision["summary"].is_string(), "{:?}", acts[0]);
+        // Then quiet again at 6: once for "6 → 6", then nothing.
+        rt.evaluate().await.unwrap();
+        rt.evaluate().await.unwrap();
+        assert_eq!(
+            *store.decisions.lock().unwrap(),
+            [true, false, false, true, true, false]
+        );
+        // A save that failed did not store the record: the next one carries it.
+        store.decisions.lock().unwrap().clear();
+        rt.last_recorded = Some("something else".into());
+        store.fail(&["save_state"]);
+        rt.evaluate().await.unwrap();
+        store.fail(&[]);
+        rt.evaluate().await.unwrap();
+        rt.evaluate().await.unwrap();
+        assert_eq!(*store.decisions.lock().unwrap(), [true, false]);
     }
 
     /// A state that could not be read at start is read at the next evaluation; meanwhile

@@ -19,7 +19,7 @@ use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr};
 
 pub use scalepilot_core::config::url::redact;
 
-use super::batch::{Batcher, Job, Write};
+use super::batch::{Batcher, Job, StateRow, Write};
 use super::postgres_leases as leases;
 use super::{
     Activity, ActivityStatus, BudgetEntry, ErrorComponent, ErrorRecord, Fence, ForecastRecord,
@@ -306,11 +306,16 @@ pub(crate) async fn upsert_state(
     decision: Option<&serde_json::Value>,
     at: Timestamp,
 ) -> Result<()> {
-    let text = serde_json::to_string(&state.state).map_err(|e| StoreError::Corrupt {
-        what: "state",
-        group: group.to_string(),
-        message: e.to_string(),
-    })?;
+    upsert_row(conn, group, &StateRow::of(group, state, decision)?, at).await
+}
+
+/// One `group_state` row; a `None` decision keeps the stored one.
+async fn upsert_row(
+    conn: &mut PgConnection,
+    group: &str,
+    row: &StateRow,
+    at: Timestamp,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO group_state (grp, state, last_decision, consecutive_errors, updated_ms) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (grp) DO UPDATE SET state = excluded.state,
@@ -318,9 +323,9 @@ pub(crate) async fn upsert_state(
              consecutive_errors = excluded.consecutive_errors, updated_ms = excluded.updated_ms",
     )
     .bind(group)
-    .bind(text)
-    .bind(decision.map(|d| d.to_string()))
-    .bind(state.consecutive_errors as i64)
+    .bind(&row.text)
+    .bind(row.decision.as_deref())
+    .bind(row.consecutive_errors)
     .bind(ms(at))
     .execute(conn)
     .await
@@ -351,50 +356,52 @@ async fn insert_samples(
     Ok(())
 }
 
+/// A group's config snapshot.
+async fn upsert_config(
+    conn: &mut PgConnection,
+    group: &str,
+    config: &str,
+    at: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO groups (name, config, updated_ms) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_ms = excluded.updated_ms",
+    )
+    .bind(group)
+    .bind(config)
+    .bind(ms(at))
+    .execute(conn)
+    .await
+    .map_err(db("save group config"))?;
+    Ok(())
+}
+
 /// One write of a batch, on the caller's connection or transaction.
 async fn apply(conn: &mut PgConnection, w: &Write) -> Result<()> {
     match w {
-        Write::State {
-            group,
-            state,
-            decision,
-            at,
-        } => upsert_state(conn, group, state, decision.as_ref(), *at).await,
+        Write::State { group, row, at } => upsert_row(conn, group, row, *at).await,
         Write::Samples { group, at, metrics } => insert_samples(conn, group, *at, metrics).await,
+        Write::Config { group, config, at } => upsert_config(conn, group, config, *at).await,
     }
 }
 
-/// A batch in two statements, whatever its size: every state in one upsert and every sample
-/// in one insert, from arrays (`unnest`). Each statement is a round trip to the server, so
+/// A batch in at most three statements, whatever its size: every config snapshot in one
+/// upsert, every state in one upsert and every sample in one insert, from arrays (`unnest`). Each statement is a round trip to the server, so
 /// statement by statement a single writer managed about 1,000 writes a second.
 async fn apply_all(conn: &mut PgConnection, jobs: &[Job<PgPool>]) -> Result<()> {
     // A group's later state wins (a group waits for its write, so it is rarely here twice;
     // one upsert cannot touch a row twice).
-    let mut states: BTreeMap<&str, (String, Option<String>, i64, i64)> = BTreeMap::new();
+    let mut states: BTreeMap<&str, (&StateRow, i64)> = BTreeMap::new();
+    let mut configs: BTreeMap<&str, (&str, i64)> = BTreeMap::new();
     let (mut grp, mut metric, mut at, mut value) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for j in jobs {
         match &j.write {
             Write::State {
                 group,
-                state,
-                decision,
+                row,
                 at: when,
             } => {
-                let text =
-                    serde_json::to_string(&state.state).map_err(|e| StoreError::Corrupt {
-                        what: "state",
-                        group: group.clone(),
-                        message: e.to_string(),
-                    })?;
-                states.insert(
-                    group,
-                    (
-                        text,
-                        decision.as_ref().map(|d| d.to_string()),
-                        state.consecutive_errors as i64,
-                        ms(*when),
-                    ),
-                );
+                states.insert(group, (row, ms(*when)));
             }
             Write::Samples {
                 group,
@@ -408,7 +415,29 @@ async fn apply_all(conn: &mut PgConnection, jobs: &[Job<PgPool>]) -> Result<()> 
                     value.push(*v);
                 }
             }
+            Write::Config {
+                group,
+                config,
+                at: when,
+            } => {
+                configs.insert(group, (config.as_str(), ms(*when)));
+            }
         }
+    }
+    if !configs.is_empty() {
+        let names: Vec<&str> = configs.keys().copied().collect();
+        let (texts, updated): (Vec<&str>, Vec<i64>) = configs.into_values().unzip();
+        sqlx::query(
+            "INSERT INTO groups (name, config, updated_ms)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+             ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_ms = excluded.updated_ms",
+        )
+        .bind(&names)
+        .bind(&texts)
+        .bind(&updated)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("save group configs"))?;
     }
     if !states.is_empty() {
         let names: Vec<&str> = states.keys().copied().collect();
@@ -416,10 +445,10 @@ async fn apply_all(conn: &mut PgConnection, jobs: &[Job<PgPool>]) -> Result<()> 
         let mut decisions = Vec::with_capacity(names.len());
         let mut errors = Vec::with_capacity(names.len());
         let mut updated = Vec::with_capacity(names.len());
-        for (t, d, e, u) in states.into_values() {
-            texts.push(t);
-            decisions.push(d);
-            errors.push(e);
+        for (row, u) in states.into_values() {
+            texts.push(row.text.as_str());
+            decisions.push(row.decision.as_deref());
+            errors.push(row.consecutive_errors);
             updated.push(u);
         }
         sqlx::query(
@@ -509,17 +538,13 @@ impl Store for PostgresStore {
         config: &serde_json::Value,
         at: Timestamp,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO groups (name, config, updated_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_ms = excluded.updated_ms",
-        )
-        .bind(group)
-        .bind(config.to_string())
-        .bind(ms(at))
-        .execute(&self.pool)
-        .await
-        .map_err(db("save group config"))?;
-        Ok(())
+        let pool = self.pool.clone();
+        let write = Write::Config {
+            group: group.to_string(),
+            config: config.to_string(),
+            at,
+        };
+        self.batcher.submit(pool, write).await
     }
 
     async fn load_state(&self, group: &str) -> Result<Option<StoredState>> {
@@ -553,8 +578,7 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         let write = Write::State {
             group: group.to_string(),
-            state: Box::new(state.clone()),
-            decision: decision.cloned(),
+            row: StateRow::of(group, state, decision)?,
             at,
         };
         self.batcher.submit(self.pool.clone(), write).await

@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqliteConnection};
 
-use super::batch::{Batcher, Job, Write};
+use super::batch::{Batcher, Job, StateRow, Write};
 use super::{
     Activity, ActivityStatus, BudgetEntry, ErrorComponent, ErrorRecord, Fence, ForecastRecord,
     GroupRow, InstanceRecord, Lease, NewActivity, NewForecast, Progress, Result, Store, StoreError,
@@ -284,11 +284,16 @@ async fn upsert_state(
     decision: Option<&serde_json::Value>,
     at: Timestamp,
 ) -> Result<()> {
-    let text = serde_json::to_string(&state.state).map_err(|e| StoreError::Corrupt {
-        what: "state",
-        group: group.to_string(),
-        message: e.to_string(),
-    })?;
+    upsert_row(conn, group, &StateRow::of(group, state, decision)?, at).await
+}
+
+/// One `group_state` row; a `None` decision keeps the stored one.
+async fn upsert_row(
+    conn: &mut SqliteConnection,
+    group: &str,
+    row: &StateRow,
+    at: Timestamp,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO group_state (grp, state, last_decision, consecutive_errors, updated_ms) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (grp) DO UPDATE SET state = excluded.state,
@@ -296,9 +301,9 @@ async fn upsert_state(
              consecutive_errors = excluded.consecutive_errors, updated_ms = excluded.updated_ms",
     )
     .bind(group)
-    .bind(text)
-    .bind(decision.map(|d| d.to_string()))
-    .bind(state.consecutive_errors as i64)
+    .bind(&row.text)
+    .bind(row.decision.as_deref())
+    .bind(row.consecutive_errors)
     .bind(ms(at))
     .execute(conn)
     .await
@@ -404,16 +409,32 @@ async fn insert_samples(
     Ok(())
 }
 
+/// A group's config snapshot.
+async fn upsert_config(
+    conn: &mut SqliteConnection,
+    group: &str,
+    config: &str,
+    at: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO groups (name, config, updated_ms) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_ms = excluded.updated_ms",
+    )
+    .bind(group)
+    .bind(config)
+    .bind(ms(at))
+    .execute(conn)
+    .await
+    .map_err(db("save group config"))?;
+    Ok(())
+}
+
 /// One write of a batch, on the caller's connection or transaction.
 async fn apply(conn: &mut SqliteConnection, w: &Write) -> Result<()> {
     match w {
-        Write::State {
-            group,
-            state,
-            decision,
-            at,
-        } => upsert_state(conn, group, state, decision.as_ref(), *at).await,
+        Write::State { group, row, at } => upsert_row(conn, group, row, *at).await,
         Write::Samples { group, at, metrics } => insert_samples(conn, group, *at, metrics).await,
+        Write::Config { group, config, at } => upsert_config(conn, group, config, *at).await,
     }
 }
 
@@ -497,17 +518,12 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> Result<()> {
         let pool = self.pool("save group config").await?;
-        sqlx::query(
-            "INSERT INTO groups (name, config, updated_ms) VALUES (?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_ms = excluded.updated_ms",
-        )
-        .bind(group)
-        .bind(config.to_string())
-        .bind(ms(at))
-        .execute(&pool)
-        .await
-        .map_err(db("save group config"))?;
-        Ok(())
+        let write = Write::Config {
+            group: group.to_string(),
+            config: config.to_string(),
+            at,
+        };
+        self.batcher.submit(pool, write).await
     }
 
     async fn load_state(&self, group: &str) -> Result<Option<StoredState>> {
@@ -543,8 +559,7 @@ impl Store for SqliteStore {
         let pool = self.pool("save state").await?;
         let write = Write::State {
             group: group.to_string(),
-            state: Box::new(state.clone()),
-            decision: decision.cloned(),
+            row: StateRow::of(group, state, decision)?,
             at,
         };
         self.batcher.submit(pool, write).await
