@@ -149,3 +149,89 @@ fn database_groups_are_picked_up_changed_and_checked_without_sighup() {
     );
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
 }
+
+/// A change whose rows the store could not give (the poll saw the new version, the read of
+/// the rows failed) is applied once the store answers again: the next poll compares with
+/// the loaded version, not with the version the failed read was started for. The failure is
+/// made real and deterministic by taking the rows table away while the version table stays.
+#[test]
+fn a_change_whose_rows_could_not_be_read_is_applied_when_the_store_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    step_trace(&dir.join("load.csv"), &[(600, 50)]);
+    let path = dir.join("dbgroups.yaml");
+    std::fs::write(
+        &path,
+        "store: {kind: sqlite, path: sp.db}\ngroups_from: database\n",
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let file = dir.join("web.yaml");
+    std::fs::write(&file, group(dir, 10)).unwrap();
+    let out = cli(&[
+        "groups",
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        config,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let mut daemon = Daemon::start(&path, (0, 0), &[]);
+    let replicas = || {
+        std::fs::read_to_string(dir.join("replicas.txt"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || replicas() == "5"),
+        "got {:?}:\n{}",
+        replicas(),
+        daemon.log()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("sqlite://{}", dir.join("sp.db").display());
+    let run = |sql: &'static [&'static str]| {
+        rt.block_on(async {
+            use sqlx::Connection as _;
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let mut tx = c.begin().await.unwrap();
+            for q in sql {
+                sqlx::query(*q).execute(&mut *tx).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+        })
+    };
+    // The version moves, the rows cannot be read.
+    run(&[
+        "ALTER TABLE scaling_groups RENAME TO scaling_groups_away",
+        "UPDATE scaling_groups_version SET version = version + 1",
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(15), || daemon
+            .log()
+            .contains("cannot read the database groups")),
+        "{}",
+        daemon.log()
+    );
+    // The rows come back, changed (max 3), without another version bump.
+    run(&[
+        r#"UPDATE scaling_groups_away SET spec = replace(spec, '"max":10', '"max":3') WHERE name = 'web'"#,
+        "ALTER TABLE scaling_groups_away RENAME TO scaling_groups",
+    ]);
+    let listed = cli(&["groups", "list", "--config", config]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains('3'),
+        "the row was not changed: {listed:?}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), || replicas() == "3"),
+        "the change was never applied: got {:?}:\n{}",
+        replicas(),
+        daemon.log()
+    );
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
+}

@@ -545,17 +545,30 @@ impl Engine {
                 tokio::task::spawn_blocking(move || load(&owned)),
             )
             .await;
+            // The file was fine but the store could not give its rows: not a rejected config
+            // (no alert), and read again at the next poll, not only at the next change.
+            let mut rows_unread = false;
             let read = match read {
-                Ok(Ok(Ok(l))) => Ok(Ok(crate::db_groups::merge(
-                    l,
-                    &*shared.store,
-                    &shared.db_groups,
-                )
-                .await)),
+                Ok(Ok(Ok(l))) => {
+                    match crate::db_groups::merge(l, &*shared.store, &shared.db_groups).await {
+                        Ok(l) => Ok(Ok(Ok(l))),
+                        Err(e) => {
+                            rows_unread = true;
+                            Ok(Ok(Err(e)))
+                        }
+                    }
+                }
                 other => other,
             };
             let loaded = match read {
                 Ok(Ok(Ok(l))) => Ok(l),
+                Ok(Ok(Err(e))) if rows_unread => {
+                    let msg = format!(
+                        "cannot read the database groups, still running the previous config (read again at the next poll): {e:#}"
+                    );
+                    tracing::warn!("{msg}");
+                    Err(msg)
+                }
                 Ok(Ok(Err(e))) => {
                     let msg =
                         format!("config reload rejected, still running the previous config: {e:#}");
@@ -583,6 +596,7 @@ impl Engine {
                 loaded,
                 mtime,
                 replies,
+                rows_unread,
             });
         });
     }
@@ -869,7 +883,9 @@ impl Engine {
                     } else {
                         self.apply(done.loaded)
                     };
-                    if r.is_ok() {
+                    // Loaded, or the rows could not be read: the next poll compares with the
+                    // loaded version again (so a change the failed read missed is retried).
+                    if r.is_ok() || done.rows_unread {
                         rows_seen = None;
                     }
                     for reply in done.replies {
@@ -1226,6 +1242,9 @@ struct Reloaded {
     mtime: FileStamp,
     /// The `reload()` callers to answer.
     replies: Vec<Reply<()>>,
+    /// The store failed to give the database groups: the change that started this load is
+    /// still to be applied.
+    rows_unread: bool,
 }
 
 /// The file's modification time and size (a change reloads), read off the runtime's threads.
