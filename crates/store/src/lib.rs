@@ -654,3 +654,27 @@ pub trait Store: Send + Sync {
     /// Errors matching `q`, newest first.
     async fn errors_page(&self, q: &HistoryQuery<'_>) -> Result<Vec<ErrorRecord>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_allow_what_lower_roles_may() {
+        use Role::*;
+        assert_eq!((Viewer.rank(), Operator.rank(), Admin.rank()), (0, 1, 2));
+        let allowed = |who: Role| -> Vec<Role> {
+            Role::ALL
+                .iter()
+                .copied()
+                .filter(|&needed| who.allows(needed))
+                .collect()
+        };
+        assert_eq!(allowed(Viewer), [Viewer]);
+        assert_eq!(allowed(Operator), [Viewer, Operator]);
+        assert_eq!(allowed(Admin), [Viewer, Operator, Admin]);
+        assert_eq!("operator".parse::<Role>().unwrap(), Operator);
+        assert!("root".parse::<Role>().is_err());
+        assert_eq!(serde_json::to_value(Admin).unwrap(), "admin");
+    }
+}
