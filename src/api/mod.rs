@@ -1,6 +1,6 @@
 //! The REST API served by the daemon.
 
-// Until the server (src/api, branch api-core) and `scalepilot token` use them.
+// Until the server (src/api, branch api-core) uses them.
 #![allow(dead_code)]
 
 pub(crate) mod listen;

@@ -13,6 +13,7 @@ mod run;
 mod schema;
 mod simulate;
 mod sweep;
+mod token;
 
 mod validate;
 
@@ -48,6 +49,7 @@ enum Command {
     Groups(groups::Args),
     Load(load::Args),
     Demo(demo::Args),
+    Token(token::Args),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -65,6 +67,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Groups(a) => groups::run(a),
         Command::Load(a) => load::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Token(a) => token::run(a),
     }
 }
 
