@@ -49,7 +49,7 @@ fn migrate_a_postgres_store() {
     assert!(out.contains("already applied: none"), "{out}");
     assert!(
         out.contains(
-            "would apply: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger)"
+            "would apply: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger), 5 (api)"
         ),
         "{out}"
     );
@@ -57,13 +57,13 @@ fn migrate_a_postgres_store() {
     assert!(!out.contains(secret), "{out}");
     // The dry run created nothing: still everything to apply.
     assert!(migrate(&config, true).contains(
-        "would apply: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger)"
+        "would apply: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger), 5 (api)"
     ));
 
     let out = migrate(&config, false);
     assert!(
         out.contains(
-            "applied: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger)"
+            "applied: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger), 5 (api)"
         ),
         "{out}"
     );
@@ -71,7 +71,7 @@ fn migrate_a_postgres_store() {
 
     let out = migrate(&config, true);
     assert!(
-        out.contains("already applied: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger)"),
+        out.contains("already applied: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger), 5 (api)"),
         "{out}"
     );
     assert!(out.contains("would apply: none"), "{out}");
@@ -93,7 +93,7 @@ fn migrate_a_postgres_store_with_a_password_file() {
     let out = migrate(&config, false);
     assert!(
         out.contains(
-            "applied: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger)"
+            "applied: 1 (init), 2 (groups_and_leases), 3 (session_leases), 4 (budget_ledger), 5 (api)"
         ),
         "{out}"
     );
@@ -113,7 +113,7 @@ fn migrate_a_sqlite_store() {
     assert!(out.contains("already applied: none"), "{out}");
     assert!(
         out.contains(
-            "would apply: 1 (init), 2 (forecasts), 3 (owners_and_markers), 4 (groups_and_leases), 5 (session_leases), 6 (budget_ledger)"
+            "would apply: 1 (init), 2 (forecasts), 3 (owners_and_markers), 4 (groups_and_leases), 5 (session_leases), 6 (budget_ledger), 7 (api)"
         ),
         "{out}"
     );
@@ -123,7 +123,7 @@ fn migrate_a_sqlite_store() {
     let out = migrate(&config, false);
     assert!(
         out.contains(
-            "applied: 1 (init), 2 (forecasts), 3 (owners_and_markers), 4 (groups_and_leases), 5 (session_leases), 6 (budget_ledger)"
+            "applied: 1 (init), 2 (forecasts), 3 (owners_and_markers), 4 (groups_and_leases), 5 (session_leases), 6 (budget_ledger), 7 (api)"
         ),
         "{out}"
     );

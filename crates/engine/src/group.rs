@@ -605,8 +605,9 @@ mod tests {
 
     use async_trait::async_trait;
     use scalepilot_store::{
-        Activity, BudgetEntry, ErrorRecord, Fence, ForecastRecord, GroupRow, InstanceRecord, Lease,
-        NewForecast, Result as StoreResult, SqliteStore, StoreError,
+        Activity, AuditRecord, BudgetEntry, ErrorRecord, Fence, ForecastRecord, GroupRow,
+        HistoryQuery, InstanceRecord, Lease, NewAudit, NewForecast, Result as StoreResult, Role,
+        SqliteStore, StoreError, TokenRecord,
     };
 
     use super::*;
@@ -828,6 +829,36 @@ mod tests {
         }
         async fn delete_budget_entry(&self, g: &str) -> StoreResult<()> {
             self.inner.delete_budget_entry(g).await
+        }
+        async fn create_token(
+            &self,
+            n: &str,
+            r: Role,
+            h: &str,
+            at: Timestamp,
+        ) -> StoreResult<bool> {
+            self.inner.create_token(n, r, h, at).await
+        }
+        async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+            self.inner.tokens().await
+        }
+        async fn revoke_token(&self, n: &str, at: Timestamp) -> StoreResult<bool> {
+            self.inner.revoke_token(n, at).await
+        }
+        async fn tokens_version(&self) -> StoreResult<i64> {
+            self.inner.tokens_version().await
+        }
+        async fn record_audit(&self, e: &NewAudit<'_>) -> StoreResult<i64> {
+            self.inner.record_audit(e).await
+        }
+        async fn audit(&self, q: &HistoryQuery<'_>) -> StoreResult<Vec<AuditRecord>> {
+            self.inner.audit(q).await
+        }
+        async fn activities_page(&self, q: &HistoryQuery<'_>) -> StoreResult<Vec<Activity>> {
+            self.inner.activities_page(q).await
+        }
+        async fn errors_page(&self, q: &HistoryQuery<'_>) -> StoreResult<Vec<ErrorRecord>> {
+            self.inner.errors_page(q).await
         }
     }
 

@@ -23,8 +23,8 @@ use serde_json::json;
 use std::time::Duration;
 
 use crate::{
-    ActivityStatus, BudgetEntry, ErrorComponent, InstanceRecord, NewActivity, NewForecast, Store,
-    StoreError, StoredState, ms,
+    ActivityStatus, AuditRecord, BudgetEntry, ErrorComponent, HistoryQuery, InstanceRecord,
+    NewActivity, NewAudit, NewForecast, Role, Store, StoreError, StoredState, TokenRecord, ms,
 };
 
 /// A fixed time plus `s` seconds (far from the epoch, within every backend's range).
@@ -927,6 +927,525 @@ pub async fn one_heartbeat_renews_every_lease(store: &dyn Store) {
         .unwrap();
 }
 
+fn token(name: &str, role: Role, hash: &str, created: i64, revoked: Option<i64>) -> TokenRecord {
+    TokenRecord {
+        name: name.to_string(),
+        role,
+        hash: hash.to_string(),
+        created_ms: ms(t(created)),
+        revoked_ms: revoked.map(|r| ms(t(r))),
+    }
+}
+
+/// Tokens: one live token per name; a revoked one stays listed until a new one of that name
+/// replaces it; the version moves with every creation and revocation, and only then.
+pub async fn api_tokens_create_revoke_recreate(store: &dyn Store) {
+    assert!(store.tokens().await.unwrap().is_empty());
+    let mut versions = vec![store.tokens_version().await.unwrap()];
+    let moved = |versions: &mut Vec<i64>, v: i64| {
+        assert!(
+            !versions.contains(&v),
+            "version {v} seen before: {versions:?}"
+        );
+        versions.push(v);
+    };
+
+    assert!(
+        store
+            .create_token("ci", Role::Operator, "h1", t(1))
+            .await
+            .unwrap()
+    );
+    moved(&mut versions, store.tokens_version().await.unwrap());
+    // A live token of that name: refused, nothing written, the version unchanged.
+    assert!(
+        !store
+            .create_token("ci", Role::Admin, "h2", t(2))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.tokens_version().await.unwrap(),
+        *versions.last().unwrap()
+    );
+    assert!(
+        store
+            .create_token("alice", Role::Viewer, "h3", t(3))
+            .await
+            .unwrap()
+    );
+    moved(&mut versions, store.tokens_version().await.unwrap());
+    assert_eq!(
+        store.tokens().await.unwrap(),
+        [
+            token("alice", Role::Viewer, "h3", 3, None),
+            token("ci", Role::Operator, "h1", 1, None),
+        ]
+    );
+
+    assert!(store.revoke_token("ci", t(4)).await.unwrap());
+    moved(&mut versions, store.tokens_version().await.unwrap());
+    assert_eq!(
+        store.tokens().await.unwrap(),
+        [
+            token("alice", Role::Viewer, "h3", 3, None),
+            token("ci", Role::Operator, "h1", 1, Some(4)),
+        ]
+    );
+    // Revoked already, or never there: false, and nothing moves.
+    assert!(!store.revoke_token("ci", t(5)).await.unwrap());
+    assert!(!store.revoke_token("nobody", t(5)).await.unwrap());
+    assert_eq!(
+        store.tokens_version().await.unwrap(),
+        *versions.last().unwrap()
+    );
+    assert_eq!(store.tokens().await.unwrap()[1].revoked_ms, Some(ms(t(4))));
+
+    // A new token of a revoked name replaces it.
+    assert!(
+        store
+            .create_token("ci", Role::Admin, "h4", t(6))
+            .await
+            .unwrap()
+    );
+    moved(&mut versions, store.tokens_version().await.unwrap());
+    assert_eq!(
+        store.tokens().await.unwrap(),
+        [
+            token("alice", Role::Viewer, "h3", 3, None),
+            token("ci", Role::Admin, "h4", 6, None),
+        ]
+    );
+    assert!(
+        !store
+            .create_token("ci", Role::Viewer, "h5", t(7))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.tokens().await.unwrap()[1].hash, "h4");
+}
+
+fn ids<T>(rows: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
+    rows.iter().map(id).collect()
+}
+
+/// The audit log: entries read back as written (JSON before and after included), newest
+/// first, filtered by actor, time and allowed/denied, paged by id; history pruning keeps it.
+pub async fn audit_round_trip_filters_and_cursor(store: &dyn Store) {
+    let before =
+        json!({"paused": false, "replicas": [1, 2], "cost": 0.1, "big": 9_007_199_254_740_993_u64});
+    let after = json!({"paused": true, "note": "é \u{0} \"quoted\""});
+    let odd = json!({"nul": "a\u{0}b", "nested": {"z": 1, "a": [null, true]}});
+    let entries = [
+        NewAudit {
+            actor: "ci",
+            role: Some(Role::Operator),
+            at: t(10),
+            method: "POST",
+            route: "/groups/web/pause",
+            status: 200,
+            allowed: true,
+            before: Some(&before),
+            after: Some(&after),
+            detail: None,
+        },
+        NewAudit {
+            actor: "anonymous",
+            role: None,
+            at: t(20),
+            method: "GET",
+            route: "/groups?enabled=true",
+            status: 401,
+            allowed: false,
+            before: None,
+            after: None,
+            detail: Some("no token"),
+        },
+        NewAudit {
+            actor: "ci",
+            role: Some(Role::Operator),
+            at: t(30),
+            method: "POST",
+            route: "/reload",
+            status: 403,
+            allowed: false,
+            before: Some(&odd),
+            after: None,
+            detail: Some("needs admin"),
+        },
+        NewAudit {
+            actor: "root",
+            role: Some(Role::Admin),
+            at: t(40),
+            method: "DELETE",
+            route: "/tokens/ci",
+            status: 204,
+            allowed: true,
+            before: None,
+            after: Some(&odd),
+            detail: None,
+        },
+    ];
+    let mut id = Vec::new();
+    for e in &entries {
+        id.push(store.record_audit(e).await.unwrap());
+    }
+    assert!(id.windows(2).all(|w| w[0] < w[1]), "{id:?}");
+    let expected: Vec<AuditRecord> = entries
+        .iter()
+        .zip(&id)
+        .rev()
+        .map(|(e, id)| AuditRecord {
+            id: *id,
+            actor: e.actor.to_string(),
+            role: e.role,
+            at_ms: ms(e.at),
+            method: e.method.to_string(),
+            route: e.route.to_string(),
+            status: e.status,
+            allowed: e.allowed,
+            before: e.before.cloned(),
+            after: e.after.cloned(),
+            detail: e.detail.map(str::to_string),
+        })
+        .collect();
+    let q = |f: fn(&mut HistoryQuery)| {
+        let mut q = HistoryQuery {
+            limit: 100,
+            ..HistoryQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let page =
+        |q: HistoryQuery<'static>| async move { ids(&store.audit(&q).await.unwrap(), |a| a.id) };
+    assert_eq!(store.audit(&q(|_| {})).await.unwrap(), expected);
+    assert_eq!(page(q(|q| q.group = Some("ci"))).await, [id[2], id[0]]);
+    assert!(page(q(|q| q.group = Some("nobody"))).await.is_empty());
+    assert_eq!(page(q(|q| q.status = Some("denied"))).await, [id[2], id[1]]);
+    assert_eq!(
+        page(q(|q| q.status = Some("allowed"))).await,
+        [id[3], id[0]]
+    );
+    assert!(page(q(|q| q.status = Some("Allowed"))).await.is_empty());
+    assert_eq!(
+        page(q(|q| q.since = Some(t(20)))).await,
+        [id[3], id[2], id[1]]
+    );
+    assert_eq!(page(q(|q| q.until = Some(t(30)))).await, [id[1], id[0]]);
+    let window = q(|q| {
+        q.since = Some(t(20));
+        q.until = Some(t(40));
+    });
+    assert_eq!(page(window).await, [id[2], id[1]]);
+    let mine_allowed = q(|q| {
+        q.group = Some("ci");
+        q.status = Some("allowed");
+    });
+    assert_eq!(page(mine_allowed).await, [id[0]]);
+    let mut cursor = q(|_| {});
+    cursor.before_id = Some(id[2]);
+    assert_eq!(page(cursor.clone()).await, [id[1], id[0]]);
+    cursor.limit = 1;
+    assert_eq!(page(cursor).await, [id[1]]);
+
+    // Pruning history never touches the audit log.
+    store.prune_history(t(1_000_000)).await.unwrap();
+    assert_eq!(store.audit(&q(|_| {})).await.unwrap(), expected);
+}
+
+/// Pages `q` by its cursor until an empty page: each page's ids, in order.
+async fn walk<F, Fut>(mut q: HistoryQuery<'static>, read: F) -> Vec<Vec<i64>>
+where
+    F: Fn(HistoryQuery<'static>) -> Fut,
+    Fut: std::future::Future<Output = Vec<i64>>,
+{
+    let mut pages = Vec::new();
+    loop {
+        let page = read(q.clone()).await;
+        let Some(last) = page.last() else {
+            return pages;
+        };
+        assert!(pages.len() < 100, "the cursor does not advance");
+        q.before_id = Some(*last);
+        pages.push(page);
+    }
+}
+
+/// Pages of activities: by group, start time, status text and cursor, newest first.
+pub async fn activities_page_filters_and_cursor(store: &dyn Store) {
+    use ActivityStatus::*;
+    let rows = [
+        ("a0", "api", Succeeded),
+        ("a1", "web", Succeeded),
+        ("a2", "web", Failed),
+        ("a3", "api", DryRun),
+        ("a4", "web", Succeeded),
+        ("a5", "web", Pending),
+        ("a6", "api", Failed),
+        ("a7", "web", DryRun),
+        ("a8", "web", Succeeded),
+    ];
+    let d = json!({"desired_replicas": 4});
+    for (n, (key, group, status)) in rows.iter().enumerate() {
+        let a = NewActivity {
+            at: t(10 * n as i64),
+            status: if *status == DryRun { DryRun } else { Pending },
+            ..intent(key, group, 4, &d)
+        };
+        assert!(store.begin_activity(&a).await.unwrap());
+        if !matches!(status, DryRun | Pending) {
+            store
+                .finish_activity(key, *status, None, t(10 * n as i64 + 5))
+                .await
+                .unwrap();
+        }
+    }
+    let q = |f: fn(&mut HistoryQuery)| {
+        let mut q = HistoryQuery {
+            limit: 100,
+            ..HistoryQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let keys = |q: HistoryQuery<'static>| async move {
+        store
+            .activities_page(&q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.key)
+            .collect::<Vec<_>>()
+    };
+    let all = store.activities_page(&q(|_| {})).await.unwrap();
+    let id = |key: &str| all.iter().find(|a| a.key == key).unwrap().id;
+    assert_eq!(
+        all.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(),
+        ["a8", "a7", "a6", "a5", "a4", "a3", "a2", "a1", "a0"]
+    );
+    // The same rows as `activities` reads.
+    let old = store.activities(None, 100).await.unwrap();
+    assert_eq!(ids(&all, |a| a.id), ids(&old, |a| a.id));
+    assert_eq!((all[6].status, all[6].started_ms), (Failed, ms(t(20))));
+    assert_eq!(
+        (all[6].finished_ms, &all[6].decision),
+        (Some(ms(t(25))), &d)
+    );
+
+    assert_eq!(
+        keys(q(|q| q.group = Some("web"))).await,
+        ["a8", "a7", "a5", "a4", "a2", "a1"]
+    );
+    assert_eq!(keys(q(|q| q.group = Some("api"))).await, ["a6", "a3", "a0"]);
+    assert_eq!(keys(q(|q| q.group = Some("we"))).await, [""; 0]);
+    assert_eq!(
+        keys(q(|q| q.since = Some(t(40)))).await,
+        ["a8", "a7", "a6", "a5", "a4"]
+    );
+    assert_eq!(
+        keys(q(|q| q.until = Some(t(40)))).await,
+        ["a3", "a2", "a1", "a0"]
+    );
+    let window = q(|q| {
+        q.since = Some(t(20));
+        q.until = Some(t(60));
+    });
+    assert_eq!(keys(window).await, ["a5", "a4", "a3", "a2"]);
+    assert_eq!(
+        keys(q(|q| q.status = Some("succeeded"))).await,
+        ["a8", "a4", "a1", "a0"]
+    );
+    assert_eq!(keys(q(|q| q.status = Some("dry_run"))).await, ["a7", "a3"]);
+    assert_eq!(keys(q(|q| q.status = Some("pending"))).await, ["a5"]);
+    assert_eq!(keys(q(|q| q.status = Some("done"))).await, [""; 0]);
+    let web_failed = q(|q| {
+        q.group = Some("web");
+        q.since = Some(t(20));
+        q.until = Some(t(80));
+        q.status = Some("failed");
+    });
+    assert_eq!(keys(web_failed).await, ["a2"]);
+    let mut before = q(|_| {});
+    before.before_id = Some(id("a5"));
+    assert_eq!(keys(before.clone()).await, ["a4", "a3", "a2", "a1", "a0"]);
+    before.group = Some("web");
+    assert_eq!(keys(before).await, ["a4", "a2", "a1"]);
+    assert_eq!(keys(q(|q| q.limit = 2)).await, ["a8", "a7"]);
+
+    // Three pages of two by the cursor: every row once, in order.
+    let web = HistoryQuery {
+        group: Some("web"),
+        limit: 2,
+        ..HistoryQuery::default()
+    };
+    let read = |q: HistoryQuery<'static>| async move {
+        ids(&store.activities_page(&q).await.unwrap(), |a| a.id)
+    };
+    let pages = walk(web, read).await;
+    assert_eq!(
+        pages,
+        [
+            vec![id("a8"), id("a7")],
+            vec![id("a5"), id("a4")],
+            vec![id("a2"), id("a1")]
+        ]
+    );
+}
+
+/// Pages of errors: by group, time, component text and cursor, newest first.
+pub async fn errors_page_filters_and_cursor(store: &dyn Store) {
+    use ErrorComponent::*;
+    let rows = [
+        (Some("web"), Source),
+        (None, Config),
+        (Some("api"), Target),
+        (Some("web"), Target),
+        (Some("web"), Store),
+        (Some("api"), Source),
+        (Some("web"), Alert),
+    ];
+    for (n, (group, component)) in rows.iter().enumerate() {
+        store
+            .record_error(*group, *component, &format!("e{n}"), t(10 * n as i64))
+            .await
+            .unwrap();
+    }
+    let q = |f: fn(&mut HistoryQuery)| {
+        let mut q = HistoryQuery {
+            limit: 100,
+            ..HistoryQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let messages = |q: HistoryQuery<'static>| async move {
+        store
+            .errors_page(&q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.message)
+            .collect::<Vec<_>>()
+    };
+    let all = store.errors_page(&q(|_| {})).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+        ["e6", "e5", "e4", "e3", "e2", "e1", "e0"]
+    );
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "{all:?}");
+    // `errors` reads the same rows, ids included.
+    let old = store.errors(None, 100).await.unwrap();
+    assert_eq!(ids(&old, |e| e.id), ids(&all, |e| e.id));
+    assert_eq!(
+        (all[5].group.as_deref(), all[5].component, all[5].at_ms),
+        (None, Config, ms(t(10)))
+    );
+    let id = |m: &str| all.iter().find(|e| e.message == m).unwrap().id;
+
+    assert_eq!(
+        messages(q(|q| q.group = Some("web"))).await,
+        ["e6", "e4", "e3", "e0"]
+    );
+    assert_eq!(
+        messages(q(|q| q.since = Some(t(30)))).await,
+        ["e6", "e5", "e4", "e3"]
+    );
+    assert_eq!(
+        messages(q(|q| q.until = Some(t(30)))).await,
+        ["e2", "e1", "e0"]
+    );
+    let window = q(|q| {
+        q.since = Some(t(10));
+        q.until = Some(t(50));
+    });
+    assert_eq!(messages(window).await, ["e4", "e3", "e2", "e1"]);
+    assert_eq!(
+        messages(q(|q| q.status = Some("target"))).await,
+        ["e3", "e2"]
+    );
+    assert_eq!(
+        messages(q(|q| q.status = Some("source"))).await,
+        ["e5", "e0"]
+    );
+    assert_eq!(messages(q(|q| q.status = Some("sources"))).await, [""; 0]);
+    let web_target = q(|q| {
+        q.group = Some("web");
+        q.status = Some("target");
+    });
+    assert_eq!(messages(web_target).await, ["e3"]);
+    let mut before = q(|_| {});
+    before.before_id = Some(id("e4"));
+    assert_eq!(messages(before).await, ["e3", "e2", "e1", "e0"]);
+
+    // Three pages by the cursor (the last one short): every row once, in order.
+    let three = HistoryQuery {
+        limit: 3,
+        ..HistoryQuery::default()
+    };
+    let read = |q: HistoryQuery<'static>| async move {
+        ids(&store.errors_page(&q).await.unwrap(), |e| e.id)
+    };
+    let pages = walk(three, read).await;
+    assert_eq!(
+        pages,
+        [
+            vec![id("e6"), id("e5"), id("e4")],
+            vec![id("e3"), id("e2"), id("e1")],
+            vec![id("e0")]
+        ]
+    );
+}
+
+/// No page is longer than 1000 rows, whatever limit is asked for; the newest come first.
+pub async fn history_pages_are_capped(store: &dyn Store) {
+    let n = crate::MAX_PAGE as i64 + 5;
+    let a = NewAudit {
+        actor: "ci",
+        role: Some(Role::Viewer),
+        at: t(0),
+        method: "GET",
+        route: "/groups",
+        status: 200,
+        allowed: true,
+        before: None,
+        after: None,
+        detail: None,
+    };
+    let mut last_audit = 0;
+    for i in 0..n {
+        store
+            .record_error(Some("web"), ErrorComponent::Source, &format!("e{i}"), t(i))
+            .await
+            .unwrap();
+        last_audit = store
+            .record_audit(&NewAudit {
+                at: t(i),
+                ..a.clone()
+            })
+            .await
+            .unwrap();
+    }
+    for limit in [u32::MAX, crate::MAX_PAGE + 1] {
+        let q = HistoryQuery {
+            limit,
+            ..HistoryQuery::default()
+        };
+        let errors = store.errors_page(&q).await.unwrap();
+        assert_eq!(errors.len(), crate::MAX_PAGE as usize);
+        assert_eq!(errors[0].message, format!("e{}", n - 1));
+        let audit = store.audit(&q).await.unwrap();
+        assert_eq!(audit.len(), crate::MAX_PAGE as usize);
+        assert_eq!(audit[0].id, last_audit);
+    }
+    let q = |limit| HistoryQuery {
+        limit,
+        ..HistoryQuery::default()
+    };
+    assert_eq!(store.errors_page(&q(7)).await.unwrap().len(), 7);
+    assert!(store.errors_page(&q(0)).await.unwrap().is_empty());
+}
+
 /// Generates one `#[tokio::test]` per conformance function, each on a fresh store from
 /// `$open` (an async block yielding `(guard, Arc<dyn Store>)`; the guard lives for the test).
 #[macro_export]
@@ -956,6 +1475,11 @@ macro_rules! conformance_tests {
             budget_racing_writers_never_both_win,
             budget_fenced_write_under_a_lost_lease_writes_nothing,
             one_heartbeat_renews_every_lease,
+            api_tokens_create_revoke_recreate,
+            audit_round_trip_filters_and_cursor,
+            activities_page_filters_and_cursor,
+            errors_page_filters_and_cursor,
+            history_pages_are_capped,
         );
     };
     (@each $open:expr; $($name:ident),+ $(,)?) => {

@@ -4,11 +4,14 @@
 
 mod batch;
 pub mod conformance;
+mod history_page;
 mod postgres;
+mod postgres_api;
 mod postgres_budget;
 mod postgres_leases;
 pub mod spool;
 mod sqlite;
+mod sqlite_api;
 mod sqlite_budget;
 
 use std::collections::BTreeMap;
@@ -156,6 +159,94 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// What an API token may do: viewer (read), operator (enable/disable/pause/scale/reload), admin (everything).
+    Role, "role" { Viewer = "viewer", Operator = "operator", Admin = "admin" }
+}
+
+impl Role {
+    /// viewer 0 < operator 1 < admin 2
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Viewer => 0,
+            Role::Operator => 1,
+            Role::Admin => 2,
+        }
+    }
+
+    /// `self` may do what `needed` may.
+    pub fn allows(self, needed: Role) -> bool {
+        self.rank() >= needed.rank()
+    }
+}
+
+/// An API token as stored (see docs/api.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    pub name: String,
+    pub role: Role,
+    /// Hex SHA-256 of the secret (the secret itself is never stored).
+    pub hash: String,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+}
+
+/// One API call to write to the audit log.
+#[derive(Debug, Clone)]
+pub struct NewAudit<'a> {
+    /// Token name, or "anonymous" when no valid token was given.
+    pub actor: &'a str,
+    pub role: Option<Role>,
+    pub at: Timestamp,
+    pub method: &'a str,
+    /// The path as requested (with its query string when there was one).
+    pub route: &'a str,
+    pub status: u16,
+    /// False for a denied call (401/403).
+    pub allowed: bool,
+    pub before: Option<&'a serde_json::Value>,
+    pub after: Option<&'a serde_json::Value>,
+    pub detail: Option<&'a str>,
+}
+
+/// An API call as recorded in the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub actor: String,
+    pub role: Option<Role>,
+    pub at_ms: i64,
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+    pub allowed: bool,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub detail: Option<String>,
+}
+
+/// A page of history, newest first (by id, descending).
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery<'a> {
+    /// Activities and errors: only this group's. Audit: only this actor's.
+    pub group: Option<&'a str>,
+    /// Activities: started_ms >= since; errors: at_ms >= since; audit: at_ms >= since.
+    pub since: Option<Timestamp>,
+    /// ... < until (exclusive).
+    pub until: Option<Timestamp>,
+    /// Activities: this status's text (`succeeded`, `dry_run`…); errors: this component's text
+    /// (`source`, `target`…); audit: "allowed" or "denied". An unknown value matches nothing
+    /// (the API validates before calling).
+    pub status: Option<&'a str>,
+    /// Cursor: only rows with id < before_id.
+    pub before_id: Option<i64>,
+    /// At most this many rows (callers clamp; the store caps at 1000).
+    pub limit: u32,
+}
+
+/// The most rows one [`HistoryQuery`] returns, whatever its `limit`.
+pub const MAX_PAGE: u32 = 1000;
+
 /// A scaling action as recorded.
 #[derive(Debug, Clone, Serialize)]
 pub struct Activity {
@@ -177,6 +268,8 @@ pub struct Activity {
 /// An error as recorded.
 #[derive(Debug, Clone, Serialize)]
 pub struct ErrorRecord {
+    /// Increasing with each error recorded (the cursor of [`Store::errors_page`]).
+    pub id: i64,
     pub group: Option<String>,
     pub component: ErrorComponent,
     pub message: String,
@@ -446,7 +539,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<ForecastRecord>>;
     /// Delete forecasts made before `before` (the metric samples' retention).
     async fn prune_forecasts(&self, before: Timestamp) -> Result<u64>;
-    /// Delete errors and dry-run records older than `before` (real activities are kept).
+    /// Delete errors and dry-run records older than `before` (real activities and the API's
+    /// audit log are kept: the audit log is never pruned).
     async fn prune_history(&self, before: Timestamp) -> Result<u64>;
     /// Oldest first (by start time, then host and port).
     async fn instances(&self, group: &str) -> Result<Vec<InstanceRecord>>;
@@ -538,4 +632,25 @@ pub trait Store: Send + Sync {
     async fn settle_budget_entry(&self, entry: &BudgetEntry, fence: Option<&Fence>) -> Result<()>;
     /// Remove a group's entry (the group left the config); bumps the version when it existed.
     async fn delete_budget_entry(&self, group: &str) -> Result<()>;
+
+    // API tokens and the audit log (the REST API, see docs/api.md).
+
+    /// Store a new token. False (nothing written) when a live (not revoked) token of this name exists; a revoked one of that name is replaced.
+    async fn create_token(&self, name: &str, role: Role, hash: &str, at: Timestamp)
+    -> Result<bool>;
+    /// Every token, revoked ones included, by name.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>>;
+    /// False when there is no live token of this name.
+    async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool>;
+    /// A token's version counter: changes whenever a token is created or revoked (the API caches tokens and re-reads them when this moves; one cheap read).
+    async fn tokens_version(&self) -> Result<i64>;
+    /// Append one API call to the audit log; its id (increasing).
+    async fn record_audit(&self, entry: &NewAudit<'_>) -> Result<i64>;
+    /// Audit entries matching `q` (`group`: the actor; `status`: "allowed" or "denied"),
+    /// newest first.
+    async fn audit(&self, q: &HistoryQuery<'_>) -> Result<Vec<AuditRecord>>;
+    /// Activities matching `q`, newest first.
+    async fn activities_page(&self, q: &HistoryQuery<'_>) -> Result<Vec<Activity>>;
+    /// Errors matching `q`, newest first.
+    async fn errors_page(&self, q: &HistoryQuery<'_>) -> Result<Vec<ErrorRecord>>;
 }

@@ -22,9 +22,9 @@ pub use scalepilot_core::config::url::redact;
 use super::batch::{Batcher, Job, StateRow, Write};
 use super::postgres_leases as leases;
 use super::{
-    Activity, ActivityStatus, BudgetEntry, ErrorComponent, ErrorRecord, Fence, ForecastRecord,
-    GroupRow, InstanceRecord, Lease, MigrationPlan, NewActivity, NewForecast, Progress, Result,
-    Store, StoreError, StoredState, ms,
+    Activity, ActivityStatus, AuditRecord, BudgetEntry, ErrorComponent, ErrorRecord, Fence,
+    ForecastRecord, GroupRow, HistoryQuery, InstanceRecord, Lease, MigrationPlan, NewActivity,
+    NewAudit, NewForecast, Progress, Result, Role, Store, StoreError, StoredState, TokenRecord, ms,
 };
 
 pub(crate) fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -212,6 +212,11 @@ fn migrations() -> Vec<Migration> {
             4,
             "budget_ledger",
             include_str!("../migrations/postgres/0004_budget_ledger.sql"),
+        ),
+        migration(
+            5,
+            "api",
+            include_str!("../migrations/postgres/0005_api.sql"),
         ),
     ]
 }
@@ -504,14 +509,14 @@ async fn insert_activity(conn: &mut PgConnection, a: &NewActivity<'_>) -> Result
     Ok(done.rows_affected() == 1)
 }
 
-fn decode<T: FromStr<Err = super::UnknownValue>>(
+pub(crate) fn decode<T: FromStr<Err = super::UnknownValue>>(
     text: &str,
 ) -> std::result::Result<T, sqlx::Error> {
     text.parse::<T>()
         .map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-fn activity(row: &PgRow) -> std::result::Result<Activity, sqlx::Error> {
+pub(crate) fn activity(row: &PgRow) -> std::result::Result<Activity, sqlx::Error> {
     let decision: String = row.try_get("decision")?;
     Ok(Activity {
         id: row.try_get("id")?,
@@ -528,7 +533,19 @@ fn activity(row: &PgRow) -> std::result::Result<Activity, sqlx::Error> {
     })
 }
 
-const ACTIVITY_COLUMNS: &str = "id, key, grp, started_ms, finished_ms, from_replicas, to_replicas, status, error, decision, owner";
+pub(crate) const ACTIVITY_COLUMNS: &str = "id, key, grp, started_ms, finished_ms, from_replicas, to_replicas, status, error, decision, owner";
+
+pub(crate) const ERROR_COLUMNS: &str = "id, grp, component, message, at_ms";
+
+pub(crate) fn error_record(r: &PgRow) -> std::result::Result<ErrorRecord, sqlx::Error> {
+    Ok(ErrorRecord {
+        id: r.try_get("id")?,
+        group: r.try_get("grp")?,
+        component: decode(&r.try_get::<String, _>("component")?)?,
+        message: r.try_get("message")?,
+        at_ms: r.try_get("at_ms")?,
+    })
+}
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -688,24 +705,18 @@ impl Store for PostgresStore {
     }
 
     async fn errors(&self, group: Option<&str>, limit: u32) -> Result<Vec<ErrorRecord>> {
-        let rows = sqlx::query(
-            "SELECT grp, component, message, at_ms FROM errors
-             WHERE ($1::text IS NULL OR grp = $1) ORDER BY id DESC LIMIT $2",
-        )
-        .bind(group)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("list errors"))?;
+        let sql = format!(
+            "SELECT {ERROR_COLUMNS} FROM errors
+             WHERE ($1::text IS NULL OR grp = $1) ORDER BY id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(group)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list errors"))?;
         rows.iter()
-            .map(|r| {
-                Ok(ErrorRecord {
-                    group: r.try_get("grp")?,
-                    component: decode(&r.try_get::<String, _>("component")?)?,
-                    message: r.try_get("message")?,
-                    at_ms: r.try_get("at_ms")?,
-                })
-            })
+            .map(error_record)
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(db("read error"))
     }
@@ -1003,6 +1014,43 @@ impl Store for PostgresStore {
 
     async fn delete_budget_entry(&self, group: &str) -> Result<()> {
         super::postgres_budget::delete(&self.pool, group).await
+    }
+    async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        super::postgres_api::create_token(&self.pool, name, role, hash, at).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        super::postgres_api::tokens(&self.pool).await
+    }
+
+    async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool> {
+        super::postgres_api::revoke_token(&self.pool, name, at).await
+    }
+
+    async fn tokens_version(&self) -> Result<i64> {
+        super::postgres_api::tokens_version(&self.pool).await
+    }
+
+    async fn record_audit(&self, entry: &NewAudit<'_>) -> Result<i64> {
+        super::postgres_api::record_audit(&self.pool, entry).await
+    }
+
+    async fn audit(&self, q: &HistoryQuery<'_>) -> Result<Vec<AuditRecord>> {
+        super::postgres_api::audit(&self.pool, q).await
+    }
+
+    async fn activities_page(&self, q: &HistoryQuery<'_>) -> Result<Vec<Activity>> {
+        super::postgres_api::activities_page(&self.pool, q).await
+    }
+
+    async fn errors_page(&self, q: &HistoryQuery<'_>) -> Result<Vec<ErrorRecord>> {
+        super::postgres_api::errors_page(&self.pool, q).await
     }
 }
 

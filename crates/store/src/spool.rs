@@ -1462,6 +1462,53 @@ impl Store for SpoolingStore {
     async fn delete_budget_entry(&self, group: &str) -> Result<()> {
         self.inner.delete_budget_entry(group).await
     }
+    // The REST API's tokens and audit log: passed through, never spooled or cached (a
+    // token must come from the database, and an audit entry is either in it or the call
+    // fails). The pages of history are history views: refused during an outage, as
+    // `activities` and `errors` are (they would miss the spooled writes).
+
+    async fn create_token(
+        &self,
+        name: &str,
+        role: crate::Role,
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        self.inner.create_token(name, role, hash, at).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<crate::TokenRecord>> {
+        self.inner.tokens().await
+    }
+
+    async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool> {
+        self.inner.revoke_token(name, at).await
+    }
+
+    async fn tokens_version(&self) -> Result<i64> {
+        self.inner.tokens_version().await
+    }
+
+    async fn record_audit(&self, entry: &crate::NewAudit<'_>) -> Result<i64> {
+        self.inner.record_audit(entry).await
+    }
+
+    async fn audit(&self, q: &crate::HistoryQuery<'_>) -> Result<Vec<crate::AuditRecord>> {
+        self.inner.audit(q).await
+    }
+
+    async fn activities_page(&self, q: &crate::HistoryQuery<'_>) -> Result<Vec<Activity>> {
+        self.history(
+            "activities during a database outage",
+            self.inner.activities_page(q),
+        )
+        .await
+    }
+
+    async fn errors_page(&self, q: &crate::HistoryQuery<'_>) -> Result<Vec<ErrorRecord>> {
+        self.history("errors during a database outage", self.inner.errors_page(q))
+            .await
+    }
 }
 
 #[cfg(test)]

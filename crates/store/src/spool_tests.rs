@@ -386,6 +386,51 @@ impl Store for Faulty {
     async fn delete_budget_entry(&self, group: &str) -> Result<()> {
         self.inner.delete_budget_entry(group).await
     }
+    async fn create_token(
+        &self,
+        name: &str,
+        role: crate::Role,
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        call!(
+            self,
+            "create_token",
+            true,
+            self.inner.create_token(name, role, hash, at)
+        )
+    }
+    async fn tokens(&self) -> Result<Vec<crate::TokenRecord>> {
+        call!(self, "tokens", false, self.inner.tokens())
+    }
+    async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool> {
+        call!(
+            self,
+            "revoke_token",
+            true,
+            self.inner.revoke_token(name, at)
+        )
+    }
+    async fn tokens_version(&self) -> Result<i64> {
+        call!(self, "tokens_version", false, self.inner.tokens_version())
+    }
+    async fn record_audit(&self, entry: &crate::NewAudit<'_>) -> Result<i64> {
+        call!(self, "record_audit", true, self.inner.record_audit(entry))
+    }
+    async fn audit(&self, q: &crate::HistoryQuery<'_>) -> Result<Vec<crate::AuditRecord>> {
+        call!(self, "audit", false, self.inner.audit(q))
+    }
+    async fn activities_page(&self, q: &crate::HistoryQuery<'_>) -> Result<Vec<Activity>> {
+        call!(
+            self,
+            "activities_page",
+            false,
+            self.inner.activities_page(q)
+        )
+    }
+    async fn errors_page(&self, q: &crate::HistoryQuery<'_>) -> Result<Vec<ErrorRecord>> {
+        call!(self, "errors_page", false, self.inner.errors_page(q))
+    }
 }
 
 /// Probes only when a test asks (`recover`).
@@ -766,4 +811,73 @@ async fn data_errors_and_fenced_writes_pass_through() {
             .is_err()
     );
     assert_eq!(store.spooled().await, 0);
+}
+
+/// The API's calls pass through: with the database away they fail as unavailable (a token
+/// cannot be checked, a call cannot be audited), nothing of theirs is spooled or replayed,
+/// and the pages of history are refused during the outage like the other history views.
+#[tokio::test]
+async fn api_calls_pass_through_and_fail_while_the_database_is_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = faulty(dir.path()).await;
+    let store = spooling(&db, dir.path()).await;
+    assert!(
+        store
+            .create_token("ci", crate::Role::Operator, "ab", t(0))
+            .await
+            .unwrap()
+    );
+    let v = store.tokens_version().await.unwrap();
+
+    db.set(Mode::Refused);
+    // Outage mode, begun by a spooled write.
+    store
+        .record_error(Some("web"), ErrorComponent::Source, "spooled", t(1))
+        .await
+        .unwrap();
+    assert!(store.outage_since().await.is_some());
+    let audit = crate::NewAudit {
+        actor: "ci",
+        role: Some(crate::Role::Operator),
+        at: t(2),
+        method: "POST",
+        route: "/groups/web/pause",
+        status: 200,
+        allowed: true,
+        before: None,
+        after: None,
+        detail: None,
+    };
+    let q = crate::HistoryQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    for e in [
+        store.record_audit(&audit).await.map(drop).unwrap_err(),
+        store
+            .create_token("ops", crate::Role::Admin, "cd", t(2))
+            .await
+            .map(drop)
+            .unwrap_err(),
+        store.revoke_token("ci", t(2)).await.map(drop).unwrap_err(),
+        store.tokens().await.map(drop).unwrap_err(),
+        store.tokens_version().await.map(drop).unwrap_err(),
+        store.audit(&q).await.map(drop).unwrap_err(),
+        store.activities_page(&q).await.map(drop).unwrap_err(),
+        store.errors_page(&q).await.map(drop).unwrap_err(),
+    ] {
+        assert!(is_unavailable(&e), "{e}");
+    }
+    assert_eq!(store.spooled().await, 1);
+
+    db.set(Mode::Up);
+    assert!(store.recover().await);
+    // Only the spooled error was replayed: no audit entry, token or revocation appeared.
+    assert!(db.inner.audit(&q).await.unwrap().is_empty());
+    assert_eq!(db.inner.tokens_version().await.unwrap(), v);
+    let tokens = db.inner.tokens().await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].revoked_ms, None);
+    let errors = store.errors_page(&q).await.unwrap();
+    assert_eq!(count(&errors, "spooled"), 1);
 }

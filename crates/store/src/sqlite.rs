@@ -17,9 +17,9 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqliteConnection};
 
 use super::batch::{Batcher, Job, StateRow, Write};
 use super::{
-    Activity, ActivityStatus, BudgetEntry, ErrorComponent, ErrorRecord, Fence, ForecastRecord,
-    GroupRow, InstanceRecord, Lease, NewActivity, NewForecast, Progress, Result, Store, StoreError,
-    StoredState, ms,
+    Activity, ActivityStatus, AuditRecord, BudgetEntry, ErrorComponent, ErrorRecord, Fence,
+    ForecastRecord, GroupRow, HistoryQuery, InstanceRecord, Lease, NewActivity, NewAudit,
+    NewForecast, Progress, Result, Role, Store, StoreError, StoredState, TokenRecord, ms,
 };
 
 fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -96,6 +96,7 @@ fn migrations() -> Vec<Migration> {
             "budget_ledger",
             include_str!("../migrations/sqlite/0006_budget_ledger.sql"),
         ),
+        migration(7, "api", include_str!("../migrations/sqlite/0007_api.sql")),
     ]
 }
 
@@ -467,7 +468,7 @@ async fn insert_activity(conn: &mut SqliteConnection, a: &NewActivity<'_>) -> Re
     Ok(done.rows_affected() == 1)
 }
 
-fn decode<T: FromStr<Err = super::UnknownValue>>(
+pub(crate) fn decode<T: FromStr<Err = super::UnknownValue>>(
     text: &str,
 ) -> std::result::Result<T, sqlx::Error> {
     text.parse::<T>()
@@ -490,7 +491,7 @@ fn opening_race(e: &StoreError) -> bool {
     }
 }
 
-fn activity(row: &SqliteRow) -> std::result::Result<Activity, sqlx::Error> {
+pub(crate) fn activity(row: &SqliteRow) -> std::result::Result<Activity, sqlx::Error> {
     let decision: String = row.try_get("decision")?;
     Ok(Activity {
         id: row.try_get("id")?,
@@ -507,7 +508,19 @@ fn activity(row: &SqliteRow) -> std::result::Result<Activity, sqlx::Error> {
     })
 }
 
-const ACTIVITY_COLUMNS: &str = "id, key, grp, started_ms, finished_ms, from_replicas, to_replicas, status, error, decision, owner";
+pub(crate) const ACTIVITY_COLUMNS: &str = "id, key, grp, started_ms, finished_ms, from_replicas, to_replicas, status, error, decision, owner";
+
+pub(crate) const ERROR_COLUMNS: &str = "id, grp, component, message, at_ms";
+
+pub(crate) fn error_record(r: &SqliteRow) -> std::result::Result<ErrorRecord, sqlx::Error> {
+    Ok(ErrorRecord {
+        id: r.try_get("id")?,
+        group: r.try_get("grp")?,
+        component: decode(&r.try_get::<String, _>("component")?)?,
+        message: r.try_get("message")?,
+        at_ms: r.try_get("at_ms")?,
+    })
+}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -677,7 +690,10 @@ impl Store for SqliteStore {
 
     async fn errors(&self, group: Option<&str>, limit: u32) -> Result<Vec<ErrorRecord>> {
         let pool = self.pool("errors").await?;
-        let rows = sqlx::query("SELECT grp, component, message, at_ms FROM errors WHERE (? IS NULL OR grp = ?) ORDER BY id DESC LIMIT ?")
+        let sql = format!(
+            "SELECT {ERROR_COLUMNS} FROM errors WHERE (? IS NULL OR grp = ?) ORDER BY id DESC LIMIT ?"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(group)
             .bind(group)
             .bind(limit as i64)
@@ -685,14 +701,7 @@ impl Store for SqliteStore {
             .await
             .map_err(db("list errors"))?;
         rows.iter()
-            .map(|r| {
-                Ok(ErrorRecord {
-                    group: r.try_get("grp")?,
-                    component: decode(&r.try_get::<String, _>("component")?)?,
-                    message: r.try_get("message")?,
-                    at_ms: r.try_get("at_ms")?,
-                })
-            })
+            .map(error_record)
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(db("read error"))
     }
@@ -1215,6 +1224,51 @@ impl Store for SqliteStore {
     async fn delete_budget_entry(&self, group: &str) -> Result<()> {
         let pool = self.pool("delete budget entry").await?;
         super::sqlite_budget::delete(&pool, group).await
+    }
+    async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let pool = self.pool("create token").await?;
+        super::sqlite_api::create_token(&pool, name, role, hash, at).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        let pool = self.pool("list tokens").await?;
+        super::sqlite_api::tokens(&pool).await
+    }
+
+    async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool> {
+        let pool = self.pool("revoke token").await?;
+        super::sqlite_api::revoke_token(&pool, name, at).await
+    }
+
+    async fn tokens_version(&self) -> Result<i64> {
+        let pool = self.pool("read tokens version").await?;
+        super::sqlite_api::tokens_version(&pool).await
+    }
+
+    async fn record_audit(&self, entry: &NewAudit<'_>) -> Result<i64> {
+        let pool = self.pool("record audit").await?;
+        super::sqlite_api::record_audit(&pool, entry).await
+    }
+
+    async fn audit(&self, q: &HistoryQuery<'_>) -> Result<Vec<AuditRecord>> {
+        let pool = self.pool("list audit").await?;
+        super::sqlite_api::audit(&pool, q).await
+    }
+
+    async fn activities_page(&self, q: &HistoryQuery<'_>) -> Result<Vec<Activity>> {
+        let pool = self.pool("list activities").await?;
+        super::sqlite_api::activities_page(&pool, q).await
+    }
+
+    async fn errors_page(&self, q: &HistoryQuery<'_>) -> Result<Vec<ErrorRecord>> {
+        let pool = self.pool("list errors").await?;
+        super::sqlite_api::errors_page(&pool, q).await
     }
 }
 

@@ -50,7 +50,7 @@ async fn migrate_reports_what_it_applied() {
     let applied = PostgresStore::migrate(&settings).await.unwrap();
     assert_eq!(
         applied.iter().map(|m| m.version).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 5]
     );
     assert!(PostgresStore::migrate(&settings).await.unwrap().is_empty());
 }
