@@ -11,7 +11,7 @@ mod load;
 mod migrate;
 mod run;
 mod schema;
-mod simulate;
+pub(crate) mod simulate;
 mod sweep;
 mod token;
 

@@ -13,6 +13,7 @@ use scalepilot_core::config::{AlertEvent, Alerts};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
+use crate::metrics::Metrics;
 use scalepilot_store::{ErrorComponent, Store};
 
 const QUEUE: usize = 1000;
@@ -25,7 +26,10 @@ struct Queued {
 }
 
 /// Log an alert that will never be delivered: which one, and why.
-fn dropped(event: AlertEvent, group: Option<&str>, reason: &str) {
+fn dropped(metrics: Option<&Metrics>, event: AlertEvent, group: Option<&str>, reason: &str) {
+    if let Some(m) = metrics {
+        m.alert_dropped();
+    }
     tracing::warn!(
         event = %event,
         group = %group.unwrap_or("-"),
@@ -38,6 +42,7 @@ fn dropped(event: AlertEvent, group: Option<&str>, reason: &str) {
 pub(crate) struct Alerter {
     tx: Option<mpsc::Sender<Queued>>,
     events: Arc<Vec<AlertEvent>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// [`AlertTask`]'s control: the sender task drains the queue, then gives up when told.
@@ -80,6 +85,7 @@ impl Alerter {
         cfg: Option<&Alerts>,
         http: reqwest::Client,
         store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
     ) -> (Alerter, Option<AlertTask>) {
         let Some(cfg) = cfg else {
             return (Alerter::default(), None);
@@ -89,7 +95,9 @@ impl Alerter {
         let url = cfg.webhook.clone();
         let timeout = Duration::try_from(cfg.timeout).unwrap_or(Duration::from_secs(5));
         let attempts = cfg.attempts.max(1);
+        let counted = metrics.clone();
         let task = tokio::spawn(async move {
+            let m = Some(&*counted);
             let mut closed = false;
             loop {
                 let q = tokio::select! {
@@ -116,6 +124,7 @@ impl Alerter {
                     };
                     match result {
                         Ok(r) if r.status().is_success() => {
+                            counted.alert_sent();
                             sent = true;
                             break;
                         }
@@ -132,10 +141,10 @@ impl Alerter {
                 }
                 if stopped {
                     // Shutdown's grace ran out: this alert and every queued one are lost.
-                    dropped(q.event, group, "scalepilot is stopping");
+                    dropped(m, q.event, group, "scalepilot is stopping");
                     let mut n = 1;
                     while let Ok(q) = rx.try_recv() {
-                        dropped(q.event, q.group.as_deref(), "scalepilot is stopping");
+                        dropped(m, q.event, q.group.as_deref(), "scalepilot is stopping");
                         n += 1;
                     }
                     tracing::warn!("stopping: {n} queued alert(s) dropped undelivered");
@@ -143,7 +152,7 @@ impl Alerter {
                 }
                 if !sent {
                     let msg = format!("webhook {url} failed after {attempts} attempts: {last_err}");
-                    dropped(q.event, group, &msg);
+                    dropped(m, q.event, group, &msg);
                     let _ = store
                         .record_error(group, ErrorComponent::Alert, &msg, Timestamp::now())
                         .await;
@@ -155,6 +164,7 @@ impl Alerter {
             Alerter {
                 tx: Some(tx),
                 events: Arc::new(events),
+                metrics: Some(metrics),
             },
             Some(AlertTask {
                 handle: task,
@@ -191,13 +201,19 @@ impl Alerter {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 dropped(
+                    self.metrics.as_deref(),
                     event,
                     group,
                     &format!("the queue is full ({QUEUE} alerts waiting)"),
                 );
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                dropped(event, group, "the alert sender has stopped");
+                dropped(
+                    self.metrics.as_deref(),
+                    event,
+                    group,
+                    "the alert sender has stopped",
+                );
             }
         }
     }

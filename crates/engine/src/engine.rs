@@ -6,6 +6,7 @@
 use crate::budget;
 use crate::forecast;
 
+mod controls;
 mod leases;
 
 use std::collections::HashMap;
@@ -22,7 +23,10 @@ use tokio::task::JoinHandle;
 
 use crate::alerts::{AlertTask, Alerter};
 use crate::group::{Event, GroupRuntime};
-use crate::handle::{Command, EngineHandle, Evaluation, GroupStatus, HandleError, Reply};
+use crate::handle::{
+    Command, EngineHandle, Evaluation, GroupStatus, HandleError, LeaseStatus, ManualScale, Reply,
+};
+use crate::status_board::{Board, Layout};
 use scalepilot_core::config::AlertEvent;
 
 use crate::targets::{Paths, Target};
@@ -222,6 +226,8 @@ struct Shared {
     db_groups: crate::db_groups::Reported,
     /// `engine.ha: true`: this daemon's id and the leases it holds.
     ha: Option<(String, crate::ha::Leases)>,
+    /// Statuses, pauses, the global switch and metrics (see `status_board`).
+    board: Arc<Board>,
 }
 
 /// The config settings a group task takes from the file it was started under.
@@ -261,11 +267,14 @@ struct Slot {
     commands: mpsc::Sender<GroupCommand>,
     live: Arc<Mutex<Live>>,
     task: GroupTask,
+    board: Arc<Board>,
 }
 
 impl Slot {
     fn stop(self) -> Predecessor {
         let _ = self.stop.send(true);
+        // Not running from now on, though its evaluation in flight finishes.
+        self.board.update(&self.name, |s| s.running = false);
         Predecessor {
             target_raw: self.target_raw,
             task: self.task,
@@ -292,6 +301,7 @@ impl Slot {
         }
         l.phase = Phase::Failed;
         l.last_error = Some(TASK_ENDED.to_string());
+        show(&self.board, &self.name, &l, |_| {});
         tracing::error!(
             group = %self.name,
             "{TASK_ENDED}: the group is not evaluated until the next reload restarts it"
@@ -326,7 +336,7 @@ struct Live {
 /// What the control loop forwards to a group's task.
 enum GroupCommand {
     Probe(Reply<Evaluation>),
-    Scale(u32, Reply<Event>),
+    Scale(ManualScale, Reply<Event>),
 }
 
 /// The engine: open it, take a [`handle`](Engine::handle), then [`run`](Engine::run) it.
@@ -368,8 +378,13 @@ impl Engine {
         let db_groups = crate::db_groups::Reported::default();
         let loaded = crate::db_groups::merge(loaded, &*store, &db_groups).await?;
         let http = crate::http::client()?;
-        let (alerts, alert_task) =
-            Alerter::start(loaded.config.alerts.as_ref(), http.clone(), store.clone());
+        let board = Arc::new(Board::default());
+        let (alerts, alert_task) = Alerter::start(
+            loaded.config.alerts.as_ref(),
+            http.clone(),
+            store.clone(),
+            board.metrics.clone(),
+        );
         let (events, _) = broadcast::channel(1024);
         // Several daemons share the ledger through the store; one keeps it in memory (no
         // query per evaluation).
@@ -400,10 +415,10 @@ impl Engine {
                 loaded.config.engine.max_concurrency as usize,
             )),
             db_groups,
+            board: board.clone(),
         });
-        Ok(Engine {
+        let engine = Engine {
             path: path.to_path_buf(),
-            shared,
             alert_task,
             loaded,
             slots: HashMap::new(),
@@ -415,9 +430,35 @@ impl Engine {
                 tx,
                 events,
                 ha: ha.as_ref().map(|h| h.status.subscribe()),
+                board,
+                store: shared.store.clone(),
+                config_path: path.to_path_buf(),
             },
+            shared,
             ha,
-        })
+        };
+        // Statuses are listed (not running yet) from the start.
+        engine.layout();
+        Ok(engine)
+    }
+
+    /// Lay the status board out for the config's groups (order, enabled, lease, bounds).
+    fn layout(&self) {
+        let ha = self.ha.as_ref();
+        self.shared
+            .board
+            .layout(self.loaded.config.groups.iter().map(|g| {
+                Layout {
+                    group: g,
+                    enabled: self.enabled(g),
+                    lease: ha
+                        .and_then(|h| h.leases.status(&g.name))
+                        .map(|f| LeaseStatus {
+                            holder: f.holder,
+                            epoch: f.epoch,
+                        }),
+                }
+            }));
     }
 
     /// A handle to drive the engine once it runs (commands sent before `run` wait for it).
@@ -469,6 +510,7 @@ impl Engine {
                 commands,
                 live,
                 task,
+                board: self.shared.board.clone(),
             },
         );
     }
@@ -490,6 +532,11 @@ impl Engine {
             }
             // A removed group's spend no longer counts.
             shared.budget.remove(&owned).await;
+            // Nor its series, which an evaluation in flight at the removal may have made
+            // again (unless the group was added back meanwhile).
+            if shared.board.status(&owned).is_none() {
+                shared.board.metrics.forget_group(&owned);
+            }
             if let Some((_, leases)) = &shared.ha {
                 crate::ha::release(leases);
             }
@@ -699,6 +746,7 @@ impl Engine {
             }
         }
         self.publish_groups();
+        self.layout();
         tracing::info!("config reloaded");
         Ok(())
     }
@@ -716,6 +764,7 @@ impl Engine {
         self.overrides.insert(name.to_string(), enabled);
         // With HA the coordinator divides the enabled groups; a group starts with its lease.
         self.publish_groups();
+        self.layout();
         if enabled && !self.leased(name) {
             return Ok(());
         }
@@ -738,45 +787,17 @@ impl Engine {
         Ok(())
     }
 
+    /// Every group's status, from the status board (see `EngineHandle::statuses`).
     fn groups(&self) -> Vec<GroupStatus> {
-        self.loaded
-            .config
-            .groups
+        // Notices a task that has ended since (a panic): it shows as failed.
+        for slot in self.slots.values() {
+            slot.failed();
+        }
+        self.shared
+            .board
+            .statuses()
             .iter()
-            .map(|g| {
-                let mut status = GroupStatus {
-                    name: g.name.to_string(),
-                    enabled: self.enabled(g),
-                    running: false,
-                    last_evaluation: None,
-                    current: None,
-                    desired: None,
-                    consecutive_errors: 0,
-                    last_error: None,
-                    lease: self
-                        .ha
-                        .as_ref()
-                        .and_then(|h| h.leases.status(&g.name))
-                        .map(|f| crate::handle::LeaseStatus {
-                            holder: f.holder,
-                            epoch: f.epoch,
-                        }),
-                };
-                let slot = self.slots.get(&*g.name);
-                // Notices a task that has ended since (a panic): it shows as failed.
-                let _ = slot.map(Slot::failed);
-                if let Some(slot) = slot
-                    && let Ok(live) = slot.live.lock()
-                {
-                    status.running = live.phase == Phase::Running;
-                    status.last_evaluation = live.last_evaluation;
-                    status.current = live.current;
-                    status.desired = live.desired;
-                    status.consecutive_errors = live.consecutive_errors;
-                    status.last_error = live.last_error.clone();
-                }
-                status
-            })
+            .map(|s| GroupStatus::clone(s))
             .collect()
     }
 
@@ -814,6 +835,7 @@ impl Engine {
         }
         self.start();
         self.publish_groups();
+        self.layout();
         let mut watch_tick = tokio::time::interval(WATCH_EVERY);
         let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
         // The file's last known (mtime, size); None until the first look (the baseline).
@@ -852,15 +874,19 @@ impl Engine {
                             let sent = self.forward(&name, || GroupCommand::Probe(reply.take().expect("once")));
                             if let (Err(e), Some(r)) = (sent, reply) { let _ = r.send(Err(e)); }
                         }
-                        Command::SetReplicas(name, n, reply) => {
+                        Command::Scale(name, m, reply) => {
                             let mut reply = Some(reply);
-                            let sent = match self.loaded.config.group(&name) {
-                                Some(g) if n < g.min || n > g.max => Err(HandleError::Invalid(format!(
-                                    "{n} replicas is outside {name}'s bounds {}..={}", g.min, g.max
-                                ))),
-                                _ => self.forward(&name, || GroupCommand::Scale(n, reply.take().expect("once"))),
-                            };
+                            let sent = self.check_scale(&name, &m).and_then(|()| {
+                                self.forward(&name, || GroupCommand::Scale(m, reply.take().expect("once")))
+                            });
                             if let (Err(e), Some(r)) = (sent, reply) { let _ = r.send(Err(e)); }
+                        }
+                        Command::SetPaused(name, pause, reply) => {
+                            let _ = reply.send(self.set_paused(&name, pause));
+                        }
+                        Command::SetAllEnabled(enabled, reply) => {
+                            self.set_all_enabled(enabled);
+                            let _ = reply.send(Ok(()));
                         }
                         Command::SetEnabled(name, enabled, reply) => {
                             let _ = reply.send(self.set_enabled(&name, enabled));
@@ -1088,8 +1114,10 @@ fn refuse(cmd: Command) {
     let e = HandleError::Stopping;
     match cmd {
         Command::EvaluateNow(_, r) => drop(r.send(Err(e))),
-        Command::SetReplicas(_, _, r) => drop(r.send(Err(e))),
+        Command::Scale(_, _, r) => drop(r.send(Err(e))),
         Command::SetEnabled(_, _, r) => drop(r.send(Err(e))),
+        Command::SetPaused(_, _, r) => drop(r.send(Err(e))),
+        Command::SetAllEnabled(_, r) => drop(r.send(Err(e))),
         Command::Reload(r) => drop(r.send(Err(e))),
         Command::Groups(_) | Command::Shutdown(_) => {}
     }
@@ -1132,7 +1160,11 @@ impl Shared {
         };
         // A store failing now must not stop the group for good: the runtime retries the read
         // at each tick (see GroupRuntime::prepare) and evaluates nothing until it succeeds.
-        let (mut state, state_loaded) = match self.store.load_state(&group.name).await {
+        let started = std::time::Instant::now();
+        let loaded = self.store.load_state(&group.name).await;
+        let took = started.elapsed().as_secs_f64();
+        self.board.metrics.store_op("load_state", took);
+        let (mut state, state_loaded) = match loaded {
             Ok(s) => (s.unwrap_or_default(), true),
             Err(e) => {
                 tracing::warn!(group = %group.name, "cannot load the state, retrying at each evaluation: {e}");
@@ -1169,6 +1201,8 @@ impl Shared {
             state_loaded,
             reconcile_pending: false,
             ha: self.ha.as_ref().map(|(_, l)| l.clone()),
+            board: self.board.clone(),
+            fresh_record: None,
         })
     }
 
@@ -1176,7 +1210,8 @@ impl Shared {
     /// [`crate::group::reconcile`]: bounded in time, and those of live concurrent runs are
     /// left alone; the caller retries at the next evaluation).
     async fn reconcile(&self, group: &str, target: &Arc<dyn Target>) -> Result<()> {
-        crate::group::reconcile(self.store.as_ref(), group, target.as_ref()).await
+        let metrics = &self.board.metrics;
+        crate::group::reconcile(self.store.as_ref(), group, target.as_ref(), metrics).await
     }
 
     /// Wait for the group's previous task, then build its runtime: the previous target is
@@ -1255,10 +1290,32 @@ async fn modified(path: &Path) -> FileStamp {
         .and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
-fn set_live(live: &Mutex<Live>, f: impl FnOnce(&mut Live)) {
+/// Publish a group's live state on the status board, with `more` (what only an evaluation
+/// knows: ready replicas, cooldowns, the decision record).
+fn show(board: &Board, name: &str, l: &Live, more: impl FnOnce(&mut GroupStatus)) {
+    board.update(name, |s| {
+        s.running = l.phase == Phase::Running;
+        s.last_evaluation = l.last_evaluation;
+        s.current = l.current;
+        s.desired = l.desired;
+        s.consecutive_errors = l.consecutive_errors;
+        s.last_error = l.last_error.clone();
+        more(s);
+    });
+}
+
+/// Change a group's live state, then [`show`] it.
+fn publish(
+    board: &Board,
+    name: &str,
+    live: &Mutex<Live>,
+    f: impl FnOnce(&mut Live),
+    more: impl FnOnce(&mut GroupStatus),
+) {
     // A poisoned status only means a panic mid-update: the status is still worth showing.
     let mut l = live.lock().unwrap_or_else(|p| p.into_inner());
     f(&mut l);
+    show(board, name, &l, more);
 }
 
 /// One group's task: start (after its predecessor), then evaluate on its interval and serve
@@ -1279,8 +1336,9 @@ async fn group_task(
     let _busy = shared.ha.as_ref().map(|(_, l)| l.busy(&name));
     // Stopped before it started (a shutdown during a big start): nothing to build. With a
     // predecessor it still starts, to hand the predecessor's target on consistently.
+    let board = shared.board.clone();
     if *stop.borrow() && predecessor.is_none() {
-        set_live(&live, |l| l.phase = Phase::Stopped);
+        publish(&board, &name, &live, |l| l.phase = Phase::Stopped, |_| {});
         return None;
     }
     // No concurrency permit here: waiting for the predecessor (up to its target's timeout),
@@ -1299,17 +1357,19 @@ async fn group_task(
             // One group that cannot start (a missing trace file, a busy socket…) must not stop
             // the others; it is retried on the next reload (SIGHUP).
             shared.report_start_error(&name, &e).await;
-            set_live(&live, |l| {
+            let failed = |l: &mut Live| {
                 l.phase = Phase::Failed;
                 l.last_error = Some(format!("cannot start: {e:#}"));
-            });
+            };
+            publish(&board, &name, &live, failed, |_| {});
             return None;
         }
     };
-    set_live(&live, |l| {
+    let running = |l: &mut Live| {
         l.phase = Phase::Running;
         l.consecutive_errors = rt.state.consecutive_errors;
-    });
+    };
+    publish(&board, &name, &live, running, |_| {});
     let interval = Duration::try_from(group.evaluation_interval).unwrap_or(Duration::from_secs(15));
     // The runtime holds its own copy: this one would be a third per group (with the
     // config's), kept for the task's whole life.
@@ -1329,40 +1389,71 @@ async fn group_task(
                 GroupCommand::Probe(reply) => {
                     let _ = reply.send(Box::pin(rt.probe()).await);
                 }
-                GroupCommand::Scale(n, reply) => {
-                    let r = Box::pin(rt.scale_manually(n)).await;
-                    set_live(&live, |l| {
+                GroupCommand::Scale(m, reply) => {
+                    let r = Box::pin(rt.scale_manually(m)).await;
+                    let stopped = *stop.borrow();
+                    let scaled = |l: &mut Live| {
+                        if stopped {
+                            l.phase = Phase::Stopped;
+                        }
                         l.last_evaluation = Some(Timestamp::now());
                         if let Ok(ev) = &r {
                             l.current = Some(ev.desired);
                         }
-                    });
+                    };
+                    publish(&board, &name, &live, scaled, |_| {});
                     let _ = reply.send(r);
                 }
             },
             _ = &mut sleep => {
-                let Ok(_permit) = shared.semaphore.acquire().await else {
-                    break;
-                };
-                // A stop that came while waiting for a slot: do not start a new evaluation.
-                if *stop.borrow() {
-                    break;
-                }
-                // An evaluation is never cut short: a stop waits for the action in flight
-                // (in this task; the control loop goes on).
-                let result = Box::pin(rt.evaluate()).await;
-                set_live(&live, |l| {
-                    l.last_evaluation = Some(Timestamp::now());
-                    l.consecutive_errors = rt.state.consecutive_errors;
-                    match &result {
-                        Ok(ev) => {
-                            l.current = Some(ev.current);
-                            l.desired = Some(ev.desired);
-                            l.last_error = ev.error.clone();
-                        }
-                        Err(e) => l.last_error = Some(e.clone()),
+                let due = sleep.deadline();
+                // The global switch off: no evaluation, as if disabled (checked at each tick,
+                // so switching it on again resumes at the next one).
+                if board.all_enabled() {
+                    let Ok(_permit) = shared.semaphore.acquire().await else {
+                        break;
+                    };
+                    // A stop that came while waiting for a slot: do not start a new evaluation.
+                    if *stop.borrow() {
+                        break;
                     }
-                });
+                    board.record_lag(due.elapsed().as_secs_f64());
+                    let started = std::time::Instant::now();
+                    // An evaluation is never cut short: a stop waits for the action in flight
+                    // (in this task; the control loop goes on).
+                    let result = Box::pin(rt.evaluate()).await;
+                    board.metrics.evaluation(started.elapsed().as_secs_f64());
+                    let stopped = *stop.borrow();
+                    let evaluated = |l: &mut Live| {
+                        // Told to stop meanwhile: not shown running again.
+                        if stopped {
+                            l.phase = Phase::Stopped;
+                        }
+                        l.last_evaluation = Some(Timestamp::now());
+                        l.consecutive_errors = rt.state.consecutive_errors;
+                        match &result {
+                            Ok(ev) => {
+                                l.current = Some(ev.current);
+                                l.desired = Some(ev.desired);
+                                l.last_error = ev.error.clone();
+                            }
+                            Err(e) => l.last_error = Some(e.clone()),
+                        }
+                    };
+                    let record = rt.fresh_record.take();
+                    let cooldowns =
+                        crate::status_board::cooldowns(&rt.state.state.cooldowns, Timestamp::now());
+                    let more = |s: &mut GroupStatus| {
+                        if let Ok(ev) = &result {
+                            s.ready = Some(ev.ready);
+                        }
+                        s.cooldowns = cooldowns;
+                        if let Some(r) = record {
+                            s.last_decision = Some(r);
+                        }
+                    };
+                    publish(&board, &name, &live, evaluated, more);
+                }
                 // Jitter spreads many groups' evaluations instead of firing them together.
                 // Checked throughout: a huge interval must not panic the group's task.
                 let extra = Duration::try_from_secs_f64(
@@ -1376,7 +1467,7 @@ async fn group_task(
             }
         }
     }
-    set_live(&live, |l| l.phase = Phase::Stopped);
+    publish(&board, &name, &live, |l| l.phase = Phase::Stopped, |_| {});
     Some(rt.target.clone())
 }
 
@@ -1425,6 +1516,7 @@ groups:
                 commands,
                 live,
                 task,
+                board: engine.shared.board.clone(),
             },
         );
         let status = engine.groups().remove(0);

@@ -75,6 +75,11 @@ pub(crate) struct GroupRuntime {
     pub reconcile_pending: bool,
     /// The leases this daemon holds (`engine.ha: true`): the group acts only under its own.
     pub ha: Option<crate::ha::Leases>,
+    /// Where the group publishes its status and reads its pause (shared by all groups).
+    pub board: Arc<crate::status_board::Board>,
+    /// The decision record of the last evaluation, when it built one, until the group's task
+    /// publishes it (moved, not copied: a group's record is held once, by the board).
+    pub fresh_record: Option<serde_json::Value>,
 }
 
 /// This process's identity as the owner of pending activities: PID and the kernel's start
@@ -114,14 +119,16 @@ pub(crate) async fn reconcile(
     store: &dyn Store,
     group: &str,
     target: &dyn Target,
+    metrics: &crate::metrics::Metrics,
 ) -> anyhow::Result<()> {
-    tokio::time::timeout(RECONCILE_TIMEOUT, settle_pending(store, group, target))
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "settling activities left pending timed out after {RECONCILE_TIMEOUT:?}"
-            )
-        })??;
+    tokio::time::timeout(
+        RECONCILE_TIMEOUT,
+        settle_pending(store, group, target, metrics),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!("settling activities left pending timed out after {RECONCILE_TIMEOUT:?}")
+    })??;
     Ok(())
 }
 
@@ -129,6 +136,7 @@ async fn settle_pending(
     store: &dyn Store,
     group: &str,
     target: &dyn Target,
+    metrics: &crate::metrics::Metrics,
 ) -> Result<(), scalepilot_store::StoreError> {
     let me = owner_id();
     let pending: Vec<_> = store
@@ -170,11 +178,37 @@ async fn settle_pending(
         store
             .finish_activity(&a.key, status, Some(&note), Timestamp::now())
             .await?;
+        if status == ActivityStatus::Interrupted {
+            let (from, to) = (clamp(a.from_replicas), clamp(a.to_replicas));
+            metrics.action(group, from, to, "interrupted");
+        }
     }
     Ok(())
 }
 
+/// A stored count as u32 (counts are never negative nor that large).
+fn clamp(n: i64) -> u32 {
+    n.clamp(0, i64::from(u32::MAX)) as u32
+}
+
 impl GroupRuntime {
+    pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.board.metrics
+    }
+
+    /// Run a store operation, its duration observed as `operation`.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        f: impl std::future::Future<Output = T>,
+    ) -> T {
+        let started = std::time::Instant::now();
+        let r = f.await;
+        self.metrics()
+            .store_op(operation, started.elapsed().as_secs_f64());
+        r
+    }
+
     /// Evaluate once. Errors are recorded (store, alerts, events) before being returned.
     pub(crate) async fn evaluate(&mut self) -> Result<Event, String> {
         let now = Timestamp::now();
@@ -187,6 +221,7 @@ impl GroupRuntime {
         let status = match tokio::time::timeout(TARGET_TIMEOUT, self.target.status()).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
+                self.metrics().target_error(&name, &e);
                 return Err(self
                     .fail(
                         ErrorComponent::Target,
@@ -196,6 +231,7 @@ impl GroupRuntime {
                     .await);
             }
             Err(_) => {
+                self.metrics().target_error(&name, "timed out");
                 return Err(self
                     .fail(ErrorComponent::Target, "the target's status timed out", now)
                     .await);
@@ -217,6 +253,7 @@ impl GroupRuntime {
             }
         };
         for (metric, err) in &observed.errors {
+            self.metrics().source_error(&name, err);
             if self.last_source_errors.get(metric) != Some(err) {
                 tracing::warn!(group = %name, metric, "metric failed: {err}");
                 let msg = format!("metric {metric}: {err}");
@@ -227,11 +264,8 @@ impl GroupRuntime {
         // Every store write that fails makes the evaluation a failed one (counted, alerted
         // after N in a row): a store that silently stopped recording is an outage too.
         let mut store_errors: Vec<String> = Vec::new();
-        if let Err(e) = self
-            .store
-            .record_samples(&name, now, &observed.metrics)
-            .await
-        {
+        let samples = self.store.record_samples(&name, now, &observed.metrics);
+        if let Err(e) = self.timed("record_samples", samples).await {
             tracing::warn!(group = %name, "{e}");
             store_errors.push(format!("cannot record samples: {e}"));
         }
@@ -255,7 +289,16 @@ impl GroupRuntime {
                 fence.as_ref(),
             )
             .await;
-        let decision = decided.decision;
+        let mut decision = decided.decision;
+        // Paused in the decided direction: hold, the decision says why.
+        let paused = self.hold_if_paused(&mut decision, &before, now);
+        if paused.is_some()
+            && let Err(e) = self
+                .settle_budget(status.current, now, fence.as_ref())
+                .await
+        {
+            store_errors.push(e);
+        }
         let capped = decision.limits.iter().find(|l| l.rule == Rule::Budget);
         if let Some(cap) = capped
             && !self.budget_bound
@@ -280,20 +323,30 @@ impl GroupRuntime {
         }
         // Recorded as made, before acting: forecast_only strategies' forecasts included.
         let forecasts = super::forecast::made(&self.group, &decision, now);
+        for f in &forecasts {
+            self.metrics().forecast(&name, &f.metric, f.estimate);
+        }
         if !forecasts.is_empty()
             && let Err(e) = self.store.record_forecasts(&name, &forecasts).await
         {
             tracing::warn!(group = %name, "{e}");
             store_errors.push(format!("cannot record forecasts: {e}"));
         }
-        let summary = decision.summary();
+        let mut summary = decision.summary();
+        if let Some(p) = &paused {
+            summary.push_str(&p.summary());
+        }
         let desired = decision.desired_replicas;
         // The record of why: for an activity (every change of the count is one), and saved
         // with the state when the decision or its reasons changed since the last one saved.
         // Building it is most of a quiet evaluation's CPU, so otherwise it is not built.
         let changed = self.last_recorded.as_deref() != Some(summary.as_str());
         let record = if changed || desired != status.current {
-            json!({"decision": &decision, "summary": &summary, "observation": &obs})
+            let mut r = json!({"decision": &decision, "summary": &summary, "observation": &obs});
+            if let Some(p) = &paused {
+                p.record(&mut r["decision"]);
+            }
+            r
         } else {
             serde_json::Value::Null
         };
@@ -319,11 +372,10 @@ impl GroupRuntime {
                 // The state (scale event, cooldowns) is written with the intent in one
                 // transaction: a crash before the outcome cannot let the group scale again at
                 // once, and a failed write means the target is not called at all.
-                match self
-                    .store
-                    .begin_activity_with_state(&activity, &self.state, Some(&record))
-                    .await
-                {
+                let intent =
+                    self.store
+                        .begin_activity_with_state(&activity, &self.state, Some(&record));
+                match self.timed("begin_activity", intent).await {
                     Ok(true) => {
                         tracing::info!(group = %name, "scaling {summary}");
                         // The lease ran out (locally) since the intent: never act after it.
@@ -340,11 +392,16 @@ impl GroupRuntime {
                         match result {
                             Ok(()) => {
                                 scaled = true;
+                                self.metrics()
+                                    .action(&name, status.current, desired, "succeeded");
                                 self.finish(&key, ActivityStatus::Succeeded, None, done)
                                     .await;
                                 self.alerts.send(AlertEvent::Scaled, Some(&name), &summary, json!({"key": key, "from": status.current, "to": desired, "decision": &record}));
                             }
                             Err(e) => {
+                                self.metrics().target_error(&name, &e);
+                                self.metrics()
+                                    .action(&name, status.current, desired, "failed");
                                 // Nothing changed: forget the scale event and cooldown decide() recorded.
                                 self.state.state = before;
                                 let _ = self
@@ -404,11 +461,15 @@ impl GroupRuntime {
                         owner: None,
                         fence: fence.as_ref(),
                     };
-                    if let Err(e) = self.store.begin_activity(&activity).await {
+                    let recorded = self.store.begin_activity(&activity);
+                    if let Err(e) = self.timed("begin_activity", recorded).await {
                         tracing::warn!(group = %name, "{e}");
                         store_errors.push(format!("cannot record the dry run: {e}"));
                         // Recorded at the next evaluation instead.
                         self.last_dry_run = None;
+                    } else {
+                        self.metrics()
+                            .action(&name, status.current, desired, "dry_run");
                     }
                     tracing::info!(group = %name, "dry run: would scale {summary}");
                 }
@@ -435,11 +496,13 @@ impl GroupRuntime {
         } else {
             self.state.consecutive_errors = 0;
         }
-        let saved = self
-            .put_state(&self.state, changed.then_some(&record), Timestamp::now())
-            .await;
+        let saved = self.put_state(&self.state, changed.then_some(&record), Timestamp::now());
+        let saved = self.timed("save_state", saved).await;
         if saved.is_ok() && changed {
             self.last_recorded = Some(summary.clone());
+        }
+        if !record.is_null() {
+            self.fresh_record = Some(record);
         }
         if let Err(e) = saved {
             tracing::warn!(group = %name, "{e}");
@@ -461,6 +524,12 @@ impl GroupRuntime {
         if let Some((component, msg)) = failed {
             self.alert_if_nth(component, &msg);
             error = Some(msg);
+        }
+        let m = self.metrics();
+        m.evaluated(&name, status.current, status.ready, desired, &obs.metrics);
+        if let Some(cost) = &self.group.cost {
+            let running = if scaled { desired } else { status.current };
+            m.cost(&name, f64::from(running) * cost.pricing.price_at(now));
         }
         let event = Event {
             group: name,
@@ -484,9 +553,9 @@ impl GroupRuntime {
     /// store failed then). Errors are the message of a failed evaluation.
     async fn prepare(&mut self) -> Result<(), String> {
         if !self.state_loaded {
+            let stored = self.store.load_state(&self.group.name);
             let stored = self
-                .store
-                .load_state(&self.group.name)
+                .timed("load_state", stored)
                 .await
                 .map_err(|e| format!("cannot load the group's state, not evaluating: {e}"))?
                 .unwrap_or_default();
@@ -499,11 +568,15 @@ impl GroupRuntime {
             tracing::info!(group = %self.group.name, "state loaded from the store");
         }
         if self.reconcile_pending {
-            reconcile(self.store.as_ref(), &self.group.name, self.target.as_ref())
-                .await
-                .map_err(|e| {
-                    format!("cannot settle activities left pending, not evaluating: {e}")
-                })?;
+            let store = self.store.as_ref();
+            reconcile(
+                store,
+                &self.group.name,
+                self.target.as_ref(),
+                self.metrics(),
+            )
+            .await
+            .map_err(|e| format!("cannot settle activities left pending, not evaluating: {e}"))?;
             self.reconcile_pending = false;
         }
         Ok(())
@@ -526,7 +599,8 @@ impl GroupRuntime {
         error: Option<&str>,
         at: Timestamp,
     ) {
-        if let Err(e) = self.store.finish_activity(key, status, error, at).await {
+        let finished = self.store.finish_activity(key, status, error, at);
+        if let Err(e) = self.timed("finish_activity", finished).await {
             tracing::error!(group = %self.group.name, "cannot complete activity {key}: {e}");
         }
     }
@@ -933,6 +1007,8 @@ groups:
             state_loaded: true,
             reconcile_pending: false,
             ha: None,
+            board: Default::default(),
+            fresh_record: None,
         };
         (rt, store, target)
     }

@@ -11,7 +11,7 @@ use scalepilot_core::Observation;
 use serde_json::json;
 
 use crate::group::{Event, GroupRuntime, SOURCE_TIMEOUT, TARGET_TIMEOUT};
-use crate::handle::{Evaluation, HandleError};
+use crate::handle::{Evaluation, HandleError, ManualScale};
 use crate::sources::Context;
 use scalepilot_core::config::AlertEvent;
 use scalepilot_store::{ActivityStatus, ErrorComponent, NewActivity};
@@ -20,10 +20,16 @@ impl GroupRuntime {
     async fn target_status(&self) -> Result<crate::targets::Status, HandleError> {
         match tokio::time::timeout(TARGET_TIMEOUT, self.target.status()).await {
             Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(HandleError::Failed(format!(
-                "cannot read the target's status: {e}"
-            ))),
-            Err(_) => Err(HandleError::Failed("the target's status timed out".into())),
+            Ok(Err(e)) => {
+                self.metrics().target_error(&self.group.name, &e);
+                Err(HandleError::Failed(format!(
+                    "cannot read the target's status: {e}"
+                )))
+            }
+            Err(_) => {
+                self.metrics().target_error(&self.group.name, "timed out");
+                Err(HandleError::Failed("the target's status timed out".into()))
+            }
         }
     }
 
@@ -84,22 +90,33 @@ impl GroupRuntime {
         Ok(Evaluation { event, decision })
     }
 
-    /// Scale to `replicas` by hand: the activity is written as intent (decision
-    /// `{"manual": true, "reason": "manual", …}`), the target is called, the activity settles
-    /// as succeeded or failed, the `scaled`/`scale_failed` alert and a live event follow,
-    /// as for an evaluation. The decision state (cooldowns…) is left alone.
-    pub(crate) async fn scale_manually(&mut self, replicas: u32) -> Result<Event, HandleError> {
+    /// Scale to `m.replicas` by hand: the activity is written as intent (decision
+    /// `{"manual": {"actor", "reason", "force"}, "reason": "manual", …}`), the target is
+    /// called, the activity settles as succeeded or failed, the `scaled`/`scale_failed` alert
+    /// and a live event follow, as for an evaluation. The decision state (cooldowns…) is left
+    /// alone. Outside min/max only with `force`; outside the target's own limits never.
+    pub(crate) async fn scale_manually(&mut self, m: ManualScale) -> Result<Event, HandleError> {
         let name = self.group.name.to_string();
-        if replicas < self.group.min || replicas > self.group.max {
-            return Err(HandleError::Invalid(format!(
-                "{replicas} replicas is outside {name}'s bounds {}..={}",
-                self.group.min, self.group.max
-            )));
+        let replicas = m.replicas;
+        if !m.force {
+            check_bounds(&name, replicas, self.group.min, self.group.max)?;
         }
         let now = Timestamp::now();
         let status = self.target_status().await?;
+        if let Some(limits) = &status.limits {
+            let (lo, hi) = (limits.min.unwrap_or(0), limits.max.unwrap_or(u32::MAX));
+            if replicas < lo || replicas > hi {
+                return Err(HandleError::Invalid(format!(
+                    "{replicas} replicas is outside the target's own limits {lo}..={hi} (not even with force)"
+                )));
+            }
+        }
         let from = status.current;
-        let summary = format!("{from} → {replicas}; manual: set_replicas");
+        let forced = if m.force { ", forced" } else { "" };
+        let summary = format!(
+            "{from} → {replicas}; manual by {}{forced}: {}",
+            m.actor, m.reason
+        );
         let mut event = Event {
             group: name.clone(),
             at: now,
@@ -115,7 +132,11 @@ impl GroupRuntime {
             event.summary = format!("{from} → {replicas}; manual: already there");
             return Ok(event);
         }
-        let record = json!({"manual": true, "reason": "manual", "summary": &summary});
+        let record = json!({
+            "manual": {"actor": &m.actor, "reason": &m.reason, "force": m.force},
+            "reason": "manual",
+            "summary": &summary,
+        });
         // Millisecond keys: two manual requests are two activities, never merged.
         let key = format!("{name}:manual:{replicas}:{}", now.as_millisecond());
         let owner = crate::group::owner_id();
@@ -164,12 +185,16 @@ impl GroupRuntime {
         match result {
             Ok(()) => {
                 event.scaled = true;
+                self.metrics().action(&name, from, replicas, "succeeded");
+                self.metrics().counts(&name, replicas, replicas);
                 self.alerts
                     .send(AlertEvent::Scaled, Some(&name), &summary, details);
                 let _ = self.events.send(event.clone());
                 Ok(event)
             }
             Err(e) => {
+                self.metrics().target_error(&name, &e);
+                self.metrics().action(&name, from, replicas, "failed");
                 let msg = format!("manual scaling {from} → {replicas} failed: {e}");
                 tracing::warn!(group = %name, "{msg}");
                 self.alerts
@@ -181,4 +206,19 @@ impl GroupRuntime {
             }
         }
     }
+}
+
+/// Refuse a count outside the group's bounds, naming them.
+pub(crate) fn check_bounds(
+    name: &str,
+    replicas: u32,
+    min: u32,
+    max: u32,
+) -> Result<(), HandleError> {
+    if replicas < min || replicas > max {
+        return Err(HandleError::Invalid(format!(
+            "{replicas} replicas is outside {name}'s bounds min {min}, max {max} (force allows it)"
+        )));
+    }
+    Ok(())
 }

@@ -12,12 +12,18 @@
 //! call takes minutes. A group stopped by a reload finishes its in-flight evaluation in its
 //! own task; its successor starts after it, reusing its target when unchanged.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use scalepilot_core::Decision;
-use serde::Serialize;
+use scalepilot_store::Store;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::group::Event;
+use crate::metrics::Metrics;
+use crate::status_board::Board;
 
 /// Why a command failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +71,46 @@ pub struct GroupStatus {
     /// daemon evaluates it, or without HA).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseStatus>,
+    /// The target's serving replicas at the last evaluation.
+    pub ready: Option<u32>,
+    /// The group's bounds as configured.
+    pub min: u32,
+    pub max: u32,
+    pub dry_run: bool,
+    /// The directions paused by `set_paused`.
+    pub paused: Pause,
+    /// The last evaluation's decision record, as saved with the state (strategies with
+    /// recommendation and reason, the limits that applied, desired); None before the first.
+    pub last_decision: Option<serde_json::Value>,
+    /// As of the last evaluation.
+    pub cooldowns: Cooldowns,
+}
+
+/// Directions in which a group does not act (see [`EngineHandle::set_paused`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    pub scale_in: bool,
+    pub scale_out: bool,
+}
+
+/// When a group's cooldowns end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cooldowns {
+    /// No scale-out before this (None when not cooling down).
+    pub scale_out_until: Option<Timestamp>,
+    /// No scale-in before this.
+    pub scale_in_until: Option<Timestamp>,
+}
+
+/// Who scales by hand and why (recorded in the activity's decision JSON under
+/// `"manual": {"actor", "reason", "force"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManualScale {
+    pub replicas: u32,
+    pub actor: String,
+    pub reason: String,
+    /// Allowed outside the group's min/max (never outside the target's own hard limits).
+    pub force: bool,
 }
 
 /// A group's lease as held by this daemon.
@@ -119,8 +165,10 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, HandleError>>;
 pub(crate) enum Command {
     Groups(oneshot::Sender<Vec<GroupStatus>>),
     EvaluateNow(String, Reply<Evaluation>),
-    SetReplicas(String, u32, Reply<Event>),
+    Scale(String, ManualScale, Reply<Event>),
     SetEnabled(String, bool, Reply<()>),
+    SetPaused(String, Pause, Reply<()>),
+    SetAllEnabled(bool, Reply<()>),
     Reload(Reply<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -133,6 +181,10 @@ pub struct EngineHandle {
     pub(crate) events: broadcast::Sender<Event>,
     /// `engine.ha: true`: the lease coordinator's status.
     pub(crate) ha: Option<watch::Receiver<HaStatus>>,
+    /// What the groups publish: answered without asking the control loop.
+    pub(crate) board: Arc<Board>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config_path: PathBuf,
 }
 
 impl EngineHandle {
@@ -165,10 +217,75 @@ impl EngineHandle {
 
     /// Scale `group` to `replicas` by hand (within its min and max), through the same
     /// intent → act → settle path as an evaluation; the activity's decision says `manual`.
-    /// The group's next evaluation decides as usual (it may scale back).
+    /// The group's next evaluation decides as usual (it may scale back). The actor is `cli`.
     pub async fn set_replicas(&self, group: &str, replicas: u32) -> Result<Event, HandleError> {
-        self.ask(|r| Command::SetReplicas(group.to_string(), replicas, r))
+        let m = ManualScale {
+            replicas,
+            actor: "cli".into(),
+            reason: "set_replicas".into(),
+            force: false,
+        };
+        self.scale(m, group).await
+    }
+
+    /// Manual scaling with actor, reason and force: as [`EngineHandle::set_replicas`], and
+    /// the activity's decision JSON holds `"manual": {"actor", "reason", "force"}`. Refused
+    /// ([`HandleError::Invalid`]) outside the group's min/max unless `force`, and outside
+    /// the target's own limits always; refused while the global switch is off.
+    pub async fn scale(&self, m: ManualScale, group: &str) -> Result<Event, HandleError> {
+        self.ask(|r| Command::Scale(group.to_string(), m, r)).await
+    }
+
+    /// Stop acting in a direction: decisions are still made and recorded, holding at the
+    /// current count with a `paused` limit. Kept across reloads while the group exists;
+    /// lost at restart (it is not stored).
+    pub async fn set_paused(&self, group: &str, pause: Pause) -> Result<(), HandleError> {
+        self.ask(|r| Command::SetPaused(group.to_string(), pause, r))
             .await
+    }
+
+    /// Global switch: false stops every group's evaluations (as if each were disabled; an
+    /// evaluation in flight finishes) until set true again, when each group evaluates at its
+    /// next tick. Survives reloads (a kill switch a reload must not undo); lost at restart.
+    pub async fn set_all_enabled(&self, enabled: bool) -> Result<(), HandleError> {
+        self.ask(|r| Command::SetAllEnabled(enabled, r)).await
+    }
+
+    /// The global switch's position.
+    pub fn all_enabled(&self) -> bool {
+        self.board.all_enabled()
+    }
+
+    /// All groups' statuses from a snapshot the groups publish after each evaluation,
+    /// answered without asking the control loop, in config order.
+    pub fn statuses(&self) -> Vec<Arc<GroupStatus>> {
+        self.board.statuses()
+    }
+
+    /// One group's status from the same snapshot.
+    pub fn status(&self, group: &str) -> Option<Arc<GroupStatus>> {
+        self.board.status(group)
+    }
+
+    /// The store the engine writes to (the API reads history from it).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// The config file the engine was opened with.
+    pub fn config_path(&self) -> PathBuf {
+        self.config_path.clone()
+    }
+
+    /// Prometheus metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.board.metrics.clone()
+    }
+
+    /// The largest loop lag (how late a group's evaluation started after it was due) seen
+    /// in the last 60 s, in seconds.
+    pub fn loop_lag_seconds(&self) -> f64 {
+        self.board.loop_lag_seconds()
     }
 
     /// Start or stop evaluating `group` until the next reload (which applies the config's

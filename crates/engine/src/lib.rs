@@ -10,15 +10,18 @@ mod db_groups;
 mod engine;
 mod forecast;
 mod group;
+mod group_pause;
 mod group_probe;
 mod ha;
 mod handle;
 pub mod http;
 pub mod limits;
 mod machine;
+pub mod metrics;
 pub mod signals;
 mod sources;
 pub mod spool;
+mod status_board;
 mod targets;
 
 pub use engine::{
@@ -26,5 +29,8 @@ pub use engine::{
 };
 pub use forecast::read_warm_start;
 pub use group::Event;
-pub use handle::{EngineHandle, Evaluation, GroupStatus, HaStatus, HandleError, LeaseStatus};
+pub use handle::{
+    Cooldowns, EngineHandle, Evaluation, GroupStatus, HaStatus, HandleError, LeaseStatus,
+    ManualScale, Pause,
+};
 pub use scalepilot_core::config::AlertEvent;

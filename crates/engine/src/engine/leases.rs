@@ -53,6 +53,8 @@ impl Engine {
                 self.start_group(i, previous);
             }
         }
+        // The leases shown in the statuses.
+        self.layout();
     }
 
     /// Stop a group whose lease went to another daemon: its evaluation in flight finishes,
