@@ -2,6 +2,7 @@
 
 mod backend;
 mod bench;
+mod bench_api;
 mod bench_engine;
 mod decide;
 mod demo;
