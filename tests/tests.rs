@@ -3,6 +3,7 @@
 //! They run the real `scalepilot` binary from the repository root; the engine tests start
 //! the real daemon and real backend processes on loopback and stop them by PID.
 
+mod api;
 mod cli;
 mod docs;
 mod engine;

@@ -76,11 +76,26 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = (path != "." && !path.is_empty()).then_some(path);
         let message = inner.to_string();
-        let err = match inner.classify() {
-            serde_json::error::Category::Data => ApiError::unprocessable(message),
-            _ => ApiError::bad_request(format!("invalid JSON: {message}")),
+        // `.` is the root; `?` a syntax error's unknown place: neither names a field.
+        let data = inner.classify() == serde_json::error::Category::Data;
+        let mut field = (data && path != "." && path != "?" && !path.is_empty()).then_some(path);
+        // A missing or unknown field is reported at its parent: name the field itself.
+        if let Some(name) = ["missing field `", "unknown field `"]
+            .iter()
+            .filter(|_| data)
+            .find_map(|p| message.split(p).nth(1)?.split('`').next())
+            && !field.as_deref().is_some_and(|f| f.ends_with(name))
+        {
+            field = Some(match field {
+                Some(parent) => format!("{parent}.{name}"),
+                None => name.to_string(),
+            });
+        }
+        let err = if data {
+            ApiError::unprocessable(message)
+        } else {
+            ApiError::bad_request(format!("invalid JSON: {message}"))
         };
         match field {
             Some(f) => err.field(f),
