@@ -109,7 +109,7 @@ export function groupChart(el) {
             { scale: 'metric', label: metrics.length === 1 ? metrics[0] : 'metric', size: 60 },
             { scale: 'replicas', label: 'replicas', side: 1, grid: { show: false }, size: 50 },
           ],
-          legend: { live: true },
+          legend: { live: false },
           cursor: { drag: { x: false, y: false } },
         },
         cols,

@@ -5,7 +5,7 @@ import { api } from '../api.js';
 import { ago, badge, h, num, replace, time } from '../dom.js';
 import { groupChart } from '../chart.js';
 import { poll } from '../poll.js';
-import { renderDecision, summaryOf } from '../reasons.js';
+import { decisionOf, renderDecision, summaryOf } from '../reasons.js';
 import { errorText, lastAction, stateBadge } from '../state.js';
 
 const STATUS_KIND = { succeeded: 'ok', failed: 'error', pending: 'warn', dry_run: 'info' };
@@ -31,7 +31,7 @@ function activityItem(a) {
     ),
     a.reason ? h('p', { className: 'activity-reason', 'data-testid': 'activity-reason' }, a.reason) : null,
     a.error ? h('p', { className: 'error small', 'data-testid': 'activity-error' }, a.error) : null,
-    summary && !a.reason ? h('p', { className: 'summary small' }, summary) : null,
+    summary && !a.reason && !decisionOf(a.decision) ? h('p', { className: 'summary small' }, summary) : null,
     reasons,
   );
 }
@@ -228,7 +228,7 @@ export function groupPage(main, app, name) {
   const factsEl = h('div', { 'data-testid': 'group-facts' });
   const chartEl = h('div', { className: 'chart', 'data-testid': 'chart' });
   const chartNote = h('p', { className: 'muted small' });
-  const timeline = h('ol', { className: 'timeline', 'data-testid': 'timeline', 'aria-live': 'polite' });
+  const timeline = h('ol', { className: 'timeline', 'data-testid': 'timeline' });
   const timelineNote = h('p', { className: 'muted' });
   const more = h('button', { type: 'button', className: 'secondary', 'data-testid': 'load-more', hidden: true }, 'Load more');
 
@@ -236,9 +236,15 @@ export function groupPage(main, app, name) {
   const acts = new Map();
   let cursor = null;
   let loadedMore = false;
+  let shown = '';
   const renderTimeline = () => {
     const list = [...acts.values()].sort((a, b) => b.id - a.id);
-    replace(timeline, list.map(activityItem));
+    // Redrawn only when something changed (a new activity, a status): keeps text selectable.
+    const key = JSON.stringify(list);
+    if (key !== shown) {
+      shown = key;
+      replace(timeline, list.map(activityItem));
+    }
     timelineNote.textContent = list.length ? '' : 'No activity yet.';
     more.hidden = cursor == null;
   };
