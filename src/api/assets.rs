@@ -1,29 +1,31 @@
 //! The web dashboard's files, embedded in the binary (no Node at build time, no CDN at run
 //! time): web/dist, as built by scripts/web-build.sh and committed (docs/dashboard.md).
 
-/// Every embedded file: (URL path, content type, bytes).
+/// Every embedded file: (URL path without its leading "/", content type, bytes).
 const ASSETS: &[(&str, &str, &[u8])] = &[
     (
-        "/",
+        "",
         "text/html; charset=utf-8",
         include_bytes!("../../web/dist/index.html"),
     ),
     (
-        "/assets/app.js",
+        "assets/app.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../web/dist/app.js"),
     ),
     (
-        "/assets/app.css",
+        "assets/app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../web/dist/app.css"),
     ),
 ];
 
-/// The content type and bytes of the dashboard file at `path` ("/" or "/index.html" is the
-/// page, "/assets/…" its script and style sheet); `None` for anything else.
+/// The content type and bytes of the dashboard file at URL path `path`, with or without its
+/// leading "/": "/" (or "", "/index.html") is the page, "/assets/app.js" and
+/// "/assets/app.css" its script and style sheet; `None` for anything else.
 pub(crate) fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
-    let path = if path == "/index.html" { "/" } else { path };
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let path = if path == "index.html" { "" } else { path };
     ASSETS
         .iter()
         .find(|(p, _, _)| *p == path)
@@ -69,7 +71,11 @@ mod tests {
             n += 1;
         }
         assert!(n >= 3, "web/dist has only {n} files");
+        // The router may pass the path with or without its leading "/".
         assert_eq!(asset("/index.html"), asset("/"));
+        assert_eq!(asset(""), asset("/"));
+        assert_eq!(asset("index.html"), asset("/"));
+        assert_eq!(asset("assets/app.js"), asset("/assets/app.js"));
     }
 
     #[test]
@@ -91,8 +97,10 @@ mod tests {
     #[test]
     fn unknown_paths_are_not_served() {
         for p in [
-            "",
+            "//",
             "/assets/",
+            "assets/",
+            "assets/nope.css",
             "/assets/nope.js",
             "/assets/../Cargo.toml",
             "/app.js",
