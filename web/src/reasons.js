@@ -4,8 +4,8 @@
 // The engine saves an activity's decision as {"decision": Decision, "summary", "observation"}
 // where Decision (crates/core/src/decision.rs) has `strategies` [{kind, replicas,
 // missing_data, reason}], `limits` [{rule, from, to, detail}] and `reasons` (the same, as data:
-// [{rule, strategy?, from, to, numbers, text}]). Manual actions may carry other shapes: they are
-// shown as they are.
+// [{rule, strategy?, from, to, numbers, text}]). A manual scale's record is {"manual": {actor,
+// reason, force}, "reason": "manual", "summary"}. Any other shape is shown as it is.
 
 import { h, num } from './dom.js';
 
@@ -101,6 +101,11 @@ function reasonItems(d) {
 /** The reasons of a decision record as a list, with the metrics observed; null when none. */
 export function renderDecision(record) {
   const d = decisionOf(record);
+  if (!d && record && typeof record.manual === 'object' && record.manual) {
+    // A manual scale ({"manual": {actor, reason, force}}): the actor and reason are shown
+    // with the activity; only "forced" is left to say.
+    return record.manual.force ? h('p', { className: 'facts' }, 'forced outside min/max') : null;
+  }
   if (!d) {
     if (record == null || (typeof record === 'object' && Object.keys(record).length === 0)) {
       return null;

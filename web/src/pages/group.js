@@ -8,6 +8,7 @@ import { poll } from '../poll.js';
 import { decisionOf, renderDecision, summaryOf } from '../reasons.js';
 import { errorText, lastAction, stateBadge } from '../state.js';
 
+const SOURCES = { file: 'the config file', database: 'the database (API)' };
 const STATUS_KIND = { succeeded: 'ok', failed: 'error', pending: 'warn', dry_run: 'info' };
 
 function activityItem(a) {
@@ -67,8 +68,10 @@ function facts(g) {
       'Errors',
       g.consecutive_errors > 0 ? `${g.consecutive_errors} in a row${err ? `: ${err}` : ''}` : err ? `last: ${err}` : 'none',
     ),
-    g.lease ? fact('Lease', typeof g.lease === 'string' ? g.lease : JSON.stringify(g.lease)) : null,
-    g.source ? fact('Defined in', String(g.source)) : null,
+    g.lease
+      ? fact('Lease', g.lease.holder ? `held by ${g.lease.holder} (epoch ${g.lease.epoch})` : JSON.stringify(g.lease))
+      : null,
+    g.source ? fact('Defined in', SOURCES[g.source] || String(g.source)) : null,
   );
 }
 
@@ -115,8 +118,13 @@ function actions(app, name, refresh) {
   });
 
   const replicas = h('input', { id: 'scale-replicas', type: 'number', min: 0, step: 1, required: true, inputmode: 'numeric' });
+  const hint = h('p', { className: 'muted small hint', id: 'scale-hint' });
   const reason = h('input', { id: 'scale-reason', type: 'text', required: true, maxlength: 500, autocomplete: 'off' });
   const force = h('input', { id: 'scale-force', type: 'checkbox' });
+  // Forcing a count outside min/max needs an admin token: operators do not get the box.
+  const forceField = app.isAdmin()
+    ? h('div', { className: 'field check' }, force, h('label', { for: 'scale-force' }, 'Force outside min/max'))
+    : null;
   const formError = h('p', { className: 'error', role: 'alert', 'data-testid': 'scale-error' });
   const form = h(
     'form',
@@ -157,17 +165,9 @@ function actions(app, name, refresh) {
     },
     h('div', { className: 'field' }, h('label', { for: 'scale-replicas' }, 'Replicas'), replicas),
     h('div', { className: 'field grow' }, h('label', { for: 'scale-reason' }, 'Reason'), reason),
-    h(
-      'div',
-      { className: 'field check' },
-      force,
-      h('label', { for: 'scale-force' }, 'Force (outside min/max and cooldowns)'),
-    ),
-    h(
-      'div',
-      { className: 'field buttons' },
-      null,
-    ),
+    forceField,
+    hint,
+    h('div', { className: 'field buttons' }),
     formError,
   );
   const submit = h('button', { type: 'submit', 'data-testid': 'scale-submit' }, 'Scale');
@@ -219,6 +219,9 @@ function actions(app, name, refresh) {
       toggle.textContent = g.enabled ? 'Disable' : 'Enable';
       pauseOut.textContent = p.scale_out ? 'Resume scale-out' : 'Pause scale-out';
       pauseIn.textContent = p.scale_in ? 'Resume scale-in' : 'Pause scale-in';
+      replicas.max = app.isAdmin() ? '' : String(g.max);
+      if (!app.isAdmin()) replicas.min = String(g.min);
+      hint.textContent = `Between ${g.min} and ${g.max}. The next evaluation decides as usual: the engine may change it again.`;
     },
   };
 }
