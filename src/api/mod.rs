@@ -18,8 +18,6 @@ mod history;
 mod listen;
 mod openapi;
 mod recommend;
-// `generate` is for `scalepilot token create` (branch api-edge), not the server.
-#[allow(dead_code)]
 pub(crate) mod secret;
 mod series;
 mod simulate;
@@ -53,8 +51,7 @@ pub(crate) type AppState = Arc<Shared>;
 
 /// The API server, running.
 pub(crate) struct Running {
-    /// Where it listens (the port chosen when the config said 0); for the demo's wiring.
-    #[allow(dead_code)]
+    /// Where it listens (the port chosen when the config said 0).
     pub(crate) addr: SocketAddr,
     /// The base URL clients use (`http://127.0.0.1:8080`, `https://…`).
     url: String,
