@@ -170,4 +170,26 @@ fn every_route_checks_the_token_and_the_role_and_audits_denials() {
     assert!(deleted["after"].is_null());
     // Reads by an allowed caller are not audited.
     assert!(admin.iter().all(|e| e["method"] != "GET"), "{admin:#?}");
+
+    // A revoked token stops working without a restart (the cache follows the store).
+    let db = api.db();
+    super::block_on(async move {
+        use scalepilot_store::Store as _;
+        let store = scalepilot_store::SqliteStore::open(&db).await.unwrap();
+        assert!(
+            store
+                .revoke_token("viewer", jiff::Timestamp::now())
+                .await
+                .unwrap()
+        );
+    });
+    let revoked = crate::engine::wait_until(std::time::Duration::from_secs(15), || {
+        api.get("/api/v1/groups", VIEWER).status == 401
+    });
+    assert!(revoked, "the revoked token still works");
+    assert_eq!(
+        api.get("/api/v1/groups", VIEWER).error().1,
+        "unknown or revoked token"
+    );
+    assert_eq!(api.get("/api/v1/groups", OPERATOR).status, 200);
 }

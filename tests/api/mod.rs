@@ -8,6 +8,7 @@ mod groups;
 mod malformed;
 mod openapi;
 mod readyz;
+mod simulate;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! Health and readiness: `/healthz` answers while the process runs; `/readyz` turns 503,
-//! naming the store, once the daemon's PostgreSQL database is gone.
+//! naming the store and the HA session, once the daemon's PostgreSQL database is gone.
 
 use std::time::Duration;
 
@@ -11,18 +11,25 @@ use crate::engine::wait_until;
 #[test]
 fn readyz_fails_with_the_store_and_healthz_does_not() {
     let url = crate::fresh_pg_database();
-    let api = Api::start_with(&format!("{{kind: postgres, url: \"{url}\"}}"), |d| {
-        group(d, "web", 1, 10)
+    // With HA, so that the lease session is checked too.
+    let store = format!(
+        "{{kind: postgres, url: \"{url}\"}}\nengine: {{ha: true, lease_ttl: 1s, jitter: 0}}"
+    );
+    let api = Api::start_with(&store, |d| group(d, "web", 1, 10));
+    // Ready once the first heartbeat made the session live.
+    let mut last = None;
+    let ready = wait_until(Duration::from_secs(20), || {
+        let r = api.call("GET", "/readyz", None, None);
+        let ok = r.status == 200;
+        last = Some(r);
+        ok
     });
-    let r = api.call("GET", "/readyz", None, None);
-    assert_eq!(r.status, 200, "{r:?}");
+    let r = last.take().unwrap();
+    assert!(ready, "{r:?}\n{}", api.daemon.log());
     assert_eq!(r.json["ready"], true);
     assert_eq!(r.json["checks"]["store"]["ok"], true);
     assert_eq!(r.json["checks"]["loops"]["ok"], true);
-    assert!(
-        r.json["checks"].get("ha").is_none(),
-        "no HA, no lease check: {r:?}"
-    );
+    assert_eq!(r.json["checks"]["ha"]["ok"], true, "{r:?}");
 
     // Tokens through the daemon's own PostgreSQL store.
     let u = url.clone();
@@ -54,10 +61,10 @@ fn readyz_fails_with_the_store_and_healthz_does_not() {
         .await
         .unwrap();
     });
-    let mut last = None;
     let failed = wait_until(Duration::from_secs(30), || {
         let r = api.call("GET", "/readyz", None, None);
-        let done = r.status == 503;
+        // Both: the store fails at once, the session once its lease time has run out.
+        let done = r.status == 503 && r.json["checks"]["ha"]["ok"] == false;
         last = Some(r);
         done
     });
@@ -65,13 +72,9 @@ fn readyz_fails_with_the_store_and_healthz_does_not() {
     assert!(failed, "{r:?}\n{}", api.daemon.log());
     assert_eq!(r.json["ready"], false);
     assert_eq!(r.json["checks"]["store"]["ok"], false, "{r:?}");
-    assert!(
-        r.json["checks"]["store"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("store"),
-        "{r:?}"
-    );
+    let detail = |c: &str| r.json["checks"][c]["detail"].as_str().unwrap().to_string();
+    assert!(detail("store").starts_with("the store"), "{r:?}");
+    assert!(detail("ha").starts_with("session not live"), "{r:?}");
     let r = api.call("GET", "/healthz", None, None);
     assert_eq!(
         (r.status, r.json.clone()),
