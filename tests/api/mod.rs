@@ -8,6 +8,7 @@ mod groups;
 mod malformed;
 mod openapi;
 mod readyz;
+mod shutdown;
 mod simulate;
 
 use std::io::{Read, Write};
