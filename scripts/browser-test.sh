@@ -87,14 +87,14 @@ for t in range(14400):
 ' >"$tmp/load.csv"
 cfg="$tmp/scalepilot.yaml"
 cat >"$cfg" <<EOF
-store: {kind: sqlite, path: sp.db}
+store: {kind: sqlite, path: "$tmp/sp.db"}
 api: {listen: "127.0.0.1:$port"}
 groups:
   - name: web
     min: 1
     max: 10
     evaluation_interval: 1s
-    source: {kind: trace, file: load.csv, speedup: 4}
+    source: {kind: trace, file: "$tmp/load.csv", speedup: 4}
     target: {kind: command, command: "echo \$SCALEPILOT_DESIRED > $tmp/web-replicas.txt"}
     strategies:
       - {kind: target_tracking, metric: request_rate, target_per_replica: 25}

@@ -146,12 +146,11 @@ try {
   await op.getByTestId('group-name').filter({ hasText: GROUP }).waitFor();
   await op.locator('[data-testid="chart"] canvas').first().waitFor({ timeout: WAIT });
   // At least two samples drawn (one is a dot, not a line).
-  await op.waitForFunction(
-    () => /(\d+) samples/.test(document.querySelector('.chart + p')?.textContent || '') &&
-      Number(document.querySelector('.chart + p').textContent.match(/(\d+) samples/)[1]) >= 2,
-    null,
-    { timeout: WAIT },
-  );
+  const samples = (n) =>
+    op.waitForFunction((min) => Number(document.querySelector('[data-testid="chart-note"]')?.dataset.samples) >= min, n, {
+      timeout: WAIT * 2,
+    });
+  await samples(2);
   const engineAct = op.locator('[data-testid="activity"]').filter({ hasText: 'by the engine' }).first();
   await engineAct.waitFor({ timeout: WAIT });
   const reasonsText = await engineAct.locator('[data-testid="reason"]').allInnerTexts();
@@ -180,6 +179,8 @@ try {
 
   if (SCREENSHOT) {
     say(`screenshot of the group page → ${SCREENSHOT}`);
+    // Some history on the chart first (an evaluation a second: a bound on waiting only).
+    await samples(20);
     await op.evaluate(() => window.scrollTo(0, 0));
     await op.screenshot({ path: SCREENSHOT, fullPage: false });
   }
