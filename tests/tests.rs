@@ -4,6 +4,7 @@
 //! the real daemon and real backend processes on loopback and stop them by PID.
 
 mod cli;
+mod deploy;
 mod docs;
 mod engine;
 mod stack;
