@@ -3,7 +3,7 @@
 //
 // An operator signs in, sees the group, opens its page (chart drawn, the engine's decision
 // reasons in the timeline), scales it by hand and sees that activity appear with its reason;
-// a screenshot of that page is saved. A viewer sees no action buttons and is refused a direct
+// a screenshot of that page is saved; pause and enable/disable change the group's state. A viewer sees no action buttons and is refused a direct
 // POST. An admin sees the scale in the audit log. Any failure exits non-zero.
 
 import assert from 'node:assert/strict';
@@ -184,6 +184,27 @@ try {
     await op.evaluate(() => window.scrollTo(0, 0));
     await op.screenshot({ path: SCREENSHOT, fullPage: false });
   }
+
+  say('the operator pauses and resumes scale-in, disables and enables the group');
+  const state = op.locator('[data-testid="group-facts"] [data-testid="group-state"]');
+  const pauseIn = op.getByTestId('toggle-pause-in');
+  await pauseIn.filter({ hasText: 'Pause scale-in' }).click();
+  await pauseIn.filter({ hasText: 'Resume scale-in' }).waitFor({ timeout: WAIT });
+  await state.filter({ hasText: 'scale-in paused' }).waitFor({ timeout: WAIT });
+  await pauseIn.click();
+  await pauseIn.filter({ hasText: 'Pause scale-in' }).waitFor({ timeout: WAIT });
+  const toggle = op.getByTestId('toggle-enabled');
+  await toggle.filter({ hasText: 'Disable' }).click();
+  await toggle.filter({ hasText: 'Enable' }).waitFor({ timeout: WAIT });
+  await state.filter({ hasText: 'disabled' }).waitFor({ timeout: WAIT });
+  await toggle.click();
+  await toggle.filter({ hasText: 'Disable' }).waitFor({ timeout: WAIT });
+  await op.waitForFunction(
+    () => !/disabled|paused/.test(document.querySelector('[data-testid="group-facts"] [data-testid="group-state"]')?.textContent || 'disabled'),
+    null,
+    { timeout: WAIT },
+  );
+  assert.equal(await op.getByTestId('action-error').innerText(), '', 'an action showed an error');
 
   // --- viewer ---------------------------------------------------------------------------
   say('the viewer sees the group but no action buttons, and a direct POST is refused');
