@@ -31,8 +31,8 @@ trap on_exit EXIT
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 need=()
 [ -x "$chromium" ] || need+=(chromium)
+# nodejs (from the machine's apt sources) usually brings npm; the npm package only without it.
 command -v node >/dev/null 2>&1 || need+=(nodejs)
-command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
@@ -47,6 +47,17 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    echo "== installing npm"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends npm
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+    echo "browser-test: Node.js $(node --version) is too old: playwright-core needs Node.js 20 or later" >&2
+    exit 1
 fi
 if [ ! -x "$chromium" ]; then
     echo "browser-test: Chromium is missing at $chromium and could not be installed" >&2
