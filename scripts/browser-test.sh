@@ -74,8 +74,8 @@ cleanup+=("rm -rf '$tmp'")
 
 echo "== the committed bundle (web/dist) is what scripts/web-build.sh builds"
 scripts/web-build.sh "$tmp/dist" >/dev/null
-if ! diff -r web/dist "$tmp/dist" >"$tmp/dist.diff"; then
-    head -20 "$tmp/dist.diff" >&2
+if ! diff -rq web/dist "$tmp/dist" >"$tmp/dist.diff"; then
+    cat "$tmp/dist.diff" >&2
     echo "browser-test: web/dist is out of date with web/src or web/package-lock.json: run scripts/web-build.sh and commit web/dist" >&2
     exit 1
 fi
