@@ -3,7 +3,7 @@
 import { api } from '../api.js';
 import { ago, badge, h, replace } from '../dom.js';
 import { poll } from '../poll.js';
-import { errorText, lastAction, stateBadge } from '../state.js';
+import { errorText, lastAction, stateBadge, stateOf } from '../state.js';
 
 const groupHref = (name) => `#/groups/${encodeURIComponent(name)}`;
 
@@ -14,7 +14,7 @@ function row(g) {
     'tr',
     { 'data-testid': 'group-row', 'data-group': g.name },
     h('th', { scope: 'row' }, h('a', { href: groupHref(g.name), 'data-testid': 'group-link' }, g.name)),
-    h('td', {}, stateBadge(g), g.dry_run && g.enabled ? [' ', badge('dry run', 'info')] : null),
+    h('td', {}, stateBadge(g), g.dry_run && stateOf(g)[0] !== 'dry run' ? [' ', badge('dry run', 'info')] : null),
     h(
       'td',
       { className: 'num', 'data-testid': 'group-replicas' },
