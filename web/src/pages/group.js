@@ -268,10 +268,12 @@ export function groupPage(main, app, name) {
 
   let chart = null;
   let p = null;
+  let stopped = false;
   const ops = app.canOperate() ? actions(app, name, () => p && p.now()) : null;
   const refresh = async () => {
     try {
       const [g, series, page] = await Promise.all([api.group(name), api.series(name), api.activities(name)]);
+      if (stopped) return;
       error.textContent = '';
       replace(factsEl, facts(g));
       if (ops) ops.update(g);
@@ -336,6 +338,7 @@ export function groupPage(main, app, name) {
   p = poll(refresh, 3000);
   return {
     stop() {
+      stopped = true;
       p.stop();
       if (chart) chart.destroy();
     },

@@ -61,9 +61,11 @@ export function groupsPage(main, app) {
     tbody,
   );
   replace(main, h('h1', {}, 'Groups'), engine, error, table);
+  let stopped = false;
   const p = poll(async () => {
     try {
       const r = await api.groups();
+      if (stopped) return;
       error.textContent = '';
       engine.textContent =
         r.enabled === false ? 'The engine is disabled: no group scales.' : `${r.groups.length} group(s); the engine is enabled.`;
@@ -76,5 +78,10 @@ export function groupsPage(main, app) {
       if (e.status !== 401) error.textContent = e.message;
     }
   }, 5000);
-  return { stop: () => p.stop() };
+  return {
+    stop() {
+      stopped = true;
+      p.stop();
+    },
+  };
 }
