@@ -31,8 +31,8 @@ trap on_exit EXIT
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 need=()
 [ -x "$chromium" ] || need+=(chromium)
+# nodejs (from the machine's apt sources) usually brings npm; the npm package only without it.
 command -v node >/dev/null 2>&1 || need+=(nodejs)
-command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
@@ -47,6 +47,17 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    echo "== installing npm"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends npm
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+    echo "browser-test: Node.js $(node --version) is too old: playwright-core needs Node.js 20 or later" >&2
+    exit 1
 fi
 if [ ! -x "$chromium" ]; then
     echo "browser-test: Chromium is missing at $chromium and could not be installed" >&2
@@ -63,8 +74,8 @@ cleanup+=("rm -rf '$tmp'")
 
 echo "== the committed bundle (web/dist) is what scripts/web-build.sh builds"
 scripts/web-build.sh "$tmp/dist" >/dev/null
-if ! diff -r web/dist "$tmp/dist" >"$tmp/dist.diff"; then
-    head -20 "$tmp/dist.diff" >&2
+if ! diff -rq web/dist "$tmp/dist" >"$tmp/dist.diff"; then
+    cat "$tmp/dist.diff" >&2
     echo "browser-test: web/dist is out of date with web/src or web/package-lock.json: run scripts/web-build.sh and commit web/dist" >&2
     exit 1
 fi
@@ -87,14 +98,14 @@ for t in range(14400):
 ' >"$tmp/load.csv"
 cfg="$tmp/scalepilot.yaml"
 cat >"$cfg" <<EOF
-store: {kind: sqlite, path: sp.db}
+store: {kind: sqlite, path: "$tmp/sp.db"}
 api: {listen: "127.0.0.1:$port"}
 groups:
   - name: web
     min: 1
     max: 10
     evaluation_interval: 1s
-    source: {kind: trace, file: load.csv, speedup: 4}
+    source: {kind: trace, file: "$tmp/load.csv", speedup: 4}
     target: {kind: command, command: "echo \$SCALEPILOT_DESIRED > $tmp/web-replicas.txt"}
     strategies:
       - {kind: target_tracking, metric: request_rate, target_per_replica: 25}

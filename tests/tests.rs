@@ -5,6 +5,7 @@
 
 mod api;
 mod cli;
+mod deploy;
 mod docs;
 mod engine;
 mod stack;

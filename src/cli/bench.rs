@@ -47,6 +47,10 @@ pub(crate) struct Args {
     /// With --api: requests per second offered (open loop).
     #[arg(long, default_value_t = 1000.0, requires = "api")]
     rate: f64,
+    /// With --api: the endpoints requested in turn: `group` (/api/v1/groups/NAME), `groups`
+    /// (every group), `activities` (the newest 50), `readyz`.
+    #[arg(long, value_delimiter = ',', default_value = "group,groups,activities,readyz", value_parser = clap::builder::PossibleValuesParser::new(super::bench_api::ENDPOINTS), requires = "api")]
+    endpoints: Vec<String>,
     /// With --engine or --api: each group's evaluation interval, in seconds.
     #[arg(long, default_value_t = 15.0)]
     interval: f64,
@@ -194,6 +198,16 @@ fn run_api(args: &Args) -> Result<ExitCode> {
         rate: args.rate,
         seconds: args.seconds.unwrap_or(30.0),
         interval: Duration::from_secs_f64(args.interval),
+        endpoints: args
+            .endpoints
+            .iter()
+            .filter_map(|e| {
+                super::bench_api::ENDPOINTS
+                    .iter()
+                    .find(|x| *x == e)
+                    .copied()
+            })
+            .collect(),
     };
     let report = super::bench_api::run(&settings)?;
     if args.json {

@@ -30,6 +30,8 @@ pub(crate) struct Settings {
     pub seconds: f64,
     /// Each group's evaluation interval.
     pub interval: Duration,
+    /// Which of [`ENDPOINTS`] are requested, in turn.
+    pub endpoints: Vec<&'static str>,
 }
 
 /// Requests in flight at most; a request due while this many are outstanding is counted as
@@ -39,9 +41,9 @@ const MAX_IN_FLIGHT: usize = 4096;
 /// A request that takes longer than this is an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The endpoints sent in turn: one group, a filtered page of groups, the newest activities,
-/// and readiness.
-const ENDPOINTS: [&str; 4] = ["group", "groups", "activities", "readyz"];
+/// The endpoints sent in turn (all by default): one group, every group, the newest
+/// activities, and readiness.
+pub(crate) const ENDPOINTS: [&str; 4] = ["group", "groups", "activities", "readyz"];
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ApiReport {
@@ -80,6 +82,8 @@ struct EndpointReport {
     path: String,
     requests: u64,
     errors: u64,
+    /// Mean size of an answer's body.
+    mean_bytes: f64,
     p50_ms: f64,
     p99_ms: f64,
 }
@@ -186,6 +190,9 @@ pub(crate) fn run(s: &Settings) -> Result<ApiReport> {
     if s.groups == 0 {
         bail!("--groups must be at least 1");
     }
+    if s.endpoints.is_empty() || s.endpoints.iter().any(|e| !ENDPOINTS.contains(e)) {
+        bail!("--endpoints takes one or more of {}", ENDPOINTS.join(", "));
+    }
     if !(s.rate.is_finite() && s.rate > 0.0 && s.rate <= 100_000.0) {
         bail!("--rate must be above 0 and at most 100000 requests/s");
     }
@@ -285,8 +292,8 @@ fn run_in(s: &Settings, dir: &Path) -> Result<ApiReport> {
 
 /// What the load generator saw.
 struct Load {
-    /// (endpoint index, latency ms, error kind).
-    results: Vec<(usize, f64, Option<String>)>,
+    /// (endpoint index, latency ms, body bytes, error kind).
+    results: Vec<(usize, f64, usize, Option<String>)>,
     elapsed: f64,
 }
 
@@ -298,7 +305,12 @@ async fn load(base: String, token: String, s: &Settings) -> Result<Load> {
         .build()?;
     let auth = format!("Bearer {token}");
     // A first request checks the token and the routes before any figure counts.
-    for path in paths(&base, s.groups, 0) {
+    let mix: Vec<usize> = s
+        .endpoints
+        .iter()
+        .filter_map(|e| ENDPOINTS.iter().position(|x| x == e))
+        .collect();
+    for path in paths(&base, s.groups, 0, 1) {
         let resp = http
             .get(&path)
             .header("authorization", &auth)
@@ -316,24 +328,25 @@ async fn load(base: String, token: String, s: &Settings) -> Result<Load> {
     for k in 0..total {
         let due = start + Duration::from_secs_f64(k as f64 / s.rate);
         tokio::time::sleep_until(due).await;
-        let which = (k % ENDPOINTS.len() as u64) as usize;
-        let url = paths(&base, s.groups, k).swap_remove(which);
+        let which = mix[(k % mix.len() as u64) as usize];
+        let url = paths(&base, s.groups, k, mix.len()).swap_remove(which);
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            let _ = tx.send((which, 0.0, Some("client backlog full".to_string())));
+            let _ = tx.send((which, 0.0, 0, Some("client backlog full".to_string())));
             continue;
         };
         let (http, auth, tx) = (http.clone(), auth.clone(), tx.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let error = match http.get(&url).header("authorization", auth).send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    resp.bytes().await.err().map(|e| kind(&e))
-                }
-                Ok(resp) => Some(format!("HTTP {}", resp.status().as_u16())),
-                Err(e) => Some(kind(&e)),
+            let (bytes, error) = match http.get(&url).header("authorization", auth).send().await {
+                Ok(resp) if resp.status().is_success() => match resp.bytes().await {
+                    Ok(b) => (b.len(), None),
+                    Err(e) => (0, Some(kind(&e))),
+                },
+                Ok(resp) => (0, Some(format!("HTTP {}", resp.status().as_u16()))),
+                Err(e) => (0, Some(kind(&e))),
             };
             let ms = 1000.0 * due.elapsed().as_secs_f64();
-            let _ = tx.send((which, ms, error));
+            let _ = tx.send((which, ms, bytes, error));
         });
     }
     drop(tx);
@@ -347,9 +360,10 @@ async fn load(base: String, token: String, s: &Settings) -> Result<Load> {
     })
 }
 
-/// The URL of each endpoint for request `k` (the group named varies with `k`).
-fn paths(base: &str, groups: u32, k: u64) -> Vec<String> {
-    let g = group_name((k / ENDPOINTS.len() as u64 % u64::from(groups)) as u32);
+/// The URL of each endpoint for request `k` of a mix of `n` endpoints (the group named
+/// changes each round of the mix).
+fn paths(base: &str, groups: u32, k: u64, n: usize) -> Vec<String> {
+    let g = group_name((k / n as u64 % u64::from(groups)) as u32);
     vec![
         format!("{base}/api/v1/groups/{g}"),
         format!("{base}/api/v1/groups"),
@@ -370,9 +384,10 @@ fn kind(e: &reqwest::Error) -> String {
 
 fn report(s: &Settings, load: Load, mut lag: Vec<f64>, histogram: (u64, f64, f64)) -> ApiReport {
     let mut error_kinds = BTreeMap::new();
-    let mut per: Vec<(Vec<f64>, u64)> = vec![(Vec::new(), 0); ENDPOINTS.len()];
+    // Per endpoint: latencies, errors, body bytes.
+    let mut per: Vec<(Vec<f64>, u64, usize)> = vec![(Vec::new(), 0, 0); ENDPOINTS.len()];
     let mut all = Vec::with_capacity(load.results.len());
-    for (which, ms, error) in &load.results {
+    for (which, ms, bytes, error) in &load.results {
         match error {
             Some(kind) => {
                 *error_kinds.entry(kind.clone()).or_insert(0) += 1;
@@ -380,24 +395,27 @@ fn report(s: &Settings, load: Load, mut lag: Vec<f64>, histogram: (u64, f64, f64
             }
             None => {
                 per[*which].0.push(*ms);
+                per[*which].2 += bytes;
                 all.push(*ms);
             }
         }
     }
-    let sample = paths("", s.groups, 0);
+    let sample = paths("", s.groups, 0, 1);
     let endpoints = ENDPOINTS
         .iter()
         .zip(per)
         .zip(sample)
-        .map(|((name, (ms, errors)), path)| {
-            let requests = ms.len() as u64 + errors;
+        .filter(|((name, _), _)| s.endpoints.contains(name))
+        .map(|((name, (ms, errors, bytes)), path)| {
+            let answered = ms.len();
             let p = percentiles(ms);
             (
                 *name,
                 EndpointReport {
                     path,
-                    requests,
+                    requests: answered as u64 + errors,
                     errors,
+                    mean_bytes: bytes as f64 / answered.max(1) as f64,
                     p50_ms: p.p50,
                     p99_ms: p.p99,
                 },
@@ -441,8 +459,12 @@ fn report(s: &Settings, load: Load, mut lag: Vec<f64>, histogram: (u64, f64, f64
 pub(crate) fn lines(r: &ApiReport) -> Vec<String> {
     let mut out = vec![
         format!(
-            "api: {} groups every {:.0} s; {:.0} req/s offered for {:.0} s (viewer token)",
-            r.groups, r.interval_seconds, r.rate, r.seconds
+            "api: {} groups every {:.0} s; {:.0} req/s offered for {:.0} s (viewer token; {})",
+            r.groups,
+            r.interval_seconds,
+            r.rate,
+            r.seconds,
+            r.endpoints.keys().copied().collect::<Vec<_>>().join(", ")
         ),
         format!(
             "  requests:   {} sent, {} ok, {} errors; {:.0} req/s answered",
@@ -459,8 +481,8 @@ pub(crate) fn lines(r: &ApiReport) -> Vec<String> {
     ));
     for e in r.endpoints.values() {
         out.push(format!(
-            "    {:<40} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} requests, {} errors)",
-            e.path, e.p50_ms, e.p99_ms, e.requests, e.errors
+            "    {:<32} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} requests, {} errors, {:.0} bytes each)",
+            e.path, e.p50_ms, e.p99_ms, e.requests, e.errors, e.mean_bytes
         ));
     }
     let g = &r.loop_lag_ms;
@@ -514,10 +536,12 @@ mod tests {
 
     #[test]
     fn requests_cycle_through_the_endpoints_and_the_groups() {
-        let a = paths("", 3, 0);
+        let a = paths("", 3, 0, 4);
         assert_eq!(a[0], "/api/v1/groups/g000000");
-        assert_eq!(paths("", 3, 4)[0], "/api/v1/groups/g000001");
-        assert_eq!(paths("", 3, 12)[0], "/api/v1/groups/g000000");
+        assert_eq!(paths("", 3, 4, 4)[0], "/api/v1/groups/g000001");
+        assert_eq!(paths("", 3, 12, 4)[0], "/api/v1/groups/g000000");
+        // A mix of one endpoint moves to the next group each request.
+        assert_eq!(paths("", 3, 2, 1)[0], "/api/v1/groups/g000002");
         assert_eq!(a[3], "/readyz");
     }
 }

@@ -3,7 +3,7 @@
 //
 // An operator signs in, sees the group, opens its page (chart drawn, the engine's decision
 // reasons in the timeline), scales it by hand and sees that activity appear with its reason;
-// a screenshot of that page is saved. A viewer sees no action buttons and is refused a direct
+// a screenshot of that page is saved; pause and enable/disable change the group's state. A viewer sees no action buttons and is refused a direct
 // POST. An admin sees the scale in the audit log. Any failure exits non-zero.
 
 import assert from 'node:assert/strict';
@@ -146,12 +146,11 @@ try {
   await op.getByTestId('group-name').filter({ hasText: GROUP }).waitFor();
   await op.locator('[data-testid="chart"] canvas').first().waitFor({ timeout: WAIT });
   // At least two samples drawn (one is a dot, not a line).
-  await op.waitForFunction(
-    () => /(\d+) samples/.test(document.querySelector('.chart + p')?.textContent || '') &&
-      Number(document.querySelector('.chart + p').textContent.match(/(\d+) samples/)[1]) >= 2,
-    null,
-    { timeout: WAIT },
-  );
+  const samples = (n) =>
+    op.waitForFunction((min) => Number(document.querySelector('[data-testid="chart-note"]')?.dataset.samples) >= min, n, {
+      timeout: WAIT * 2,
+    });
+  await samples(2);
   const engineAct = op.locator('[data-testid="activity"]').filter({ hasText: 'by the engine' }).first();
   await engineAct.waitFor({ timeout: WAIT });
   const reasonsText = await engineAct.locator('[data-testid="reason"]').allInnerTexts();
@@ -180,9 +179,32 @@ try {
 
   if (SCREENSHOT) {
     say(`screenshot of the group page → ${SCREENSHOT}`);
+    // Some history on the chart first (an evaluation a second: a bound on waiting only).
+    await samples(20);
     await op.evaluate(() => window.scrollTo(0, 0));
     await op.screenshot({ path: SCREENSHOT, fullPage: false });
   }
+
+  say('the operator pauses and resumes scale-in, disables and enables the group');
+  const state = op.locator('[data-testid="group-facts"] [data-testid="group-state"]');
+  const pauseIn = op.getByTestId('toggle-pause-in');
+  await pauseIn.filter({ hasText: 'Pause scale-in' }).click();
+  await pauseIn.filter({ hasText: 'Resume scale-in' }).waitFor({ timeout: WAIT });
+  await state.filter({ hasText: 'scale-in paused' }).waitFor({ timeout: WAIT });
+  await pauseIn.click();
+  await pauseIn.filter({ hasText: 'Pause scale-in' }).waitFor({ timeout: WAIT });
+  const toggle = op.getByTestId('toggle-enabled');
+  await toggle.filter({ hasText: 'Disable' }).click();
+  await toggle.filter({ hasText: 'Enable' }).waitFor({ timeout: WAIT });
+  await state.filter({ hasText: 'disabled' }).waitFor({ timeout: WAIT });
+  await toggle.click();
+  await toggle.filter({ hasText: 'Disable' }).waitFor({ timeout: WAIT });
+  await op.waitForFunction(
+    () => !/disabled|paused/.test(document.querySelector('[data-testid="group-facts"] [data-testid="group-state"]')?.textContent || 'disabled'),
+    null,
+    { timeout: WAIT },
+  );
+  assert.equal(await op.getByTestId('action-error').innerText(), '', 'an action showed an error');
 
   // --- viewer ---------------------------------------------------------------------------
   say('the viewer sees the group but no action buttons, and a direct POST is refused');

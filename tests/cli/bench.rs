@@ -48,6 +48,7 @@ fn bench_api_loads_the_api_while_the_engine_runs() {
     for (name, e) in endpoints {
         assert_eq!(e["requests"], 25, "{name}: {v:#}");
         assert_eq!(e["errors"], 0, "{name}: {v:#}");
+        assert!(e["mean_bytes"].as_f64().unwrap() > 0.0, "{name}: {v:#}");
     }
     let lag = &v["loop_lag_ms"];
     assert!(lag["samples"].as_u64().unwrap() >= 1, "{v:#}");

@@ -54,7 +54,7 @@ function facts(g) {
     fact('Replicas', `${g.current ?? '—'} current · ${g.ready ?? '—'} ready · ${g.desired ?? '—'} desired`, 'group-replicas'),
     fact('Bounds', `${g.min}–${g.max}${g.dry_run ? ' (dry run)' : ''}`),
     fact('Last evaluation', g.last_evaluation ? [time(g.last_evaluation), ` (${ago(g.last_evaluation)})`] : '—'),
-    fact('Last decision', last || '—'),
+    fact('Last decision', last ? h('span', { className: 'clamp', title: last }, last) : '—'),
     fact(
       'Cooldowns',
       [
@@ -230,7 +230,7 @@ export function groupPage(main, app, name) {
   const error = h('p', { className: 'error', role: 'alert', 'data-testid': 'group-error' });
   const factsEl = h('div', { 'data-testid': 'group-facts' });
   const chartEl = h('div', { className: 'chart', 'data-testid': 'chart' });
-  const chartNote = h('p', { className: 'muted small' });
+  const chartNote = h('p', { className: 'muted small', 'data-testid': 'chart-note' });
   const timeline = h('ol', { className: 'timeline', 'data-testid': 'timeline' });
   const timelineNote = h('p', { className: 'muted' });
   const more = h('button', { type: 'button', className: 'secondary', 'data-testid': 'load-more', hidden: true }, 'Load more');
@@ -268,23 +268,29 @@ export function groupPage(main, app, name) {
 
   let chart = null;
   let p = null;
+  let stopped = false;
   const ops = app.canOperate() ? actions(app, name, () => p && p.now()) : null;
   const refresh = async () => {
     try {
       const [g, series, page] = await Promise.all([api.group(name), api.series(name), api.activities(name)]);
+      if (stopped) return;
       error.textContent = '';
       replace(factsEl, facts(g));
       if (ops) ops.update(g);
       if (!chart) chart = groupChart(chartEl);
       chart.update(series);
-      const n = (series.points || []).length;
-      const last = n ? series.points[n - 1] : null;
+      const points = series.points || [];
+      const last = points[points.length - 1];
+      const measured = [...points].reverse().find((x) => x.metrics && Object.keys(x.metrics).length);
+      chartNote.dataset.samples = String(points.length);
       chartNote.textContent = last
-        ? `${n} samples; latest ${Object.entries(last.metrics || {})
-            .map(([k, v]) => `${k} = ${num(v)}`)
-            .join(', ') || 'no metric'}, ${last.desired} desired, ${last.ready} ready. ${
-            (series.forecasts || []).length
-          } forecast(s).`
+        ? `${points.length} samples; latest ${
+            measured
+              ? Object.entries(measured.metrics)
+                  .map(([k, v]) => `${k} = ${num(v)}`)
+                  .join(', ')
+              : 'no metric yet'
+          }, ${last.desired} desired, ${last.ready ?? '—'} ready; ${(series.forecasts || []).length} forecast(s).`
         : 'No samples yet.';
       for (const a of page.activities) acts.set(a.id, a);
       if (!loadedMore) cursor = page.next_cursor ?? null;
@@ -332,6 +338,7 @@ export function groupPage(main, app, name) {
   p = poll(refresh, 3000);
   return {
     stop() {
+      stopped = true;
       p.stop();
       if (chart) chart.destroy();
     },

@@ -3,7 +3,7 @@
 import { api } from '../api.js';
 import { ago, badge, h, replace } from '../dom.js';
 import { poll } from '../poll.js';
-import { errorText, lastAction, stateBadge } from '../state.js';
+import { errorText, lastAction, stateBadge, stateOf } from '../state.js';
 
 const groupHref = (name) => `#/groups/${encodeURIComponent(name)}`;
 
@@ -14,7 +14,7 @@ function row(g) {
     'tr',
     { 'data-testid': 'group-row', 'data-group': g.name },
     h('th', { scope: 'row' }, h('a', { href: groupHref(g.name), 'data-testid': 'group-link' }, g.name)),
-    h('td', {}, stateBadge(g), g.dry_run && g.enabled ? [' ', badge('dry run', 'info')] : null),
+    h('td', {}, stateBadge(g), g.dry_run && stateOf(g)[0] !== 'dry run' ? [' ', badge('dry run', 'info')] : null),
     h(
       'td',
       { className: 'num', 'data-testid': 'group-replicas' },
@@ -61,9 +61,11 @@ export function groupsPage(main, app) {
     tbody,
   );
   replace(main, h('h1', {}, 'Groups'), engine, error, table);
+  let stopped = false;
   const p = poll(async () => {
     try {
       const r = await api.groups();
+      if (stopped) return;
       error.textContent = '';
       engine.textContent =
         r.enabled === false ? 'The engine is disabled: no group scales.' : `${r.groups.length} group(s); the engine is enabled.`;
@@ -76,5 +78,10 @@ export function groupsPage(main, app) {
       if (e.status !== 401) error.textContent = e.message;
     }
   }, 5000);
-  return { stop: () => p.stop() };
+  return {
+    stop() {
+      stopped = true;
+      p.stop();
+    },
+  };
 }
