@@ -182,7 +182,12 @@ pub(crate) async fn gate(State(state): State<AppState>, mut req: Request, next: 
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // As requested, query string included: the audit log shows which page or filter.
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
     let mut response = match needed(&method, &route) {
         None => next.run(req).await,
         Some(need) => {

@@ -57,10 +57,30 @@ pub(crate) async fn read_json_bytes(req: Request) -> Result<axum::body::Bytes, A
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(req.into_body(), BODY_LIMIT)
-        .await
-        .map_err(|_| too_large())
+    // A client that stops sending mid-body would otherwise hold its connection (and a
+    // task) for as long as it likes.
+    match tokio::time::timeout(
+        BODY_TIMEOUT,
+        axum::body::to_bytes(req.into_body(), BODY_LIMIT),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => Ok(bytes),
+        // The limit's error is http-body-util's `LengthLimitError`, known by its text here
+        // (that crate is not a direct dependency); any other is the connection's.
+        Ok(Err(e)) if e.to_string().contains("length limit exceeded") => Err(too_large()),
+        Ok(Err(e)) => Err(ApiError::bad_request(format!(
+            "the body could not be read: {e}"
+        ))),
+        Err(_) => Err(ApiError::bad_request(format!(
+            "the body did not arrive within {} s",
+            BODY_TIMEOUT.as_secs()
+        ))),
+    }
 }
+
+/// How long reading a body may take.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn too_large() -> ApiError {
     ApiError::new(
@@ -76,11 +96,26 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = (path != "." && !path.is_empty()).then_some(path);
         let message = inner.to_string();
-        let err = match inner.classify() {
-            serde_json::error::Category::Data => ApiError::unprocessable(message),
-            _ => ApiError::bad_request(format!("invalid JSON: {message}")),
+        // `.` is the root; `?` a syntax error's unknown place: neither names a field.
+        let data = inner.classify() == serde_json::error::Category::Data;
+        let mut field = (data && path != "." && path != "?" && !path.is_empty()).then_some(path);
+        // A missing or unknown field is reported at its parent: name the field itself.
+        if let Some(name) = ["missing field `", "unknown field `"]
+            .iter()
+            .filter(|_| data)
+            .find_map(|p| message.split(p).nth(1)?.split('`').next())
+            && !field.as_deref().is_some_and(|f| f.ends_with(name))
+        {
+            field = Some(match field {
+                Some(parent) => format!("{parent}.{name}"),
+                None => name.to_string(),
+            });
+        }
+        let err = if data {
+            ApiError::unprocessable(message)
+        } else {
+            ApiError::bad_request(format!("invalid JSON: {message}"))
         };
         match field {
             Some(f) => err.field(f),

@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::{AuditNote, noted};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Body, GroupName};
+use super::extract::{Body, GroupName, Params};
 
 /// Where a group's definition lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -129,7 +129,11 @@ pub(crate) struct GroupList {
 #[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
     responses((status = 200, body = GroupList), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<GroupList>> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    params: Params,
+) -> ApiResult<Json<GroupList>> {
+    params.finish()?;
     let file = state.config_file.get(&state).await?;
     let groups = state
         .handle
@@ -155,7 +159,9 @@ pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<GroupL
 pub(crate) async fn one(
     State(state): State<AppState>,
     GroupName(name): GroupName,
+    params: Params,
 ) -> ApiResult<Json<GroupView>> {
+    params.finish()?;
     let status = state.handle.status(&name).ok_or_else(|| no_group(&name))?;
     let file = state.config_file.get(&state).await?;
     let source = file.source(&name);

@@ -18,8 +18,6 @@ mod history;
 mod listen;
 mod openapi;
 mod recommend;
-// `generate` is for `scalepilot token create` (branch api-edge), not the server.
-#[allow(dead_code)]
 pub(crate) mod secret;
 mod series;
 mod simulate;
@@ -53,8 +51,7 @@ pub(crate) type AppState = Arc<Shared>;
 
 /// The API server, running.
 pub(crate) struct Running {
-    /// Where it listens (the port chosen when the config said 0); for the demo's wiring.
-    #[allow(dead_code)]
+    /// Where it listens (the port chosen when the config said 0).
     pub(crate) addr: SocketAddr,
     /// The base URL clients use (`http://127.0.0.1:8080`, `https://…`).
     url: String,
@@ -68,12 +65,28 @@ impl Running {
         &self.url
     }
 
-    /// Stop serving (requests in flight finish) and wait for the server to end.
+    /// Stop serving and wait for the server to end: requests in flight get
+    /// [`STOP_GRACE`] to finish, then their connections are dropped, so a client that never
+    /// finishes sending its request cannot keep the daemon from exiting.
     pub(crate) async fn stop(self) -> Result<()> {
         let _ = self.stop.send(true);
-        self.task.await?
+        let mut task = self.task;
+        match tokio::time::timeout(STOP_GRACE, &mut task).await {
+            Ok(done) => done?,
+            Err(_) => {
+                tracing::warn!(
+                    "API requests still in flight after {} s: dropping them",
+                    STOP_GRACE.as_secs()
+                );
+                task.abort();
+                Ok(())
+            }
+        }
     }
 }
+
+/// How long requests in flight may take to finish once the daemon stops.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Bind `api.listen` and serve the API for `handle` until [`Running::stop`] (the daemon
 /// calls it once its engine has stopped).

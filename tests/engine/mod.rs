@@ -3,6 +3,7 @@
 
 mod adoption;
 mod alerts;
+mod api_handle;
 mod budget;
 mod crash;
 mod db_groups;

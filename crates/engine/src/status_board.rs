@@ -243,3 +243,82 @@ pub(crate) fn cooldowns(c: &scalepilot_core::state::Cooldowns, now: Timestamp) -
         scale_in_until: later(c.scale_down_until, c.any_until),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(names: &[&str]) -> Vec<Group> {
+        let mut text = String::from("groups:\n");
+        for n in names {
+            text.push_str(&format!(
+                "  - {{name: {n}, min: 1, max: 5, source: {{kind: static, values: {{r: 1}}}}, target: {{kind: command, command: 'true'}}, strategies: [{{kind: target_tracking, metric: r, target_per_replica: 1}}]}}\n"
+            ));
+        }
+        scalepilot_core::config::parse(&text, "t.yaml")
+            .unwrap()
+            .groups
+    }
+
+    fn lay(board: &Board, groups: &[Group]) {
+        board.layout(groups.iter().map(|g| Layout {
+            group: g,
+            enabled: true,
+            lease: None,
+        }));
+    }
+
+    /// A pause lasts while its group is in the config: a layout without the group drops it,
+    /// so the group added back is not paused; the other groups keep theirs.
+    #[test]
+    fn a_pause_is_dropped_with_its_group() {
+        let board = Board::default();
+        lay(&board, &groups(&["a", "b"]));
+        let out = Pause {
+            scale_in: false,
+            scale_out: true,
+        };
+        board.set_paused("a", out);
+        board.set_paused("b", out);
+        lay(&board, &groups(&["b"]));
+        assert!(board.status("a").is_none());
+        board.update("a", |s| s.running = true);
+        lay(&board, &groups(&["a", "b"]));
+        assert_eq!(board.paused("a"), Pause::default());
+        assert_eq!(board.status("a").unwrap().paused, Pause::default());
+        assert!(!board.status("a").unwrap().running);
+        assert_eq!(board.paused("b"), out);
+        assert_eq!(board.status("b").unwrap().paused, out);
+    }
+
+    /// A status unchanged by a layout is the same `Arc` (its decision JSON is not copied);
+    /// one whose bounds changed is new and shows them.
+    #[test]
+    fn a_layout_reuses_unchanged_statuses() {
+        let board = Board::default();
+        let mut gs = groups(&["a", "b"]);
+        lay(&board, &gs);
+        board.update("a", |s| {
+            s.last_decision = Some(serde_json::json!({"big": 1}))
+        });
+        let (a, b) = (board.status("a").unwrap(), board.status("b").unwrap());
+        gs[1].max = 9;
+        lay(&board, &gs);
+        assert!(Arc::ptr_eq(&a, &board.status("a").unwrap()));
+        let b2 = board.status("b").unwrap();
+        assert!(!Arc::ptr_eq(&b, &b2));
+        assert_eq!(b2.max, 9);
+        let names: Vec<String> = board.statuses().iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn the_loop_lag_is_the_largest_of_the_last_minute() {
+        let board = Board::default();
+        assert_eq!(board.loop_lag_seconds(), 0.0);
+        board.record_lag(0.5);
+        board.record_lag(2.0);
+        board.record_lag(1.0);
+        assert_eq!(board.loop_lag_seconds(), 2.0);
+    }
+}

@@ -1025,6 +1025,31 @@ pub async fn api_tokens_create_revoke_recreate(store: &dyn Store) {
     assert_eq!(store.tokens().await.unwrap()[1].hash, "h4");
 }
 
+/// Two creations of one name at once: exactly one wins, and the token is the winner's.
+pub async fn api_tokens_racing_creations_never_both_win(store: &dyn Store) {
+    for round in 0..20 {
+        let name = format!("t{round}");
+        let (ra, rb) = tokio::join!(
+            store.create_token(&name, Role::Viewer, "ha", t(round)),
+            store.create_token(&name, Role::Admin, "hb", t(round))
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert!(
+            ra ^ rb,
+            "round {round}: exactly one creation wins ({ra}, {rb})"
+        );
+        let tokens = store.tokens().await.unwrap();
+        let mine: Vec<_> = tokens.iter().filter(|t| t.name == name).collect();
+        assert_eq!(mine.len(), 1);
+        let winner = if ra {
+            (Role::Viewer, "ha")
+        } else {
+            (Role::Admin, "hb")
+        };
+        assert_eq!((mine[0].role, mine[0].hash.as_str()), winner);
+    }
+}
+
 fn ids<T>(rows: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
     rows.iter().map(id).collect()
 }
@@ -1476,6 +1501,7 @@ macro_rules! conformance_tests {
             budget_fenced_write_under_a_lost_lease_writes_nothing,
             one_heartbeat_renews_every_lease,
             api_tokens_create_revoke_recreate,
+            api_tokens_racing_creations_never_both_win,
             audit_round_trip_filters_and_cursor,
             activities_page_filters_and_cursor,
             errors_page_filters_and_cursor,

@@ -160,7 +160,8 @@ stored_enum! {
 }
 
 stored_enum! {
-    /// What an API token may do: viewer (read), operator (enable/disable/pause/scale/reload), admin (everything).
+    /// What an API token may do: viewer (read), operator (enable/disable/pause/scale/reload),
+    /// admin (everything).
     Role, "role" { Viewer = "viewer", Operator = "operator", Admin = "admin" }
 }
 
@@ -635,14 +636,16 @@ pub trait Store: Send + Sync {
 
     // API tokens and the audit log (the REST API, see docs/api.md).
 
-    /// Store a new token. False (nothing written) when a live (not revoked) token of this name exists; a revoked one of that name is replaced.
+    /// Store a new token. False (nothing written) when a live (not revoked) token of this
+    /// name exists; a revoked one of that name is replaced.
     async fn create_token(&self, name: &str, role: Role, hash: &str, at: Timestamp)
     -> Result<bool>;
     /// Every token, revoked ones included, by name.
     async fn tokens(&self) -> Result<Vec<TokenRecord>>;
     /// False when there is no live token of this name.
     async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool>;
-    /// A token's version counter: changes whenever a token is created or revoked (the API caches tokens and re-reads them when this moves; one cheap read).
+    /// A token's version counter: changes whenever a token is created or revoked (the API
+    /// caches tokens and re-reads them when this moves; one cheap read).
     async fn tokens_version(&self) -> Result<i64>;
     /// Append one API call to the audit log; its id (increasing).
     async fn record_audit(&self, entry: &NewAudit<'_>) -> Result<i64>;
@@ -653,4 +656,28 @@ pub trait Store: Send + Sync {
     async fn activities_page(&self, q: &HistoryQuery<'_>) -> Result<Vec<Activity>>;
     /// Errors matching `q`, newest first.
     async fn errors_page(&self, q: &HistoryQuery<'_>) -> Result<Vec<ErrorRecord>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_allow_what_lower_roles_may() {
+        use Role::*;
+        assert_eq!((Viewer.rank(), Operator.rank(), Admin.rank()), (0, 1, 2));
+        let allowed = |who: Role| -> Vec<Role> {
+            Role::ALL
+                .iter()
+                .copied()
+                .filter(|&needed| who.allows(needed))
+                .collect()
+        };
+        assert_eq!(allowed(Viewer), [Viewer]);
+        assert_eq!(allowed(Operator), [Viewer, Operator]);
+        assert_eq!(allowed(Admin), [Viewer, Operator, Admin]);
+        assert_eq!("operator".parse::<Role>().unwrap(), Operator);
+        assert!("root".parse::<Role>().is_err());
+        assert_eq!(serde_json::to_value(Admin).unwrap(), "admin");
+    }
 }

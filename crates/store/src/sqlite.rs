@@ -1445,6 +1445,40 @@ mod tests {
         assert_eq!(store.errors(None, 10).await.unwrap().len(), 1);
     }
 
+    /// A store of the release before the API (migration 6) gets the API's tables on open;
+    /// its errors are paged with their ids.
+    #[tokio::test]
+    async fn a_sixth_version_store_gets_the_api_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.db");
+        let pool = store_at_version(&file, 6).await;
+        sqlx::query(
+            "INSERT INTO errors (grp, component, message, at_ms) VALUES ('web', 'source', 'old', 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let store = SqliteStore::open(&file).await.unwrap();
+        assert_eq!(store.tokens_version().await.unwrap(), 0);
+        assert!(store.tokens().await.unwrap().is_empty());
+        let q = crate::HistoryQuery {
+            group: Some("web"),
+            limit: 10,
+            ..Default::default()
+        };
+        let errors = store.errors_page(&q).await.unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_eq!((errors[0].id, errors[0].message.as_str()), (1, "old"));
+        assert!(
+            store
+                .create_token("ci", crate::Role::Viewer, "h", t(0))
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.tokens_version().await.unwrap(), 1);
+    }
+
     /// Rows of a version-2 store read back after the upgrade: no owner, no marker, the
     /// statuses and components as stored strings.
     #[tokio::test]
