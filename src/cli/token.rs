@@ -89,7 +89,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 
 /// The store a config file names, relative paths taken from its folder. A config with errors
 /// in its groups still names its store, so tokens can be managed while it is being fixed.
-pub(crate) async fn open_store(path: &Path) -> Result<std::sync::Arc<dyn Store>> {
+async fn open_store(path: &Path) -> Result<std::sync::Arc<dyn Store>> {
     let cfg = match scalepilot_engine::load(path) {
         Ok(l) => l.config,
         Err(_) => scalepilot_engine::load_config_only(path)?,
@@ -98,7 +98,7 @@ pub(crate) async fn open_store(path: &Path) -> Result<std::sync::Arc<dyn Store>>
 }
 
 /// The folder a config's relative paths are taken from.
-pub(crate) fn base_dir(config: &Path) -> PathBuf {
+fn base_dir(config: &Path) -> PathBuf {
     config
         .parent()
         .map(PathBuf::from)
