@@ -164,3 +164,15 @@ fn demo_serves_the_api_to_the_viewer_token_it_prints() {
         "the demo left instances running"
     );
 }
+
+#[test]
+fn a_bad_api_address_is_refused_before_the_demo_starts() {
+    let out = super::run(&["demo", "--api-listen", "example.com:80"]);
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr.starts_with("error: invalid value 'example.com:80' for '--api-listen <API_LISTEN>': \"example.com:80\": `example.com` is not an IP address"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, "");
+}
