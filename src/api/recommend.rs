@@ -85,7 +85,7 @@ impl Recommendation {
             ready: Some(d.ready_replicas),
             recommended: d.recommended_replicas,
             desired: Some(d.desired_replicas),
-            would_scale: d.desired_replicas != d.current_replicas && !d.dry_run,
+            would_scale: d.scale,
             strategies,
             limits: serde_json::to_value(&d.limits).unwrap_or(Value::Null),
             limited_by: d
