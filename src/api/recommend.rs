@@ -85,7 +85,7 @@ impl Recommendation {
             ready: Some(d.ready_replicas),
             recommended: d.recommended_replicas,
             desired: Some(d.desired_replicas),
-            would_scale: d.desired_replicas != d.current_replicas && !d.dry_run,
+            would_scale: d.scale,
             strategies,
             limits: serde_json::to_value(&d.limits).unwrap_or(Value::Null),
             limited_by: d
@@ -115,27 +115,72 @@ impl Recommendation {
     }
 }
 
-/// Every group's recommendation.
+/// Groups' recommendations, a page of them.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Recommendations {
     recommendations: Vec<Recommendation>,
+    /// Pass as `cursor` for the next groups; null after the last.
+    next_cursor: Option<String>,
 }
 
-/// What every running group would do now, without acting (a dry evaluation each).
-#[utoipa::path(get, path = "/api/v1/recommendations", tag = "groups",
-    responses((status = 200, body = Recommendations), (status = 401, body = ErrorBody)),
+/// Which groups.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents the query string; `all` parses it.
+pub(crate) struct RecommendationParams {
+    /// Groups per page, 1 to 1000 (default 100): each is a dry evaluation.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Groups per page, by default and at most: each one is a dry evaluation that observes its
+/// sources, so a page is bounded the way history pages are.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// What each group would do now, without acting (a dry evaluation each), in the engine's
+/// order, a page of groups at a time.
+#[utoipa::path(get, path = "/api/v1/recommendations", tag = "groups", params(RecommendationParams),
+    responses((status = 200, body = Recommendations), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn all(
     State(state): State<AppState>,
-    params: Params,
+    mut params: Params,
 ) -> ApiResult<Json<Recommendations>> {
+    let limit = match params.take("limit") {
+        None => DEFAULT_LIMIT,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}, got {s:?}"
+                ))
+                .field("limit")
+            })?,
+    };
+    // The cursor is the offset of the next group in the engine's order.
+    let from = match params.take("cursor") {
+        None => 0,
+        Some(s) => s.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "cursor {s:?} is not one this API gave: pass next_cursor as it came"
+            ))
+            .field("cursor")
+        })?,
+    };
     params.finish()?;
-    let names: Vec<String> = state
-        .handle
-        .statuses()
+    let statuses = state.handle.statuses();
+    let names: Vec<String> = statuses
         .iter()
+        .skip(from)
+        .take(limit)
         .map(|s| s.name.clone())
         .collect();
+    let next_cursor =
+        (from + names.len() < statuses.len()).then(|| (from + names.len()).to_string());
     let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, name) in names.iter().enumerate() {
@@ -162,6 +207,7 @@ pub(crate) async fn all(
     out.sort_by_key(|(i, _)| *i);
     Ok(Json(Recommendations {
         recommendations: out.into_iter().map(|(_, r)| r).collect(),
+        next_cursor,
     }))
 }
 

@@ -63,6 +63,7 @@ fn groups_scale_pause_and_page_through_their_history() {
     let r = api.get("/api/v1/recommendations", VIEWER);
     assert_eq!(r.json["recommendations"][0]["group"], "web");
     assert_eq!(r.json["recommendations"][0]["strategies"][0]["replicas"], 5);
+    assert!(r.json["next_cursor"].is_null());
 
     // Scale-in paused: a manual scale up is followed by no scale back down.
     let r = api.post(
@@ -259,6 +260,29 @@ fn database_groups_are_created_changed_disabled_and_deleted_through_the_api() {
         api.get("/api/v1/groups/dbweb", VIEWER).json["desired"] == 3
     });
     assert!(ok, "{}", api.daemon.log());
+    // Two groups now: the recommendations a page of one at a time.
+    let r = api.get("/api/v1/recommendations?limit=1", VIEWER);
+    assert_eq!(
+        r.json["recommendations"].as_array().unwrap().len(),
+        1,
+        "{r:?}"
+    );
+    let cursor = r.json["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_string();
+    let first = r.json["recommendations"][0]["group"].clone();
+    let r = api.get(
+        &format!("/api/v1/recommendations?limit=1&cursor={cursor}"),
+        VIEWER,
+    );
+    assert_eq!(
+        r.json["recommendations"].as_array().unwrap().len(),
+        1,
+        "{r:?}"
+    );
+    assert_ne!(r.json["recommendations"][0]["group"], first);
+    assert!(r.json["next_cursor"].is_null(), "{r:?}");
     let r = api.get("/api/v1/groups/dbweb", VIEWER);
     assert_eq!(r.json["source"], "database");
     assert_eq!(r.json["config"]["max"], 6);
