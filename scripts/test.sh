@@ -31,6 +31,8 @@ need=()
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The API's TLS test makes a self-signed certificate with it.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
     echo "== installing ${need[*]}"
     sudo=""

@@ -1,5 +1,6 @@
 //! The `scalepilot` command line: a thin layer over `scalepilot-core`.
 
+mod api;
 mod backend;
 mod chart;
 mod cli;

@@ -3,7 +3,9 @@
 //! They run the real `scalepilot` binary from the repository root; the engine tests start
 //! the real daemon and real backend processes on loopback and stop them by PID.
 
+mod api;
 mod cli;
+mod deploy;
 mod docs;
 mod engine;
 mod stack;

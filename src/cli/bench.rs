@@ -15,9 +15,10 @@ use serde::Serialize;
 /// the statistically careful version of the same workloads.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Seconds spent measuring decide().
-    #[arg(long, default_value_t = 2.0)]
-    seconds: f64,
+    /// Seconds spent measuring decide() (default 2), or with --api sending requests
+    /// (default 30).
+    #[arg(long)]
+    seconds: Option<f64>,
     /// Trace for the month-long simulation (its first 30 days).
     #[arg(long, default_value = "traces/nasa_http_1995/trace.csv")]
     trace: PathBuf,
@@ -28,8 +29,9 @@ pub(crate) struct Args {
     /// groups, measured through the store (see docs/benchmarks.md).
     #[arg(long)]
     engine: bool,
-    /// With --engine: group counts to run, one benchmark each.
-    #[arg(long, value_delimiter = ',', default_value = "10000")]
+    /// With --engine: group counts to run, one benchmark each (default 10000). With --api:
+    /// the groups evaluated while the API is loaded (default 1000).
+    #[arg(long, value_delimiter = ',')]
     groups: Vec<u32>,
     /// With --engine: daemons sharing the store (more than one runs them with `ha: true`).
     #[arg(long, default_value_t = 1)]
@@ -37,7 +39,19 @@ pub(crate) struct Args {
     /// With --engine: `sqlite`, or the URL of an empty PostgreSQL database.
     #[arg(long, default_value = "sqlite")]
     store: String,
-    /// With --engine: each group's evaluation interval, in seconds.
+    /// Benchmark the REST API instead: authenticated GETs at `--rate` for `--seconds` while
+    /// the engine evaluates `--groups` groups in the same process; latency percentiles and
+    /// the evaluation loop's lag (see docs/benchmarks.md).
+    #[arg(long, conflicts_with = "engine")]
+    api: bool,
+    /// With --api: requests per second offered (open loop).
+    #[arg(long, default_value_t = 1000.0, requires = "api")]
+    rate: f64,
+    /// With --api: the endpoints requested in turn: `group` (/api/v1/groups/NAME), `groups`
+    /// (every group), `activities` (the newest 50), `readyz`.
+    #[arg(long, value_delimiter = ',', default_value = "group,groups,activities,readyz", value_parser = clap::builder::PossibleValuesParser::new(super::bench_api::ENDPOINTS), requires = "api")]
+    endpoints: Vec<String>,
+    /// With --engine or --api: each group's evaluation interval, in seconds.
     #[arg(long, default_value_t = 15.0)]
     interval: f64,
     /// With --engine: intervals measured after the first pass.
@@ -65,7 +79,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     if args.engine {
         return run_engine(&args);
     }
-    let budget = Duration::from_secs_f64(args.seconds.max(0.1));
+    if args.api {
+        return run_api(&args);
+    }
+    let budget = Duration::from_secs_f64(args.seconds.unwrap_or(2.0).max(0.1));
     let mut l = DecideLoop::default();
     let mut n: u64 = 0;
     let start = Instant::now();
@@ -138,7 +155,12 @@ fn run_engine(args: &Args) -> Result<ExitCode> {
     }
     let interval = Duration::from_secs_f64(args.interval);
     let mut reports = Vec::new();
-    for &groups in &args.groups {
+    let counts = if args.groups.is_empty() {
+        vec![10_000]
+    } else {
+        args.groups.clone()
+    };
+    for &groups in &counts {
         let settings = super::bench_engine::Settings {
             groups,
             daemons: args.daemons,
@@ -158,6 +180,42 @@ fn run_engine(args: &Args) -> Result<ExitCode> {
     }
     if args.json {
         super::emit(&serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_api(args: &Args) -> Result<ExitCode> {
+    if !(args.interval.is_finite() && args.interval >= 0.1) {
+        anyhow::bail!("--interval must be at least 0.1 s");
+    }
+    let groups = match args.groups[..] {
+        [] => 1000,
+        [n] => n,
+        _ => anyhow::bail!("--api takes one --groups count"),
+    };
+    let settings = super::bench_api::Settings {
+        groups,
+        rate: args.rate,
+        seconds: args.seconds.unwrap_or(30.0),
+        interval: Duration::from_secs_f64(args.interval),
+        endpoints: args
+            .endpoints
+            .iter()
+            .filter_map(|e| {
+                super::bench_api::ENDPOINTS
+                    .iter()
+                    .find(|x| *x == e)
+                    .copied()
+            })
+            .collect(),
+    };
+    let report = super::bench_api::run(&settings)?;
+    if args.json {
+        super::emit(&serde_json::to_string_pretty(&report)?);
+    } else {
+        for line in super::bench_api::lines(&report) {
+            super::emit(&line);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

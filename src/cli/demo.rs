@@ -1,5 +1,6 @@
 //! `scalepilot demo`: the engine scaling a pool of real backend processes under a replayed
-//! real trace, live in the terminal, with nothing to install.
+//! real trace, live in the terminal, with nothing to install; the REST API and dashboard
+//! served on loopback meanwhile, with a viewer and an operator token printed at the start.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use scalepilot_core::config::Api;
 use scalepilot_core::sim::Trace;
+use scalepilot_store::Role;
 
 use crate::load::{Stats, Targets};
 use scalepilot_engine::{Engine, Options};
@@ -46,6 +49,9 @@ pub(crate) struct Args {
     /// Keep the temporary folder (store, logs) and print its path.
     #[arg(long)]
     keep: bool,
+    /// Where the REST API and dashboard listen (default: a free port on 127.0.0.1).
+    #[arg(long, value_parser = scalepilot_core::config::parse_listen, default_value = "127.0.0.1:0")]
+    api_listen: std::net::SocketAddr,
 }
 
 struct TempDir(PathBuf, bool);
@@ -101,7 +107,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let result = rt.block_on(demo(&config_path, plan, duration, speedup, args.from));
+    let api = Api {
+        listen: args.api_listen,
+        tls: None,
+    };
+    let result = rt.block_on(demo(&config_path, &api, plan, duration, speedup, args.from));
     if args.keep {
         eprintln!(
             "kept {}: try `scalepilot history --config {}`",
@@ -129,6 +139,7 @@ impl Out {
 
 async fn demo(
     config: &std::path::Path,
+    api: &Api,
     plan: crate::load::Plan,
     duration: Duration,
     speedup: f64,
@@ -150,6 +161,14 @@ async fn demo(
             let _ = on_ctrl_c.send(true);
         }
     });
+    // Tokens in the demo's own store, the way `scalepilot token create` makes them.
+    let viewer = super::token::create_token(&*store, "demo-viewer", Role::Viewer).await?;
+    let operator = super::token::create_token(&*store, "demo-operator", Role::Operator).await?;
+    let base = config.parent().unwrap_or(std::path::Path::new("."));
+    let api_server = crate::api::start(handle.clone(), api, base)
+        .await
+        .context("cannot start the demo's API (--api-listen)")?;
+    let url = api_server.url();
     let engine_task = tokio::spawn(engine.run());
 
     // Start the load once the pool serves, as a real service would get traffic.
@@ -162,12 +181,14 @@ async fn demo(
             out.line("stopping");
             handle.shutdown().await;
             engine_task.await.context("the engine task failed")??;
+            api_server.stop().await?;
             return Ok(ExitCode::SUCCESS);
         }
         if serving.elapsed() > Duration::from_secs(30) {
             let _ = stop_tx.send(true);
             handle.shutdown().await;
             let _ = engine_task.await;
+            let _ = api_server.stop().await;
             anyhow::bail!("the pool did not start serving within 30 s (see the logs above)");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -187,6 +208,11 @@ async fn demo(
         duration.as_secs(),
         plan.rate_peak()
     ));
+    out.line(&format!(
+        "dashboard:      {url}/  (REST API: {url}/api/v1/, sign in with a token)"
+    ));
+    out.line(&format!("viewer token:   {viewer}"));
+    out.line(&format!("operator token: {operator}"));
     out.line(&format!(
         "{:>5}  {:>9}  {:>7}  {:>6}  {:>5}  {:>8}  replicas (current/ready)",
         "t", "trace", "offered", "ok/s", "fail", "p99"
@@ -251,6 +277,7 @@ async fn demo(
     let summary = load.await.context("the load task failed")?;
     handle.shutdown().await;
     engine_task.await.context("the engine task failed")??;
+    api_server.stop().await?;
     if out.closed {
         // Nobody reads the summary any more.
         return Ok(ExitCode::SUCCESS);

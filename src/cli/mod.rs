@@ -2,6 +2,7 @@
 
 mod backend;
 mod bench;
+mod bench_api;
 mod bench_engine;
 mod decide;
 mod demo;
@@ -11,8 +12,9 @@ mod load;
 mod migrate;
 mod run;
 mod schema;
-mod simulate;
+pub(crate) mod simulate;
 mod sweep;
+mod token;
 
 mod validate;
 
@@ -48,6 +50,7 @@ enum Command {
     Groups(groups::Args),
     Load(load::Args),
     Demo(demo::Args),
+    Token(token::Args),
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -65,6 +68,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Groups(a) => groups::run(a),
         Command::Load(a) => load::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Token(a) => token::run(a),
     }
 }
 

@@ -89,7 +89,29 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
         let engine = open_engine(&args.config).await?;
         // Signals drive the engine through its handle, like any other client.
         signals.forward(engine.handle());
-        engine.run().await?;
+        // The API (`api:`), read once: a change to `api:` needs a restart, as a listener
+        // cannot move under its clients.
+        let cfg = super::load_config(&args.config)?;
+        let api = match &cfg.api {
+            Some(api) => {
+                let base = args
+                    .config
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default();
+                let running = crate::api::start(engine.handle(), api, &base)
+                    .await
+                    .context("cannot start the API")?;
+                tracing::info!("API listening on {}", running.url());
+                Some(running)
+            }
+            None => None,
+        };
+        let result = engine.run().await;
+        if let Some(api) = api {
+            api.stop().await?;
+        }
+        result?;
         Ok(ExitCode::SUCCESS)
     })
 }

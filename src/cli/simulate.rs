@@ -120,23 +120,32 @@ struct Meta {
 
 fn read_meta(dir: &Path, fallback_name: String) -> Result<Meta> {
     let path = dir.join("meta.json");
-    let mut meta = Meta {
-        name: fallback_name,
-        step: None,
-        start: None,
-    };
     if !path.exists() {
-        return Ok(meta);
+        return Ok(Meta {
+            name: fallback_name,
+            step: None,
+            start: None,
+        });
     }
     let text = scalepilot_engine::limits::read_to_string(
         &path,
         scalepilot_engine::limits::CONFIG_LIMIT,
         "metadata",
     )?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("invalid JSON in {}", path.display()))?;
+    parse_meta(&text, &path.display().to_string(), fallback_name)
+}
+
+/// A meta.json's name, resolution and start (`what` names it in messages).
+fn parse_meta(text: &str, what: &str, fallback_name: String) -> Result<Meta> {
+    let mut meta = Meta {
+        name: fallback_name,
+        step: None,
+        start: None,
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("invalid JSON in {what}"))?;
     if !v.is_object() {
-        bail!("{}: expected a JSON object", path.display());
+        bail!("{what}: expected a JSON object");
     }
     if let Some(n) = v["name"].as_str() {
         meta.name = n.to_string();
@@ -149,8 +158,7 @@ fn read_meta(dir: &Path, fallback_name: String) -> Result<Meta> {
         {
             Some(s) => meta.step = Some(s as i64),
             None => bail!(
-                "{}: resolution_seconds must be a whole number of seconds ≥ 1, got {step}",
-                path.display()
+                "{what}: resolution_seconds must be a whole number of seconds ≥ 1, got {step}"
             ),
         }
     }
@@ -160,8 +168,7 @@ fn read_meta(dir: &Path, fallback_name: String) -> Result<Meta> {
         meta.start = format!("{head}Z").parse().ok();
         if meta.start.is_none() {
             eprintln!(
-                "warning: {}: cannot read start_utc {s:?}; schedules use 1970-01-01 unless --start is given",
-                path.display()
+                "warning: {what}: cannot read start_utc {s:?}; schedules use 1970-01-01 unless --start is given"
             );
         }
     }
@@ -558,4 +565,126 @@ fn print_table(name: &str, from: i64, to: i64, capacity: f64, results: &[PolicyR
     for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
+}
+
+/// The traces of traces/, built in for `POST /api/v1/simulate`: (name, trace.csv, meta.json).
+pub(crate) const SHIPPED: &[(&str, &str, &str)] = &[
+    (
+        "nasa_http_1995",
+        include_str!("../../traces/nasa_http_1995/trace.csv"),
+        include_str!("../../traces/nasa_http_1995/meta.json"),
+    ),
+    (
+        "nab_nyc_taxi",
+        include_str!("../../traces/nab_nyc_taxi/trace.csv"),
+        include_str!("../../traces/nab_nyc_taxi/meta.json"),
+    ),
+    (
+        "nab_elb_request_count",
+        include_str!("../../traces/nab_elb_request_count/trace.csv"),
+        include_str!("../../traces/nab_elb_request_count/meta.json"),
+    ),
+    (
+        "azure_llm_conv_2023",
+        include_str!("../../traces/azure_llm_conv_2023/trace.csv"),
+        include_str!("../../traces/azure_llm_conv_2023/meta.json"),
+    ),
+];
+
+/// Policy-ticks one `report` may simulate (ticks times policies): a few seconds of work.
+pub(crate) const REPORT_MAX_WORK: u64 = 20_000_000;
+
+/// Why a [`report`] could not run: the input's fault, or too much work for one request.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReportError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    TooBig(String),
+}
+
+/// `simulate --json` for one trace and some groups, as the API runs it: `groups` (each at
+/// its own evaluation interval, without warm starts) beside the HPA and the oracle, over the
+/// whole trace, with the command's defaults (capacity sized so that the peak needs 40
+/// replicas, 60 s startup and window, 0.10 a replica-hour). `meta` is the trace's meta.json.
+pub(crate) fn report(
+    csv: &str,
+    meta: Option<&str>,
+    name: &str,
+    groups: Vec<scalepilot_core::config::Group>,
+) -> std::result::Result<serde_json::Value, ReportError> {
+    let invalid = |e: anyhow::Error| ReportError::Invalid(format!("{e:#}"));
+    let meta = match meta {
+        Some(text) => parse_meta(text, "meta.json", name.to_string()).map_err(invalid)?,
+        None => Meta {
+            name: name.to_string(),
+            step: None,
+            start: None,
+        },
+    };
+    let trace = Trace::parse(csv, meta.step)
+        .map_err(|e| ReportError::Invalid(format!("invalid trace: {e}")))?;
+    let (from, to) = (trace.first, trace.end());
+    let peak = trace.peak(from, to);
+    if peak <= 0.0 {
+        return Err(ReportError::Invalid(
+            "the trace has no load: cannot size capacity from its peak".into(),
+        ));
+    }
+    let capacity = within(
+        "the capacity sized from the trace's peak",
+        peak / 40.0,
+        CAPACITY,
+    )
+    .map_err(invalid)?;
+    let (startup, window, price) = (60, 60, 0.10);
+    let mut policies = vec![SimPolicy::hpa(capacity, 15), SimPolicy::oracle()];
+    for g in groups {
+        let eval = g.evaluation_interval.as_secs().max(1);
+        policies.push(SimPolicy::group(g, eval));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for p in &policies {
+        if !seen.insert(p.name.as_str()) {
+            return Err(ReportError::Invalid(format!(
+                "two policies are named `{}`: give the group another name",
+                p.name
+            )));
+        }
+    }
+    let params = SimParams {
+        from,
+        to,
+        capacity,
+        startup,
+        window,
+        epoch: meta.start.unwrap_or(Timestamp::UNIX_EPOCH),
+        chart_points: 0,
+        price,
+        global_budget: None,
+    };
+    let tick = params.tick(&trace);
+    let ticks = scalepilot_core::sim::tick_count(&params, &trace);
+    let work = ticks.saturating_mul(policies.len() as u64);
+    if work > REPORT_MAX_WORK {
+        return Err(ReportError::TooBig(format!(
+            "the trace holds {ticks} ticks of {tick} s for {} policies; at most {REPORT_MAX_WORK} policy-ticks are simulated per request (use `scalepilot simulate` for more)",
+            policies.len()
+        )));
+    }
+    let results: Vec<PolicyResult> = policies
+        .iter()
+        .map(|p| simulate(&trace, &params, p, &mut |_| {}))
+        .collect();
+    let out = Output {
+        trace: &meta.name,
+        from,
+        to,
+        capacity_per_replica: capacity,
+        startup_seconds: startup,
+        window_seconds: window,
+        tick_seconds: tick,
+        results: &results,
+    };
+    serde_json::to_value(&out).map_err(|e| ReportError::Invalid(e.to_string()))
 }

@@ -8,6 +8,7 @@ mod limits;
 mod migrate;
 mod schema;
 mod simulate;
+mod token;
 mod validate;
 
 use std::io::Write;

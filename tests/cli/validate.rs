@@ -287,7 +287,7 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "unknown-top-level-field",
         &[
-            ":1:1: group: unknown field `group`, expected one of `store`, `alerts`, `engine`, `budget`, `groups_from`, `groups`",
+            ":1:1: group: unknown field `group`, expected one of `store`, `alerts`, `engine`, `budget`, `api`, `groups_from`, `groups`",
             ":1:1: groups: missing field `groups`: expected a list of scaling groups",
         ],
     ),

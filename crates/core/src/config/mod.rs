@@ -4,6 +4,7 @@
 //! path (`groups[1].behavior.scale_down.stabilization`) and what was expected. Unknown fields
 //! are errors. The core does no IO: callers pass the file's text and name.
 
+mod listen;
 mod problems;
 pub mod ranges;
 pub mod raw;
@@ -22,6 +23,7 @@ use jiff::SignedDuration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use listen::parse_listen;
 pub use problems::{ConfigError, Problem};
 pub use raw::{GroupsFrom, RawSource, RawTarget};
 pub use rows::{DATABASE, ImportedGroup, group_from_row, groups_from_text, row_path};
@@ -44,8 +46,30 @@ pub struct Config {
     pub engine: Engine,
     /// Budget over all groups with a `cost` section.
     pub budget: Option<GlobalBudget>,
+    /// The REST API; `None`: not served.
+    pub api: Option<Api>,
     pub groups: Vec<Group>,
 }
+
+/// The REST API the daemon serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Api {
+    /// Where to listen (`localhost` already turned into 127.0.0.1; port 0: any free port).
+    pub listen: std::net::SocketAddr,
+    /// HTTPS instead of plain HTTP.
+    pub tls: Option<ApiTls>,
+}
+
+/// Where the API's certificate and key are: paths as written, relative to the config file's
+/// folder (the caller resolves them; the core does no IO).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTls {
+    pub cert: String,
+    pub key: String,
+}
+
+/// Where the API listens when `api:` gives no `listen`.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8080";
 
 /// Hard caps on the spend of all groups together.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -305,6 +329,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     Err(ConfigError { problems })
 }
 
+#[cfg(test)]
+mod api_tests;
 #[cfg(test)]
 mod ha_tests;
 #[cfg(test)]

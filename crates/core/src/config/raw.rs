@@ -27,6 +27,10 @@ pub struct ConfigFile {
     /// A budget over all groups that have a `cost` section: hard caps on their spend together.
     #[serde(default)]
     pub budget: Option<RawGlobalBudget>,
+    /// The REST API served by the daemon (bearer tokens from `scalepilot token create`). Off
+    /// unless this section is present.
+    #[serde(default)]
+    pub api: Option<RawApi>,
     /// Where the groups come from: `file` (the `groups:` list, the default), `database` (the
     /// store's group rows, managed with `scalepilot groups`), or `both` (names unique across
     /// the two; on a clash the file wins).
@@ -132,6 +136,31 @@ pub struct RawEngine {
     /// taken over within two intervals. Default "10s", or the smallest interval when shorter.
     #[serde(default)]
     pub lease_ttl: Option<String>,
+}
+
+/// The REST API.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// Address and port to listen on: an IP address (`127.0.0.1:8080`, `[::1]:8080`,
+    /// `0.0.0.0:8080`) or `localhost:PORT` (127.0.0.1); other host names are not resolved.
+    /// Port 0 picks a free port. Default "127.0.0.1:8080".
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    #[serde(default)]
+    pub tls: Option<RawApiTls>,
+}
+
+/// The API's TLS certificate and key.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiTls {
+    /// PEM file with the certificate chain (leaf first), relative to the config file's folder.
+    pub cert: String,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1), relative to the config file's
+    /// folder.
+    pub key: String,
 }
 
 fn yes() -> bool {

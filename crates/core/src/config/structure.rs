@@ -7,7 +7,7 @@
 use serde_json::Value;
 use serde_path_to_error::{Path, Segment};
 
-use super::raw::{GroupsFrom, RawAlerts, RawEngine, RawGlobalBudget, RawGroup, RawStore};
+use super::raw::{GroupsFrom, RawAlerts, RawApi, RawEngine, RawGlobalBudget, RawGroup, RawStore};
 
 /// Path segments as our field-path syntax: `groups[1].behavior.scale_up`.
 fn render(prefix: &str, path: &Path) -> String {
@@ -169,15 +169,17 @@ pub(super) struct Structured {
     pub alerts: Option<RawAlerts>,
     pub engine: Option<RawEngine>,
     pub budget: Option<RawGlobalBudget>,
+    pub api: Option<RawApi>,
     pub groups_from: GroupsFrom,
     pub groups: Vec<(usize, RawGroup)>,
 }
 
-const TOP_LEVEL: [&str; 6] = [
+const TOP_LEVEL: [&str; 7] = [
     "store",
     "alerts",
     "engine",
     "budget",
+    "api",
     "groups_from",
     "groups",
 ];
@@ -255,11 +257,20 @@ pub(super) fn check(value: Value) -> (Structured, Vec<(String, String)>) {
             problems.push((
                 key.clone(),
                 format!(
-                    "unknown field `{key}`, expected one of `store`, `alerts`, `engine`, `budget`, `groups_from`, `groups`"
+                    "unknown field `{key}`, expected one of `store`, `alerts`, `engine`, `budget`, `api`, `groups_from`, `groups`"
                 ),
             ));
         }
     }
+    // A bare `api:` turns the API on with its defaults, unlike the other sections where
+    // null means absent: writing the key is the only way to ask for the API.
+    let api = top.remove("api").map(|v| {
+        if v.is_null() {
+            Value::Object(serde_json::Map::new())
+        } else {
+            v
+        }
+    });
     let mut section = |name: &str| top.remove(name).filter(|v| !v.is_null());
     let (store, alerts, engine, budget, groups_from, groups) = (
         section("store"),
@@ -273,6 +284,7 @@ pub(super) fn check(value: Value) -> (Structured, Vec<(String, String)>) {
     out.alerts = alerts.and_then(|v| deserialize("alerts", v, &mut problems));
     out.engine = engine.and_then(|v| deserialize("engine", v, &mut problems));
     out.budget = budget.and_then(|v| deserialize("budget", v, &mut problems));
+    out.api = api.and_then(|v| deserialize("api", v, &mut problems));
     out.groups_from = groups_from
         .and_then(|v| deserialize("groups_from", v, &mut problems))
         .unwrap_or_default();

@@ -10,8 +10,8 @@ use super::ranges::{self, DurationRange};
 use super::raw::*;
 use super::structure::Structured;
 use super::{
-    AlertEvent, Alerts, Config, DEFAULT_LOAD_METRIC, Engine, GlobalBudget, Group,
-    IMPLEMENTED_TARGET_KINDS, SIMULATED_METRICS, ScaleIn, Store,
+    AlertEvent, Alerts, Api, ApiTls, Config, DEFAULT_API_LISTEN, DEFAULT_LOAD_METRIC, Engine,
+    GlobalBudget, Group, IMPLEMENTED_TARGET_KINDS, SIMULATED_METRICS, ScaleIn, Store,
 };
 use crate::behavior::{Behavior, DirectionRules, Fallback, RateKind, RatePolicy, Select};
 use crate::forecast::{Objective, Seasonality};
@@ -327,6 +327,7 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
             per_month: b.per_month,
         }
     });
+    let api = raw.api.as_ref().map(|a| api(&mut ctx, a));
     (
         Config {
             groups_from: raw.groups_from,
@@ -334,10 +335,32 @@ pub(super) fn config(raw: &Structured) -> (Config, Vec<(String, String)>) {
             alerts,
             engine,
             budget,
+            api,
             groups,
         },
         ctx.problems,
     )
+}
+
+/// The `api:` section: a listen address, and a TLS certificate and key that are not empty.
+fn api(ctx: &mut Ctx, a: &RawApi) -> Api {
+    let listen = a.listen.as_deref().unwrap_or(DEFAULT_API_LISTEN);
+    let listen = super::parse_listen(listen).unwrap_or_else(|e| {
+        ctx.err("api.listen", e);
+        ([127, 0, 0, 1], 8080).into()
+    });
+    let tls = a.tls.as_ref().map(|t| {
+        for (field, path) in [("cert", &t.cert), ("key", &t.key)] {
+            if path.trim().is_empty() {
+                ctx.err(&format!("api.tls.{field}"), "empty path");
+            }
+        }
+        ApiTls {
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+        }
+    });
+    Api { listen, tls }
 }
 
 /// `engine.ha: true`: the lease must be short enough for the two-interval takeover, and
