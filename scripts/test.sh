@@ -63,4 +63,7 @@ eval "$pg_env"
 export SCALEPILOT_PG_URL
 echo "== cargo test"
 cargo test --workspace
+echo "== the web dashboard in headless Chromium (scripts/browser-test.sh)"
+# No screenshot here: a test run must not rewrite the committed docs/dashboard.png.
+SP_SCREENSHOT= ./scripts/browser-test.sh
 echo "== all tests passed"

@@ -16,6 +16,7 @@ mod groups;
 mod health;
 mod history;
 mod listen;
+mod offset_page;
 mod openapi;
 mod recommend;
 pub(crate) mod secret;

@@ -15,6 +15,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{GroupName, Params};
 use super::groups::no_group;
+use super::offset_page::OffsetPage;
 
 /// Dry evaluations run at once for the list: each one observes its sources.
 const PARALLEL: usize = 8;
@@ -134,11 +135,6 @@ pub(crate) struct RecommendationParams {
     cursor: Option<String>,
 }
 
-/// Groups per page, by default and at most: each one is a dry evaluation that observes its
-/// sources, so a page is bounded the way history pages are.
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
-
 /// What each group would do now, without acting (a dry evaluation each), in the engine's
 /// order, a page of groups at a time.
 #[utoipa::path(get, path = "/api/v1/recommendations", tag = "groups", params(RecommendationParams),
@@ -148,39 +144,16 @@ pub(crate) async fn all(
     State(state): State<AppState>,
     mut params: Params,
 ) -> ApiResult<Json<Recommendations>> {
-    let limit = match params.take("limit") {
-        None => DEFAULT_LIMIT,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "limit must be a whole number from 1 to {MAX_LIMIT}, got {s:?}"
-                ))
-                .field("limit")
-            })?,
-    };
-    // The cursor is the offset of the next group in the engine's order.
-    let from = match params.take("cursor") {
-        None => 0,
-        Some(s) => s.parse::<usize>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "cursor {s:?} is not one this API gave: pass next_cursor as it came"
-            ))
-            .field("cursor")
-        })?,
-    };
+    let page = OffsetPage::take(&mut params)?;
     params.finish()?;
     let statuses = state.handle.statuses();
     let names: Vec<String> = statuses
         .iter()
-        .skip(from)
-        .take(limit)
+        .skip(page.from)
+        .take(page.limit)
         .map(|s| s.name.clone())
         .collect();
-    let next_cursor =
-        (from + names.len() < statuses.len()).then(|| (from + names.len()).to_string());
+    let next_cursor = page.next_cursor(names.len(), statuses.len());
     let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, name) in names.iter().enumerate() {

@@ -283,6 +283,23 @@ fn database_groups_are_created_changed_disabled_and_deleted_through_the_api() {
     );
     assert_ne!(r.json["recommendations"][0]["group"], first);
     assert!(r.json["next_cursor"].is_null(), "{r:?}");
+    // And the groups themselves, a page of one at a time.
+    let r = api.get("/api/v1/groups?limit=1", VIEWER);
+    assert_eq!(r.json["total"], 2, "{r:?}");
+    assert_eq!(r.json["groups"].as_array().unwrap().len(), 1, "{r:?}");
+    let first = r.json["groups"][0]["name"].clone();
+    let cursor = r.json["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_string();
+    let r = api.get(&format!("/api/v1/groups?limit=1&cursor={cursor}"), VIEWER);
+    assert_eq!(r.json["groups"].as_array().unwrap().len(), 1, "{r:?}");
+    assert_ne!(r.json["groups"][0]["name"], first);
+    assert!(r.json["next_cursor"].is_null(), "{r:?}");
+    // Without a limit, both in one page.
+    let r = api.get("/api/v1/groups", VIEWER);
+    assert_eq!(r.json["groups"].as_array().unwrap().len(), 2, "{r:?}");
+    assert!(r.json["next_cursor"].is_null(), "{r:?}");
     let r = api.get("/api/v1/groups/dbweb", VIEWER);
     assert_eq!(r.json["source"], "database");
     assert_eq!(r.json["config"]["max"], 6);

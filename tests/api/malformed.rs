@@ -488,6 +488,16 @@ fn malformed_requests_get_a_json_4xx_naming_what_is_wrong() {
         ),
         case(
             "GET",
+            "/api/v1/groups?limit=0",
+            VIEWER,
+            None,
+            400,
+            "invalid",
+            "limit must be a whole number from 1 to 1000, got \"0\"",
+            Some("limit"),
+        ),
+        case(
+            "GET",
             &format!("{acts}?grup=web"),
             VIEWER,
             None,

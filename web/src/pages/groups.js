@@ -68,7 +68,8 @@ export function groupsPage(main, app) {
       if (stopped) return;
       error.textContent = '';
       engine.textContent =
-        r.enabled === false ? 'The engine is disabled: no group scales.' : `${r.groups.length} group(s); the engine is enabled.`;
+        (r.enabled === false ? 'The engine is disabled: no group scales.' : `${r.total} group(s); the engine is enabled.`) +
+        (r.next_cursor ? ` The table shows the first ${r.groups.length}.` : '');
       const groups = [...r.groups].sort((a, b) => a.name.localeCompare(b.name));
       replace(
         tbody,
