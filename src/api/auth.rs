@@ -146,9 +146,11 @@ pub(crate) fn needed(method: &Method, route: &str) -> Option<Role> {
         return None;
     }
     Some(match *method {
-        Method::GET | Method::HEAD if route == "/api/v1/audit" => Role::Admin,
+        Method::GET | Method::HEAD if matches!(route, "/api/v1/audit" | "/api/v1/tokens") => {
+            Role::Admin
+        }
         Method::GET | Method::HEAD => Role::Viewer,
-        Method::POST if route == "/api/v1/groups" => Role::Admin,
+        Method::POST if matches!(route, "/api/v1/groups" | "/api/v1/tokens") => Role::Admin,
         Method::PUT | Method::DELETE => Role::Admin,
         _ => Role::Operator,
     })

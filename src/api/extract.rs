@@ -209,23 +209,43 @@ impl<S: Send + Sync> FromRequestParts<S> for GroupName {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path(params) =
-            axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| ApiError::bad_request(e.body_text()).field("name"))?;
-        let name = params
-            .into_iter()
-            .find(|(k, _)| k == "name")
-            .map(|(_, v)| v)
-            .unwrap_or_default();
-        if !valid_name(&name) {
-            return Err(ApiError::bad_request(format!(
-                "{name:?} is not a group name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit"
-            ))
-            .field("name"));
-        }
-        Ok(GroupName(name))
+        name_segment(parts, state, "group").await.map(GroupName)
     }
+}
+
+/// The `{name}` segment of a token route (`/api/v1/tokens/{name}`), with the same rule.
+pub(crate) struct TokenName(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TokenName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        name_segment(parts, state, "token").await.map(TokenName)
+    }
+}
+
+/// The route's `{name}`, checked by [`valid_name`]; `what` names the thing in the error.
+async fn name_segment<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    what: &str,
+) -> Result<String, ApiError> {
+    let axum::extract::Path(params) =
+        axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()).field("name"))?;
+    let name = params
+        .into_iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    if !valid_name(&name) {
+        return Err(ApiError::bad_request(format!(
+            "{name:?} is not a {what} name: 1 to 63 letters, digits, `-`, `_` and `.`, starting with a letter or digit"
+        ))
+        .field("name"));
+    }
+    Ok(name)
 }
 
 /// A name a group may have (the config's rule).

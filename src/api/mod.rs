@@ -23,6 +23,7 @@ pub(crate) mod secret;
 mod series;
 mod simulate;
 mod site;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -14,13 +14,14 @@ use utoipa_axum::routes;
 
 use super::{
     AppState, audit, auth, control, groups, health, history, recommend, series, simulate, site,
+    tokens,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "scalepilot",
-        description = "The scalepilot daemon's REST API. Bearer tokens with roles viewer (reads), operator (enable, disable, pause, scale, reload, simulate) and admin (database groups, force, the audit log). Every error is `{\"error\": {\"code\", \"message\", \"field\"}}`."
+        description = "The scalepilot daemon's REST API. Bearer tokens with roles viewer (reads), operator (enable, disable, pause, scale, reload, simulate) and admin (database groups, force, tokens, the audit log). Every error is `{\"error\": {\"code\", \"message\", \"field\"}}`."
     ),
     modifiers(&Bearer),
     components(schemas(super::error::ErrorBody))
@@ -63,6 +64,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(history::activities))
         .routes(routes!(history::errors))
         .routes(routes!(audit::audit))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
         .routes(routes!(control::enable_all))
         .routes(routes!(control::disable_all))
         .routes(routes!(control::reload))

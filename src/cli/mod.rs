@@ -14,7 +14,7 @@ mod run;
 mod schema;
 pub(crate) mod simulate;
 mod sweep;
-mod token;
+pub(crate) mod token;
 
 mod validate;
 

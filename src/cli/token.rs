@@ -108,7 +108,7 @@ fn base_dir(config: &Path) -> PathBuf {
 
 /// Why `name` cannot name a token, if it cannot: the rule of group names, so names stay
 /// plain in logs, the audit log and URLs.
-fn check_name(name: &str) -> Option<String> {
+pub(crate) fn check_name(name: &str) -> Option<String> {
     let ok_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -157,9 +157,10 @@ async fn create(store: &dyn Store, name: &str, role: Role) -> Result<ExitCode> {
 }
 
 /// A token as listed: no hash, and of course no secret.
-#[derive(Serialize)]
-struct Listed<'a> {
-    name: &'a str,
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Listed {
+    name: String,
+    #[schema(value_type = String)]
     role: Role,
     created: String,
     created_ms: i64,
@@ -173,9 +174,9 @@ fn time(ms: i64) -> String {
         .unwrap_or_else(|_| format!("{ms} ms"))
 }
 
-fn listed(t: &TokenRecord) -> Listed<'_> {
+pub(crate) fn listed(t: &TokenRecord) -> Listed {
     Listed {
-        name: &t.name,
+        name: t.name.clone(),
         role: t.role,
         created: time(t.created_ms),
         created_ms: t.created_ms,

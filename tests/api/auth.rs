@@ -43,6 +43,15 @@ fn every_route_checks_the_token_and_the_role_and_audits_denials() {
         ("GET", "/api/v1/activities", None, "viewer", 200),
         ("GET", "/api/v1/errors", None, "viewer", 200),
         ("GET", "/api/v1/audit", None, "admin", 200),
+        ("GET", "/api/v1/tokens", None, "admin", 200),
+        (
+            "POST",
+            "/api/v1/tokens",
+            Some(r#"{"name": "roles", "role": "viewer"}"#),
+            "admin",
+            201,
+        ),
+        ("DELETE", "/api/v1/tokens/roles", None, "admin", 200),
         (
             "POST",
             "/api/v1/groups/web/pause",

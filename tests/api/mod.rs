@@ -10,6 +10,7 @@ mod openapi;
 mod readyz;
 mod shutdown;
 mod simulate;
+mod tokens;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
